@@ -1,0 +1,41 @@
+# Two commands set up a fresh machine: `make demo` (the main job) and `make test`.
+# Both create the virtual environment, install av1tools, build libaom if it is not cached,
+# then run. Re-running reuses everything already done.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+PYTEST_ARGS ?=
+
+.PHONY: setup libaom demo demo-quick test test-all bench clean
+
+setup: $(VENV)/.installed libaom
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip 2>&1 | grep -v "is ignored: it is neither" || true
+	$(BIN)/pip install -q $(TORCH_PINS) 2>&1 | grep -v "is ignored: it is neither" || true
+	$(BIN)/pip install -q -e '.[test]' 2>&1 | grep -v "is ignored: it is neither" || true
+	$(BIN)/python -c "import av1tools, torch, torchvision, h5py, av"
+	touch $@
+
+libaom:
+	third_party/libaom/build.sh >/dev/null
+
+demo: setup
+	$(BIN)/av1tools demo
+
+demo-quick: setup
+	$(BIN)/av1tools demo --quick
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-all: setup
+	$(BIN)/pytest -m "" $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python benchmarks/extract_overhead.py
+
+clean:
+	rm -rf $(VENV) demo-out
