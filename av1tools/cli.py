@@ -163,7 +163,7 @@ def info(files: tuple[Path, ...], as_json: bool) -> None:
     """Print a dataset's settings and, per node size, the count of each partition type."""
     from av1tools.extract.dataset import format_summary, read_summary
 
-    summaries = [read_summary(_existing(f)) for f in files]
+    summaries = [read_summary(f) for f in files]
     if as_json:
         click.echo(json.dumps([s.to_json() for s in summaries], indent=2))
     else:
@@ -182,12 +182,6 @@ def demo(ctx: click.Context, out: Path, quick: bool, quiet: bool) -> None:
 
     summary = run_demo(_tools(ctx), out, quick=quick, progress=ProgressBars(quiet))
     click.echo(summary)
-
-
-def _existing(path: Path) -> Path:
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    return path
 
 
 def _one_line(exc: BaseException) -> str:

@@ -145,10 +145,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class DatasetError(ValueError):
+    pass
+
+
+def open_dataset(path: Path) -> h5py.File:
+    """Open an av1tools dataset read-only, with a one-line error for anything else."""
+    try:
+        f = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file") from None
+    except OSError as e:
+        raise DatasetError(f"{path}: not an HDF5 file ({str(e).split('(')[-1].rstrip(')')})") from None
+    version = f.attrs.get("schema_version")
+    if version is None:
+        f.close()
+        raise DatasetError(f"{path}: not an av1tools dataset (no schema_version)")
+    if int(version) > SCHEMA_VERSION:
+        f.close()
+        raise DatasetError(f"{path}: schema v{version} is newer than this av1tools reads "
+                           f"(v{SCHEMA_VERSION}); upgrade av1tools")
+    return f
+
+
 def read_summary(path: Path) -> DatasetSummary:
-    with h5py.File(path, "r") as f:
-        if "schema_version" not in f.attrs:
-            raise ValueError(f"{path}: not an av1tools dataset (no schema_version)")
+    with open_dataset(path) as f:
         attrs = {k: _plain(v) for k, v in f.attrs.items()}
         counts, border = {}, {}
         for size in NODE_SIZES:

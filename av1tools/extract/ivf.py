@@ -98,3 +98,32 @@ def coded_frames(path: Path) -> list[CodedFrame]:
                     continue
                 frames.append(CodedFrame(tu, pts, (bits >> 5) & 0x3, bool(bits & 0x10)))
     return frames
+
+
+def decode_frames(path: Path):
+    """Decode an AV1 IVF with dav1d (through PyAV), independent of libaom: yields each shown
+    frame's planes (Y, U, V) in display order, uint8 or uint16."""
+    import av
+    import numpy as np
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        codec = av.CodecContext.create("libdav1d", "r")
+        packets = [p for p in container.demux(stream) if p.size]
+        for packet in packets + [None]:
+            try:
+                frames = codec.decode(packet)
+            except av.error.EOFError:
+                frames = []
+            for frame in frames:
+                ten = "10" in frame.format.name
+                fmt = "yuv420p10le" if ten else "yuv420p"
+                f = frame.reformat(format=fmt) if frame.format.name != fmt else frame
+                dtype = np.uint16 if ten else np.uint8
+                planes = []
+                for i, plane in enumerate(f.planes):
+                    w = frame.width if i == 0 else (frame.width + 1) // 2
+                    h = frame.height if i == 0 else (frame.height + 1) // 2
+                    row = plane.line_size // np.dtype(dtype).itemsize
+                    planes.append(np.frombuffer(plane, dtype=dtype).reshape(-1, row)[:h, :w].copy())
+                yield tuple(planes)

@@ -1,0 +1,3 @@
+from av1tools.cli import main
+
+main()
