@@ -19,6 +19,7 @@ from av1tools.extract.inspect import FrameGrid
 from av1tools.partition import MI_SIZE, NODE_SIZES, PARTITION_NAMES, frame_nodes
 
 SCHEMA_VERSION = 1
+FLUSH_BYTES = 256 << 20  # pixels buffered before a batch is written
 NODE_FIELDS = {  # name -> dtype, one value per node
     "partition": np.uint8, "frame": np.int32, "x": np.int32, "y": np.int32,
     "qindex": np.uint8, "frame_type": np.uint8, "inside": np.bool_,
@@ -95,29 +96,45 @@ class DatasetWriter:
                          dtype=np.uint8, chunks=(1, *mi_shape), compression="gzip",
                          compression_opts=1)
 
-    @staticmethod
-    def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
-        n = ds.shape[0]
-        ds.resize(n + len(values), axis=0)
-        ds[n:] = values
+        self.pending: dict[str, list[np.ndarray]] = {}
+        self.pending_bytes = 0
+
+    def _queue(self, name: str, values: np.ndarray) -> None:
+        self.pending.setdefault(name, []).append(values)
+        self.pending_bytes += values.nbytes
 
     def add_frame(self, grid: FrameGrid, nodes: FrameNodes | None, luma: np.ndarray | None) -> None:
-        f = self.file["frames"]
+        """Queue one coded frame (``nodes``/``luma`` None for hidden frames); written in
+        batches, since growing many HDF5 datasets per frame costs more than the frame."""
         for name, value in (("decode_index", grid.decode_index), ("display_index", grid.display_index),
                             ("base_qindex", grid.base_qindex), ("frame_type", grid.frame_type),
                             ("show_frame", grid.show_frame)):
-            self._append(f[name], np.asarray([value]))
-        self._append(f["block_size"], grid.block_size[None])
-        if nodes is None or luma is None:
-            return
-        for size, cols in nodes.columns.items():
-            g = self.file[node_group(size)]
-            for name, values in cols.items():
-                self._append(g[name], values)
-            self._append(g["pixels"], node_pixels(luma, cols["x"], cols["y"], size))
+            self._queue(f"frames/{name}", np.asarray([value]))
+        self._queue("frames/block_size", grid.block_size[None])
+        if nodes is not None and luma is not None:
+            for size, cols in nodes.columns.items():
+                g = node_group(size)
+                for name, values in cols.items():
+                    self._queue(f"{g}/{name}", values)
+                self._queue(f"{g}/pixels", node_pixels(luma, cols["x"], cols["y"], size))
+        if self.pending_bytes > FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        for name, parts in self.pending.items():
+            ds = self.file[name]
+            values = np.concatenate(parts)
+            n = ds.shape[0]
+            ds.resize(n + len(values), axis=0)
+            ds[n:] = values
+        self.pending.clear()
+        self.pending_bytes = 0
 
     def close(self) -> None:
-        self.file.close()
+        try:
+            self.flush()
+        finally:
+            self.file.close()
 
 
 @dataclass(frozen=True)

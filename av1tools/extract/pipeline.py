@@ -44,10 +44,24 @@ def mi_grid_shape(width: int, height: int) -> tuple[int, int]:
     return ((height + 7) // 8 * 8) // MI_SIZE, ((width + 7) // 8 * 8) // MI_SIZE
 
 
-def extract_one(tools: AomTools, name: str, reader: Y4MReader, seq_sha256: str,
-                settings: EncodeSettings, out_dir: Path,
-                progress: Progress | None = None) -> ExtractResult:
-    """Encode one (sequence, settings) and write its dataset, atomically."""
+def sequence_attrs(tools: AomTools, name: str, reader: Y4MReader) -> dict:
+    """Attributes shared by every dataset of one sequence."""
+    return {
+        "sequence": name, "sequence_path": str(reader.path),
+        "sequence_sha256": file_sha256(reader.path),
+        "width": reader.width, "height": reader.height, "bit_depth": reader.bit_depth,
+        "fps": float(reader.header.fps),
+        "encoder": "libaom", "encoder_version": encoder_version(tools),
+    }
+
+
+def extract_one(tools: AomTools, name: str, reader: Y4MReader, settings: EncodeSettings,
+                out_dir: Path, progress: Progress | None = None,
+                shared_attrs: Callable[[], dict] | None = None) -> ExtractResult:
+    """Encode one (sequence, settings) and write its dataset, atomically.
+
+    ``shared_attrs`` is asked for only after the encode, so hashing the sequence can
+    run on the other core while the (single-threaded) encoder works."""
     stem = output_stem(name, settings)
     final_h5, final_ivf = out_dir / f"{stem}.h5", out_dir / f"{stem}.ivf"
     if final_h5.exists() and final_ivf.exists():
@@ -61,12 +75,9 @@ def extract_one(tools: AomTools, name: str, reader: Y4MReader, seq_sha256: str,
                           on_frame=(lambda n: progress(label, n, frames)) if progress else None)
         grids = frame_grids(run_inspect(tools, tmp_ivf), tmp_ivf)
         command = [str(final_ivf) if a == str(tmp_ivf) else a for a in enc.command]
-        attrs = {
-            "sequence": name, "sequence_path": str(reader.path), "sequence_sha256": seq_sha256,
-            "width": reader.width, "height": reader.height, "bit_depth": reader.bit_depth,
-            "fps": float(reader.header.fps), "frames": frames,
-            "encoder": "libaom", "encoder_version": encoder_version(tools),
-            "encoder_command": shlex.join(command),
+        attrs = (shared_attrs or (lambda: sequence_attrs(tools, name, reader)))()
+        attrs |= {
+            "frames": frames, "encoder_command": shlex.join(command),
             "cq_level": settings.cq_level, "cpu_used": settings.cpu_used, "mode": settings.mode,
             "sb_size": settings.sb_size, "threads": settings.threads,
             "bitstream": final_ivf.name, "bitstream_bytes": tmp_ivf.stat().st_size,
@@ -99,13 +110,14 @@ def extract(tools: AomTools, seq: str, out_dir: Path, qps: list[int], base: Enco
     name, reader = open_sequence(seq)
     out_dir.mkdir(parents=True, exist_ok=True)
     frames = min(base.frames or len(reader), len(reader))
-    sha = file_sha256(reader.path)
     jobs = [replace(base, cq_level=q, frames=frames) for q in qps]
+    background = ThreadPoolExecutor(max_workers=1)
+    shared = background.submit(sequence_attrs, tools, name, reader)
 
     def run(settings: EncodeSettings) -> ExtractResult:
         # Each job opens its own reader: file handles are not shared across threads.
         with Y4MReader(reader.path) as r:
-            return extract_one(tools, name, r, sha, settings, out_dir, progress)
+            return extract_one(tools, name, r, settings, out_dir, progress, shared.result)
 
     try:
         if workers <= 1 or len(jobs) == 1:
@@ -113,4 +125,5 @@ def extract(tools: AomTools, seq: str, out_dir: Path, qps: list[int], base: Enco
         with ThreadPoolExecutor(max_workers=workers) as pool:  # the work is in aomenc
             return list(pool.map(run, jobs))
     finally:
+        background.shutdown()
         reader.close()
