@@ -8,9 +8,9 @@ import h5py
 import numpy as np
 import pytest
 
-from av1tools.extract.aom import AomError, EncodeSettings
+from av1tools.extract.aom import AomError, EncodeSettings, encode_and_inspect, run_encoder
 from av1tools.extract.dataset import read_summary
-from av1tools.extract.ivf import decode_frames
+from av1tools.extract.ivf import coded_frames, decode_frames
 from av1tools.extract.pipeline import extract, mi_grid_shape
 from av1tools.extract.sequences import sample_path
 from av1tools.extract.y4m import Y4MReader
@@ -148,3 +148,15 @@ def test_two_extracts_into_one_directory(aom_tools, tmp_path):
     files = sorted(x.name for x in tmp_path.iterdir())
     assert files == ["carphone_intra_cpu6_sb64_q36_f2.h5", "carphone_intra_cpu6_sb64_q36_f2.ivf"]
     assert sum(read_summary(tmp_path / files[0]).counts[64].values()) == 2 * 9
+
+
+@pytest.mark.parametrize("mode", ["intra", "inter"])
+def test_streamed_bitstream_equals_aomenc_file_output(aom_tools, tmp_path, mode):
+    settings = EncodeSettings(cq_level=44, cpu_used=6, mode=mode, frames=6)
+    src = sample_path("carphone")
+    run_encoder(aom_tools, settings, src, tmp_path / "file.ivf", 8)
+    encode, records = encode_and_inspect(aom_tools, settings, src, tmp_path / "streamed.ivf", 8)
+    pairs = list(records)
+    assert (tmp_path / "streamed.ivf").read_bytes() == (tmp_path / "file.ivf").read_bytes()
+    assert len(pairs) == len(coded_frames(tmp_path / "file.ivf"))
+    assert encode.result is not None and encode.result.frames == 6 and encode.result.cpu_seconds > 0

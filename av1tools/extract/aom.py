@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import subprocess
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+from av1tools.extract.inspect import inspect_records
+from av1tools.extract.ivf import CodedFrame, FrameHeaderReader, IvfSplitter, set_frame_count
 
 from av1tools.paths import REPO_ROOT
 
@@ -118,45 +122,142 @@ class EncodeSettings:
 class EncodeResult:
     command: list[str]
     wall_seconds: float
-    cpu_seconds: float  # the encoder process's user + system time
+    cpu_seconds: float  # the encoder process's own user + system time
     frames: int
 
 
 _PROGRESS = re.compile(rb"frame\s+(\d+)/(\d+)")
 
 
+def _wait_with_rusage(proc: subprocess.Popen) -> float:
+    """Reap ``proc``; returns its own CPU seconds (user + system)."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
+
+
+class _EncoderStatus:
+    """Follows aomenc's stderr: it redraws "frame IN/OUT" with \\r; keeps the tail for errors."""
+
+    def __init__(self, stream, on_frame: Callable[[int], None] | None):
+        self.tail = b""
+        self.done = 0
+        self.thread = threading.Thread(target=self._follow, args=(stream, on_frame), daemon=True)
+        self.thread.start()
+
+    def _follow(self, stream, on_frame) -> None:
+        while chunk := stream.read1(4096):
+            self.tail = (self.tail + chunk)[-4000:]
+            frames = [int(m.group(2)) for m in _PROGRESS.finditer(chunk)]
+            if frames and frames[-1] != self.done:
+                self.done = frames[-1]
+                if on_frame:
+                    on_frame(self.done)
+
+    def last_line(self) -> str:
+        self.thread.join()
+        lines = self.tail.decode(errors="replace").replace("\r", "\n").strip().splitlines()
+        return lines[-1] if lines else "no output"
+
+
 def run_encoder(tools: AomTools, settings: EncodeSettings, src: Path, out: Path,
                 bit_depth: int, on_frame: Callable[[int], None] | None = None) -> EncodeResult:
-    """Run aomenc; ``on_frame(n)`` is called as the encoder reports n frames done."""
+    """Run aomenc into ``out``; ``on_frame(n)`` is called as the encoder reports n frames done."""
     cmd = [str(tools.aomenc)] + settings.aomenc_args(src, out, bit_depth)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    tail = b""
-    done = 0
-    while chunk := proc.stderr.read1(4096):  # aomenc redraws "frame IN/OUT" with \r
-        tail = (tail + chunk)[-4000:]
-        frames = [int(m.group(2)) for m in _PROGRESS.finditer(chunk)]
-        if frames and frames[-1] != done:
-            done = frames[-1]
-            if on_frame:
-                on_frame(done)
-    code = proc.wait()
+    status = _EncoderStatus(proc.stderr, on_frame)
+    cpu = _wait_with_rusage(proc)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if code != 0:
-        last = tail.decode(errors="replace").replace("\r", "\n").strip().splitlines()
-        raise AomError(f"aomenc failed (exit {code}): {last[-1] if last else 'no output'}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return EncodeResult(cmd, wall, cpu, done)
+    if proc.returncode != 0:
+        raise AomError(f"aomenc failed (exit {proc.returncode}): {status.last_line()}")
+    status.last_line()
+    return EncodeResult(cmd, wall, cpu, status.done)
 
 
-def run_inspect(tools: AomTools, ivf: Path) -> bytes:
-    """inspect's JSON (block sizes and delta-q layers) for every decoded frame."""
-    cmd = [str(tools.inspect), str(ivf), "-bs", "-dq"]
-    result = subprocess.run(cmd, capture_output=True)
-    if result.returncode != 0:
-        err = result.stderr.decode(errors="replace").strip().splitlines()
-        raise AomError(f"inspect failed on {ivf}: {err[-1] if err else result.returncode}")
-    return result.stdout
+@dataclass
+class StreamedEncode:
+    """What ``encode_and_inspect`` leaves behind once its records are consumed."""
+    command: list[str]
+    result: EncodeResult | None = None
+
+
+def encode_and_inspect(tools: AomTools, settings: EncodeSettings, src: Path, out: Path,
+                       bit_depth: int, on_frame: Callable[[int], None] | None = None,
+                       ) -> tuple[StreamedEncode, Iterator[tuple[dict, CodedFrame]]]:
+    """Encode ``src`` into ``out`` while ``inspect`` decodes the same bytes as they come.
+
+    aomenc writes its IVF to a pipe; a thread copies it to ``out`` and on to inspect's
+    stdin, noting each temporal unit's frames first. The returned iterator yields
+    (inspect record, coded frame) pairs in decode order while the encoder still runs, so
+    the work on each frame overlaps the encode (one core each). ``StreamedEncode.result``
+    is set when the iterator is exhausted.
+    """
+    cmd = [str(tools.aomenc)] + settings.aomenc_args(src, Path("-"), bit_depth)
+    recorded = StreamedEncode([str(out) if a == "-" else a for a in cmd])
+    return recorded, _stream(tools, cmd, out, on_frame, recorded)
+
+
+def _stream(tools: AomTools, cmd: list[str], out: Path, on_frame, recorded: StreamedEncode
+            ) -> Iterator[tuple[dict, CodedFrame]]:
+    start = time.perf_counter()
+    enc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    insp_log = tempfile.TemporaryFile()  # a file, not a pipe: nobody need drain it
+    insp = subprocess.Popen([str(tools.inspect), "-", "-bs", "-dq"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=insp_log)
+    status = _EncoderStatus(enc.stderr, on_frame)
+    frames: list[CodedFrame] = []
+    tee_error: list[BaseException] = []
+
+    def tee() -> None:
+        splitter, headers = IvfSplitter(), FrameHeaderReader()
+        units = 0
+        try:
+            with open(out, "wb") as f:
+                while chunk := enc.stdout.read1(1 << 16):
+                    f.write(chunk)
+                    for pts, unit in splitter.feed(chunk):
+                        frames.extend(headers.coded_frames(pts, unit))  # before inspect sees it
+                        units += 1
+                    insp.stdin.write(chunk)
+            splitter.finish()
+            set_frame_count(out, units)
+        except BaseException as e:  # reported by the consumer, never lost in the thread
+            tee_error.append(e)
+        finally:
+            try:
+                insp.stdin.close()
+            except BrokenPipeError:
+                pass
+
+    copier = threading.Thread(target=tee, daemon=True)
+    copier.start()
+    try:
+        count = 0
+        for record in inspect_records(insp.stdout):
+            if count >= len(frames):
+                raise AomError(f"inspect printed frame {count} before the bitstream held it")
+            yield record, frames[count]
+            count += 1
+        cpu = _wait_with_rusage(enc)
+        wall = time.perf_counter() - start
+        copier.join()
+        insp.wait()
+        insp_log.seek(0)
+        insp_err = insp_log.read().decode(errors="replace").strip().splitlines()
+        if enc.returncode != 0:
+            raise AomError(f"aomenc failed (exit {enc.returncode}): {status.last_line()}")
+        if tee_error:
+            raise AomError(f"reading aomenc's output failed: {tee_error[0]}")
+        if insp.returncode != 0:
+            raise AomError(f"inspect failed: {insp_err[-1] if insp_err else insp.returncode}")
+        if count != len(frames):
+            raise AomError(f"inspect printed {count} frames, the bitstream codes {len(frames)}")
+        status.last_line()
+        recorded.result = EncodeResult(recorded.command, wall, cpu, status.done)
+    finally:
+        for p in (enc, insp):
+            if p.returncode is None and p.poll() is None:
+                p.kill()
+                p.wait()
+        insp_log.close()

@@ -19,7 +19,7 @@ from av1tools.extract.inspect import FrameGrid
 from av1tools.partition import MI_SIZE, NODE_SIZES, PARTITION_NAMES, frame_nodes
 
 SCHEMA_VERSION = 1
-FLUSH_BYTES = 256 << 20  # pixels buffered before a batch is written
+FLUSH_BYTES = 32 << 20  # written in batches while the encoder still runs
 NODE_FIELDS = {  # name -> dtype, one value per node
     "partition": np.uint8, "frame": np.int32, "x": np.int32, "y": np.int32,
     "qindex": np.uint8, "frame_type": np.uint8, "inside": np.bool_,
@@ -71,11 +71,8 @@ def node_pixels(luma: np.ndarray, xs: np.ndarray, ys: np.ndarray, size: int) -> 
 class DatasetWriter:
     """Appends frames to a new HDF5 file (the caller writes to a temp path and renames)."""
 
-    def __init__(self, path: Path, attrs: dict[str, Any], sb_size: int, pixel_dtype: np.dtype,
-                 mi_shape: tuple[int, int]):
+    def __init__(self, path: Path, sb_size: int, pixel_dtype: np.dtype, mi_shape: tuple[int, int]):
         self.file = h5py.File(path, "w")
-        for key, value in attrs.items():
-            self.file.attrs[key] = value
         self.file.attrs["schema_version"] = SCHEMA_VERSION
         self.sizes = [s for s in NODE_SIZES if s <= sb_size]
         for size in self.sizes:
@@ -98,6 +95,10 @@ class DatasetWriter:
 
         self.pending: dict[str, list[np.ndarray]] = {}
         self.pending_bytes = 0
+
+    def set_attrs(self, attrs: dict[str, Any]) -> None:
+        for key, value in attrs.items():
+            self.file.attrs[key] = value
 
     def _queue(self, name: str, values: np.ndarray) -> None:
         self.pending.setdefault(name, []).append(values)

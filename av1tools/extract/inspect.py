@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from av1tools.extract.ivf import coded_frames
+from av1tools.extract.ivf import CodedFrame
 from av1tools.partition import BLOCK_SIZES, block_size_name
+
+RECORD_END = b"\n},\n"  # inspect closes each frame's object at column 0
 
 
 class InspectError(ValueError):
@@ -27,42 +29,36 @@ class FrameGrid:
     qindex: np.ndarray  # [mi_rows][mi_cols] qindex as coded (base + delta-q)
 
 
-def parse_inspect_json(text: bytes | str) -> list[dict]:
-    records = json.loads(text)
-    if not isinstance(records, list):
-        raise InspectError("inspect output is not a JSON array")
-    return [r for r in records if r is not None]
+def inspect_records(stream: BinaryIO) -> Iterator[dict]:
+    """Parse inspect's JSON array record by record as it is printed, so frames can be
+    processed while the encoder is still running."""
+    buf = b""
+    while chunk := stream.read1(1 << 16):
+        buf += chunk
+        while (end := buf.find(RECORD_END)) >= 0:
+            start = buf.find(b"{")
+            yield json.loads(buf[start:end + 2])
+            buf = buf[end + len(RECORD_END):]
+    if b"{" in buf:  # what may remain is the closing "null ]"
+        raise InspectError("inspect output ended inside a frame record")
 
 
 def _check_block_size_map(record: dict) -> None:
-    names = record.get("blockSizeMap")
-    if names is None:
-        return
-    for name, index in names.items():
+    for name, index in record.get("blockSizeMap", {}).items():
         if index < len(BLOCK_SIZES) and block_size_name(index) != name:
             raise InspectError(f"inspect's {name}={index} disagrees with av1tools' block sizes")
 
 
-def frame_grids(inspect_json: bytes | str, ivf: Path, timebase_per_frame: int = 1) -> list[FrameGrid]:
-    """Pair inspect's records (one per coded frame, decode order) with the IVF's frame
-    structure. A shown frame's display index is its temporal unit's timestamp divided by
-    ``timebase_per_frame`` (aomenc stamps frame i with pts i)."""
-    records = parse_inspect_json(inspect_json)
-    structure = coded_frames(ivf)
-    if len(records) != len(structure):
-        raise InspectError(f"{ivf}: inspect printed {len(records)} frames, "
-                           f"the bitstream codes {len(structure)}")
-    grids = []
-    for i, (rec, coded) in enumerate(zip(records, structure)):
-        if i == 0:
-            _check_block_size_map(rec)
-        show = bool(rec["showFrame"])
-        if show != coded.show_frame or rec["frameType"] != coded.frame_type:
-            raise InspectError(f"{ivf}: frame {i}: inspect and bitstream headers disagree")
-        block_size = np.asarray(rec["blockSize"], dtype=np.uint8)
-        qindex = (np.asarray(rec["delta_q"], dtype=np.uint8) if rec.get("deltaQPresentFlag")
-                  else np.full(block_size.shape, rec["baseQIndex"], dtype=np.uint8))
-        display = coded.pts // timebase_per_frame if show else -1
-        grids.append(FrameGrid(i, display, rec["frameType"], show, rec["baseQIndex"],
-                               block_size, qindex))
-    return grids
+def frame_grid(record: dict, coded: CodedFrame, decode_index: int) -> FrameGrid:
+    """One inspect record, placed by the bitstream's own frame structure. A shown frame's
+    display index is its temporal unit's timestamp (aomenc stamps source frame i with pts i)."""
+    if decode_index == 0:
+        _check_block_size_map(record)
+    show = bool(record["showFrame"])
+    if show != coded.show_frame or record["frameType"] != coded.frame_type:
+        raise InspectError(f"frame {decode_index}: inspect and bitstream headers disagree")
+    block_size = np.asarray(record["blockSize"], dtype=np.uint8)
+    qindex = (np.asarray(record["delta_q"], dtype=np.uint8) if record.get("deltaQPresentFlag")
+              else np.full(block_size.shape, record["baseQIndex"], dtype=np.uint8))
+    return FrameGrid(decode_index, coded.pts if show else -1, record["frameType"], show,
+                     record["baseQIndex"], block_size, qindex)

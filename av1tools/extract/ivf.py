@@ -11,7 +11,11 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
+import numpy as np
+
+IVF_HEADER_BYTES = 32
 OBU_SEQUENCE_HEADER = 1
 OBU_FRAME_HEADER = 3
 OBU_FRAME = 6
@@ -29,30 +33,35 @@ class CodedFrame:
     show_frame: bool
 
 
-@dataclass(frozen=True)
-class IvfInfo:
-    width: int
-    height: int
-    timebase: tuple[int, int]
-    units: list[tuple[int, bytes]]  # (pts, temporal-unit payload)
+class IvfSplitter:
+    """Cuts an IVF byte stream, fed in arbitrary chunks, into (pts, temporal unit) pairs."""
 
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.header: bytes | None = None
 
-def read_ivf(path: Path) -> IvfInfo:
-    data = Path(path).read_bytes()
-    if len(data) < 32 or data[:4] != b"DKIF":
-        raise IvfError(f"{path}: not an IVF file")
-    header_len = struct.unpack_from("<H", data, 6)[0]
-    width, height, tb_den, tb_num = struct.unpack_from("<HHII", data, 12)
-    units = []
-    pos = header_len
-    while pos + 12 <= len(data):
-        size, pts = struct.unpack_from("<IQ", data, pos)
-        payload = data[pos + 12:pos + 12 + size]
-        if len(payload) < size:
-            raise IvfError(f"{path}: truncated at temporal unit {len(units)}")
-        units.append((pts, payload))
-        pos += 12 + size
-    return IvfInfo(width, height, (tb_num, tb_den), units)
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        self.buf += data
+        if self.header is None:
+            if len(self.buf) < IVF_HEADER_BYTES:
+                return []
+            if self.buf[:4] != b"DKIF":
+                raise IvfError("not an IVF stream")
+            header_len = struct.unpack_from("<H", self.buf, 6)[0]
+            self.header = bytes(self.buf[:header_len])
+            del self.buf[:header_len]
+        units = []
+        while len(self.buf) >= 12:
+            size, pts = struct.unpack_from("<IQ", self.buf, 0)
+            if len(self.buf) < 12 + size:
+                break
+            units.append((pts, bytes(self.buf[12:12 + size])))
+            del self.buf[:12 + size]
+        return units
+
+    def finish(self) -> None:
+        if self.header is None or self.buf:
+            raise IvfError("truncated IVF stream")
 
 
 def _leb128(buf: bytes, pos: int) -> tuple[int, int]:
@@ -65,7 +74,7 @@ def _leb128(buf: bytes, pos: int) -> tuple[int, int]:
     raise IvfError("bad leb128 size")
 
 
-def _obus(unit: bytes):
+def _obus(unit: bytes) -> Iterator[tuple[int, bytes]]:
     pos = 0
     while pos < len(unit):
         header = unit[pos]
@@ -80,31 +89,59 @@ def _obus(unit: bytes):
         pos += size
 
 
-def coded_frames(path: Path) -> list[CodedFrame]:
-    """Every coded (not show-existing) frame of an AV1 IVF file, in decode order."""
-    info = read_ivf(path)
-    reduced_still = False
-    frames = []
-    for tu, (pts, unit) in enumerate(info.units):
+class FrameHeaderReader:
+    """Reads the first bits of each frame header (enough for show/type), temporal unit by
+    temporal unit; keeps the one sequence-header flag that changes their layout."""
+
+    def __init__(self) -> None:
+        self.reduced_still_picture = False
+        self.units = 0
+
+    def coded_frames(self, pts: int, unit: bytes) -> list[CodedFrame]:
+        tu = self.units
+        self.units += 1
+        frames = []
         for obu_type, payload in _obus(unit):
             if obu_type == OBU_SEQUENCE_HEADER:
-                reduced_still = bool(payload[0] & 0x08)  # seq_profile(3) still_picture(1) reduced(1)
+                # seq_profile(3) still_picture(1) reduced_still_picture_header(1)
+                self.reduced_still_picture = bool(payload[0] & 0x08)
             elif obu_type in (OBU_FRAME_HEADER, OBU_FRAME):
-                if reduced_still:
+                if self.reduced_still_picture:
                     frames.append(CodedFrame(tu, pts, 0, True))
                     continue
                 bits = payload[0]
                 if bits & 0x80:  # show_existing_frame: nothing new is coded
                     continue
                 frames.append(CodedFrame(tu, pts, (bits >> 5) & 0x3, bool(bits & 0x10)))
+        return frames
+
+
+def coded_frames(path: Path) -> list[CodedFrame]:
+    """Every coded (not show-existing) frame of an AV1 IVF file, in decode order."""
+    splitter, reader = IvfSplitter(), FrameHeaderReader()
+    frames = []
+    for pts, unit in splitter.feed(Path(path).read_bytes()):
+        frames += reader.coded_frames(pts, unit)
+    try:
+        splitter.finish()
+    except IvfError as e:
+        raise IvfError(f"{path}: {e}") from None
     return frames
 
 
-def decode_frames(path: Path):
+def set_frame_count(path: Path, count: int) -> None:
+    """Write the IVF header's frame count (a streamed IVF starts with 0 there)."""
+    with open(path, "r+b") as f:
+        f.seek(24)
+        f.write(struct.pack("<I", count))
+
+
+def decode_frames(path: Path) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Decode an AV1 IVF with dav1d (through PyAV), independent of libaom: yields each shown
     frame's planes (Y, U, V) in display order, uint8 or uint16."""
     import av
-    import numpy as np
+
+    from av1tools.extract.sequences import av_frame_planes
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -116,14 +153,5 @@ def decode_frames(path: Path):
             except av.error.EOFError:
                 frames = []
             for frame in frames:
-                ten = "10" in frame.format.name
-                fmt = "yuv420p10le" if ten else "yuv420p"
-                f = frame.reformat(format=fmt) if frame.format.name != fmt else frame
-                dtype = np.uint16 if ten else np.uint8
-                planes = []
-                for i, plane in enumerate(f.planes):
-                    w = frame.width if i == 0 else (frame.width + 1) // 2
-                    h = frame.height if i == 0 else (frame.height + 1) // 2
-                    row = plane.line_size // np.dtype(dtype).itemsize
-                    planes.append(np.frombuffer(plane, dtype=dtype).reshape(-1, row)[:h, :w].copy())
-                yield tuple(planes)
+                yield av_frame_planes(frame)
+

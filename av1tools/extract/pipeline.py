@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Callable
 
 from av1tools import __version__
-from av1tools.extract.aom import AomTools, EncodeSettings, encoder_version, run_encoder, run_inspect
+from av1tools.extract.aom import AomTools, EncodeSettings, encode_and_inspect, encoder_version
 from av1tools.extract.dataset import DatasetWriter, frame_node_columns
-from av1tools.extract.inspect import frame_grids
+from av1tools.extract.inspect import frame_grid
 from av1tools.extract.sequences import file_sha256, open_sequence
 from av1tools.extract.y4m import Y4MReader
 from av1tools.partition import MI_SIZE
@@ -71,28 +71,31 @@ def extract_one(tools: AomTools, name: str, reader: Y4MReader, settings: EncodeS
     label = f"{name} q{settings.cq_level}"
     tmp_ivf, tmp_h5 = _temp_path(final_ivf), _temp_path(final_h5)
     try:
-        enc = run_encoder(tools, settings, reader.path, tmp_ivf, reader.bit_depth,
-                          on_frame=(lambda n: progress(label, n, frames)) if progress else None)
-        grids = frame_grids(run_inspect(tools, tmp_ivf), tmp_ivf)
-        command = [str(final_ivf) if a == str(tmp_ivf) else a for a in enc.command]
-        attrs = (shared_attrs or (lambda: sequence_attrs(tools, name, reader)))()
-        attrs |= {
-            "frames": frames, "encoder_command": shlex.join(command),
-            "cq_level": settings.cq_level, "cpu_used": settings.cpu_used, "mode": settings.mode,
-            "sb_size": settings.sb_size, "threads": settings.threads,
-            "bitstream": final_ivf.name, "bitstream_bytes": tmp_ivf.stat().st_size,
-            "encode_wall_seconds": enc.wall_seconds, "encode_cpu_seconds": enc.cpu_seconds,
-            "av1tools_version": __version__,
-        }
-        writer = DatasetWriter(tmp_h5, attrs, settings.sb_size, reader.header.dtype,
+        encode, records = encode_and_inspect(
+            tools, settings, reader.path, tmp_ivf, reader.bit_depth,
+            on_frame=(lambda n: progress(label, n, frames)) if progress else None)
+        writer = DatasetWriter(tmp_h5, settings.sb_size, reader.header.dtype,
                                mi_grid_shape(reader.width, reader.height))
         try:
-            for grid in grids:
+            for i, (record, coded) in enumerate(records):
+                grid = frame_grid(record, coded, i)
                 if grid.show_frame:
                     nodes = frame_node_columns(grid, settings.sb_size, reader.width, reader.height)
                     writer.add_frame(grid, nodes, reader.read_luma(grid.display_index))
                 else:  # hidden frames: kept in frames/, no source frame to label
                     writer.add_frame(grid, None, None)
+            enc = encode.result
+            assert enc is not None
+            command = [str(final_ivf) if a == str(tmp_ivf) else a for a in enc.command]
+            attrs = (shared_attrs or (lambda: sequence_attrs(tools, name, reader)))()
+            writer.set_attrs(attrs | {
+                "frames": frames, "encoder_command": shlex.join(command),
+                "cq_level": settings.cq_level, "cpu_used": settings.cpu_used, "mode": settings.mode,
+                "sb_size": settings.sb_size, "threads": settings.threads,
+                "bitstream": final_ivf.name, "bitstream_bytes": tmp_ivf.stat().st_size,
+                "encode_wall_seconds": enc.wall_seconds, "encode_cpu_seconds": enc.cpu_seconds,
+                "av1tools_version": __version__,
+            })
         finally:
             writer.close()
         os.replace(tmp_ivf, final_ivf)

@@ -136,7 +136,7 @@ def convert_to_y4m(src: Path, out: Path, max_frames: int | None = None) -> None:
         if stream is None:
             raise SequenceError(f"{src}: holds no video stream")
         ten_bit = stream.codec_context.pix_fmt and "10" in stream.codec_context.pix_fmt
-        fmt, depth = ("yuv420p10le", 10) if ten_bit else ("yuv420p", 8)
+        depth = 10 if ten_bit else 8
         rate = stream.average_rate or stream.guessed_rate or Fraction(30)
         header = Y4MHeader(stream.codec_context.width, stream.codec_context.height,
                            Fraction(rate), depth, "420jpeg")
@@ -145,21 +145,25 @@ def convert_to_y4m(src: Path, out: Path, max_frames: int | None = None) -> None:
             for i, frame in enumerate(container.decode(stream)):
                 if max_frames is not None and i >= max_frames:
                     return
-                yield _frame_planes(frame.reformat(format=fmt), header)
+                yield av_frame_planes(frame)
 
         write_y4m(out, header, planes())
 
 
-def _frame_planes(frame, header: Y4MHeader) -> Planes:
-    ch, cw = header.chroma_shape
-    shapes = ((header.height, header.width), (ch, cw), (ch, cw))
-    dtype = header.dtype
-    out = []
-    for plane, (h, w) in zip(frame.planes, shapes):
+def av_frame_planes(frame) -> Planes:
+    """A PyAV video frame as 4:2:0 planes (Y, U, V): uint16 when the frame has more than
+    8 bits, else uint8; converted first when it is another pixel format."""
+    ten = "10" in frame.format.name
+    fmt = "yuv420p10le" if ten else "yuv420p"
+    f = frame if frame.format.name == fmt else frame.reformat(format=fmt)
+    dtype = np.dtype(np.uint16 if ten else np.uint8)
+    planes = []
+    for i, plane in enumerate(f.planes):
+        w = frame.width if i == 0 else (frame.width + 1) // 2
+        h = frame.height if i == 0 else (frame.height + 1) // 2
         row = plane.line_size // dtype.itemsize
-        data = np.frombuffer(plane, dtype=dtype).reshape(-1, row)
-        out.append(data[:h, :w])
-    return tuple(out)  # type: ignore[return-value]
+        planes.append(np.frombuffer(plane, dtype=dtype).reshape(-1, row)[:h, :w].copy())
+    return tuple(planes)  # type: ignore[return-value]
 
 
 def file_sha256(path: Path) -> str:
