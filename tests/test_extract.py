@@ -47,13 +47,21 @@ def test_two_qps_give_two_datasets(carphone_sets):
     assert splits[0] >= splits[1]  # a finer quantiser splits at least as often
 
 
-def test_leaves_tile_every_superblock_exactly(carphone_sets):
-    for r in carphone_sets:
+@pytest.fixture(scope="module")
+def sb128_set(aom_tools, tmp_path_factory):
+    base = EncodeSettings(cq_level=20, cpu_used=6, sb_size=128, frames=2)
+    return extract(aom_tools, "coffee-pan", tmp_path_factory.mktemp("sb128"), [20], base)
+
+
+def test_leaves_tile_every_superblock_exactly(carphone_sets, sb128_set):
+    with h5py.File(sb128_set[0].dataset) as f:
+        assert "blocks/128x128" in f and len(f["blocks/128x128/partition"]) == 2 * 2
+    for r in carphone_sets + sb128_set:
         with h5py.File(r.dataset) as f:
             grids = f["frames/block_size"][:]
             display = f["frames/display_index"][:]
             rows, cols = grids.shape[1:]
-            assert (rows, cols) == mi_grid_shape(176, 144)
+            assert (rows, cols) == mi_grid_shape(f.attrs["width"], f.attrs["height"])
             for grid, frame in zip(grids, display):
                 nodes = nodes_of_frame(f, int(frame))
                 cover = np.zeros((rows * 4, cols * 4), dtype=int)

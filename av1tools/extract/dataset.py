@@ -77,7 +77,7 @@ class DatasetWriter:
         self.sizes = [s for s in NODE_SIZES if s <= sb_size]
         for size in self.sizes:
             g = self.file.create_group(node_group(size))
-            chunk = max(1, min(256, (1 << 20) // (size * size)))
+            chunk = max(1, min(1024, (64 << 10) // (size * size)))  # ~64 KB: cheap random reads
             g.create_dataset("pixels", shape=(0, size, size), maxshape=(None, size, size),
                              dtype=pixel_dtype, chunks=(chunk, size, size),
                              compression="gzip", compression_opts=1, shuffle=True)
