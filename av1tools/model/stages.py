@@ -1,0 +1,72 @@
+"""The staged hierarchy over the ten AV1 partition types.
+
+    Stage 1      NONE | PARTITION
+    Stage 2      SPLIT | RECT | AB                 (partitioned nodes)
+    Stage 3-RECT HORZ | VERT | HORZ_4 | VERT_4     (RECT nodes)
+    Stage 3-AB   HORZ_A | HORZ_B | VERT_A | VERT_B (AB nodes)
+
+HORZ_4/VERT_4 sit inside RECT: they are directional stripes like HORZ/VERT, only finer, so
+Stage 2 keeps the seed's three classes (its numbers stay comparable) and Stage 3-RECT
+resolves direction and granularity together. Every type is reachable: the probability of a
+type is the product of the class probabilities along its path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from av1tools.partition import NODE_SIZES, NUM_PARTITIONS, Partition, allowed_mask
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    classes: tuple[str, ...]
+    members: tuple[tuple[Partition, ...], ...]  # the partition types of each class
+
+    def label_of(self) -> np.ndarray:
+        """A lookup table partition -> class index, -1 where the stage does not apply."""
+        table = np.full(NUM_PARTITIONS, -1, dtype=np.int64)
+        for c, parts in enumerate(self.members):
+            table[list(parts)] = c
+        return table
+
+    def allowed(self, size: int) -> np.ndarray:
+        """Boolean per class: can a node of ``size`` take this class at all?"""
+        mask = allowed_mask(size)
+        return np.array([mask[list(parts)].any() for parts in self.members])
+
+
+P = Partition
+RECT_TYPES = (P.HORZ, P.VERT, P.HORZ_4, P.VERT_4)
+AB_TYPES = (P.HORZ_A, P.HORZ_B, P.VERT_A, P.VERT_B)
+
+STAGES: dict[str, Stage] = {s.name: s for s in (
+    Stage("stage1", ("NONE", "PARTITION"),
+          ((P.NONE,), (P.SPLIT,) + RECT_TYPES + AB_TYPES)),
+    Stage("stage2", ("SPLIT", "RECT", "AB"), ((P.SPLIT,), RECT_TYPES, AB_TYPES)),
+    Stage("stage3_rect", tuple(p.name for p in RECT_TYPES), tuple((p,) for p in RECT_TYPES)),
+    Stage("stage3_ab", tuple(p.name for p in AB_TYPES), tuple((p,) for p in AB_TYPES)),
+)}
+STAGE_ORDER = tuple(STAGES)
+LATER_STAGES = STAGE_ORDER[1:]
+
+
+def allowed_class_masks(stage: str) -> np.ndarray:
+    """(len(NODE_SIZES), classes) booleans, rows in NODE_SIZES order."""
+    return np.stack([STAGES[stage].allowed(s) for s in NODE_SIZES])
+
+
+def combine(probs: dict[str, np.ndarray]) -> np.ndarray:
+    """(N, 10) type probabilities from each stage's (N, classes) probabilities."""
+    p1, p2 = probs["stage1"], probs["stage2"]
+    out = np.zeros((len(p1), NUM_PARTITIONS), dtype=np.float64)
+    out[:, P.NONE] = p1[:, 0]
+    out[:, P.SPLIT] = p1[:, 1] * p2[:, 0]
+    for i, t in enumerate(RECT_TYPES):
+        out[:, t] = p1[:, 1] * p2[:, 1] * probs["stage3_rect"][:, i]
+    for i, t in enumerate(AB_TYPES):
+        out[:, t] = p1[:, 1] * p2[:, 2] * probs["stage3_ab"][:, i]
+    return out
