@@ -18,6 +18,9 @@ EXAMPLES = {
     "samples": "av1tools samples carphone",
     "doctor": "av1tools doctor",
     "demo": "av1tools demo --quick",
+    "train": "av1tools train --data data/ --out runs/first --epochs 10 --max-samples 20000",
+    "predict": "av1tools predict --model runs/first --seq foreman.y4m --qp 32 --out preds.h5",
+    "transfer": "av1tools experiment transfer --data data/ --out reports/transfer --quick",
 }
 
 
@@ -168,6 +171,138 @@ def info(files: tuple[Path, ...], as_json: bool) -> None:
         click.echo(json.dumps([s.to_json() for s in summaries], indent=2))
     else:
         click.echo("\n\n".join(format_summary(s) for s in summaries))
+
+
+@cli.command(epilog=_epilog("train"))
+@click.option("--data", "data", multiple=True, required=True,
+              help="Dataset files or directories of .h5 files (repeatable).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Run directory for checkpoints, histories and metrics.json.")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--stage2-strategy", type=click.Choice(["adapter", "frozen", "finetune"]),
+              default="adapter", show_default=True, help="How stages after Stage 1 use its trunk.")
+@click.option("--adapter-reduction", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--adapter-layers", default="layer3,layer4", show_default=True,
+              help="Comma-separated ResNet layers followed by an adapter.")
+@click.option("--input-mode", type=click.Choice(["native", "resize"]), default="native",
+              show_default=True, help="Blocks at their own size, or all resized to 64x64.")
+@click.option("--balance", type=click.Choice(["weights", "sampler", "focal", "none"]),
+              default="weights", show_default=True, help="Class-imbalance handling.")
+@click.option("--split", type=click.Choice(["sequence", "frame"]), default="sequence", show_default=True,
+              help="Hold out whole sequences (default) or frames.")
+@click.option("--val-seq", "val_seqs", multiple=True, help="Validation sequence (repeatable).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-samples", type=click.IntRange(min=1), help="Cap on training nodes per stage.")
+@click.option("--patience", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="DataLoader workers (0: load in the training process).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or epoch lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print metrics.json's summary as JSON.")
+def train(data, out: Path, epochs, batch_size, lr, device, stage2_strategy, adapter_reduction,
+          adapter_layers, input_mode, balance, split, val_seqs, seed, max_samples, patience, workers,
+          quiet: bool, as_json: bool) -> None:
+    """Train the staged partition predictor (Stage 1, 2, 3-RECT, 3-AB) on extracted datasets."""
+    from av1tools.model.network import LAYERS, ModelConfig
+    from av1tools.model.train import TrainConfig, train_run
+
+    layers = tuple(l.strip() for l in adapter_layers.split(",") if l.strip())
+    bad = [l for l in layers if l not in LAYERS]
+    if bad:
+        raise click.BadParameter(f"unknown layer(s) {', '.join(bad)}; choose from {', '.join(LAYERS)}",
+                                 param_hint="--adapter-layers")
+    mc = ModelConfig(input_mode=input_mode, adapter_layers=layers, adapter_reduction=adapter_reduction,
+                     stage_strategy=stage2_strategy)
+    tc = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, max_samples=max_samples,
+                     balance=balance, device=device, split=split, val_sequences=tuple(val_seqs),
+                     patience=patience, workers=workers, progress=not (quiet or as_json))
+    log = (lambda m: None) if quiet or as_json else (lambda m: click.echo(m, err=True))
+    metrics = train_run(data, out, mc, tc, log=log)
+    summary = {s: {"val_macro_f1": round(r["best_val_f1"], 4), "best_epoch": r["best_epoch"],
+                   "trainable_percent": round(r["parameters"]["trainable_percent"], 3),
+                   "checkpoint": str(out / r["checkpoint"]), "checkpoint_bytes": r["checkpoint_bytes"],
+                   **({"skipped": r["skipped"]} if r["skipped"] else {})}
+               for s, r in metrics["stages"].items()}
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        for s, r in summary.items():
+            note = f"  SKIPPED: {r['skipped']}" if "skipped" in r else ""
+            click.echo(f"{s:<12} val macro-F1 {r['val_macro_f1']:.4f} (epoch {r['best_epoch']}), "
+                       f"trainable {r['trainable_percent']:.2f}%, {r['checkpoint']} "
+                       f"({r['checkpoint_bytes'] / 1e6:.1f} MB){note}")
+        click.echo(str(out / "metrics.json"))
+
+
+@cli.command(epilog=_epilog("predict"))
+@click.option("--model", "run_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="A run directory written by `av1tools train`.")
+@click.option("--seq", required=True, help="A y4m file, another container, or a sample name.")
+@click.option("--qp", type=click.IntRange(0, 63), required=True,
+              help="libaom --cq-level the encode will use (sets the model's qindex input).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--frames", type=click.IntRange(min=1))
+@click.option("--sb-size", type=click.Choice(["64", "128"]), default="64", show_default=True)
+@click.option("--walk", type=click.Choice(["split", "all"]), default="split", show_default=True,
+              help="Descend through predicted SPLITs only, or through every node.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+def predict(run_dir: Path, seq, qp, out: Path, frames, sb_size, walk, device, quiet, as_json) -> None:
+    """Predict every frame's partition trees with a trained model."""
+    from av1tools.extract.sequences import open_sequence
+    from av1tools.model.predict import Predictor, predict_sequence, write_predictions
+    from av1tools.partition import cq_level_to_qindex
+
+    predictor = Predictor(run_dir, device)
+    name, reader = open_sequence(seq)
+    qindex = cq_level_to_qindex(qp)
+    bar = None
+    if not (quiet or as_json):
+        from tqdm import tqdm
+        bar = tqdm(total=min(frames or len(reader), len(reader)), desc=f"predict {name}", unit="frame")
+    with reader:
+        preds = predict_sequence(predictor, reader, qindex, int(sb_size), walk, frames,
+                                 (lambda d, n: bar.update(d - bar.n)) if bar else None)
+        attrs = {"model": str(run_dir), "sequence": name, "sequence_path": str(reader.path),
+                 "width": reader.width, "height": reader.height, "cq_level": qp, "qindex": qindex,
+                 "sb_size": int(sb_size), "walk": walk, "frames": len(preds),
+                 "device": str(predictor.device)}
+    if bar:
+        bar.close()
+    write_predictions(out, preds, attrs)
+    seconds = sum(p.seconds for p in preds)
+    result = {"predictions": str(out), "frames": len(preds), "nodes": int(sum(len(p.x) for p in preds)),
+              "seconds": round(seconds, 3)}
+    click.echo(json.dumps(result, indent=2) if as_json else
+               f"{out}  ({result['nodes']} nodes, {len(preds)} frames, {seconds / max(len(preds), 1):.3f} s/frame)")
+
+
+@cli.group()
+def experiment() -> None:
+    """Studies that train several models and write a report."""
+
+
+@experiment.command(epilog=_epilog("transfer"))
+@click.option("--data", "data", multiple=True, required=True, help="Dataset files or directories.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--quick", is_flag=True, help="Small samples and few epochs (about 15 minutes on 2 cores).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Override the epochs per training.")
+@click.option("--max-samples", type=click.IntRange(min=1), help="Override the nodes per stage.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-q", "--quiet", is_flag=True)
+def transfer(data, out: Path, quick, epochs, max_samples, device, seed, quiet) -> None:
+    """The seed's Stage-2 transfer study: fine-tune vs frozen vs Conv-Adapter, and ablations."""
+    from av1tools.model.experiments import run_transfer
+
+    log = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
+    paths = run_transfer(data, out, quick=quick, epochs=epochs, max_samples=max_samples,
+                         device=device, seed=seed, log=log, progress=not quiet)
+    for p in paths:
+        click.echo(str(p))
 
 
 @cli.command(epilog=_epilog("demo"))

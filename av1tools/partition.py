@@ -186,3 +186,26 @@ def paint_grid(nodes: list[Node], mi_rows: int, mi_cols: int) -> np.ndarray:
     for x, y, w, h in leaf_blocks(nodes, mi_rows, mi_cols):
         grid[y // MI_SIZE:(y + h) // MI_SIZE, x // MI_SIZE:(x + w) // MI_SIZE] = BLOCK_SIZE_ENUM[(w, h)]
     return grid
+
+
+def cq_level_to_qindex(cq_level: int) -> int:
+    """libaom's quantizer_to_qindex table: --cq-level q codes at base qindex 4q (intra;
+    249 and 255 at the top)."""
+    if not 0 <= cq_level <= 63:
+        raise ValueError(f"cq-level must be within 0..63, not {cq_level}")
+    return {62: 249, 63: 255}.get(cq_level, 4 * cq_level)
+
+
+def edge_allowed(x: int, y: int, size: int, mi_rows: int, mi_cols: int) -> tuple[Partition, ...] | None:
+    """The types libaom allows a node whose halves cross the mi grid's edge (None when the
+    node is unconstrained): bottom half out -> HORZ/SPLIT, right half out -> VERT/SPLIT."""
+    half = size // 2 // MI_SIZE
+    has_rows = y // MI_SIZE + half < mi_rows
+    has_cols = x // MI_SIZE + half < mi_cols
+    if has_rows and has_cols:
+        return None
+    if has_cols:
+        return (Partition.HORZ, Partition.SPLIT)
+    if has_rows:
+        return (Partition.VERT, Partition.SPLIT)
+    return (Partition.SPLIT,)

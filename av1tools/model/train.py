@@ -120,7 +120,7 @@ class StageResult:
     seconds: float = 0.0
 
 
-def _loader(index: NodeIndex, rows: np.ndarray, labels: np.ndarray, tc: TrainConfig, shuffle: bool,
+def make_loader(index: NodeIndex, rows: np.ndarray, labels: np.ndarray, tc: TrainConfig, shuffle: bool,
             weights: np.ndarray | None = None) -> DataLoader:
     ds = NodeDataset(index, rows, labels, cache=tc.cache)
     sampler = SizeBatchSampler(ds.sizes, tc.batch_size, shuffle, tc.seed, weights)
@@ -184,8 +184,8 @@ def train_stage(model: StagedPredictor, stage: str, index: NodeIndex, split: Spl
     masks = torch.from_numpy(allowed_class_masks(stage)).to(device)
     weights = _class_weights(counts).to(device)
     sample_weights = (1.0 / counts[tr_labels]) if tc.balance == "sampler" else None
-    train_loader = _loader(index, tr_rows, tr_labels, tc, True, sample_weights)
-    val_loader = _loader(index, va_rows, va_labels, tc, False)
+    train_loader = make_loader(index, tr_rows, tr_labels, tc, True, sample_weights)
+    val_loader = make_loader(index, va_rows, va_labels, tc, False)
     params = _set_trainable(model, stage)
     opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=tc.lr_factor,

@@ -1,0 +1,155 @@
+"""Prediction: the staged model walks each superblock's tree top-down, a frame at a time.
+
+At every visited node it gives the ten types' probabilities (the product of the stage
+probabilities along each type's path, restricted to what the node's size and the frame edge
+allow) and a decision (the most probable allowed type). It descends only through predicted
+SPLITs, or through every node with ``walk="all"``. All nodes of one tree level of a frame
+go through the network as one batch, and the trunk layers the stages share run once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import h5py
+import numpy as np
+import torch
+
+from av1tools.extract.dataset import node_pixels
+from av1tools.extract.pipeline import mi_grid_shape
+from av1tools.extract.y4m import Y4MReader
+from av1tools.model.checkpoint import load_model, read_checkpoint, checkpoint_path
+from av1tools.model.data import SIZE_INDEX
+from av1tools.model.network import StagedPredictor
+from av1tools.model.stages import STAGES, STAGE_ORDER, allowed_class_masks, combine
+from av1tools.model.train import pick_device
+from av1tools.partition import (
+    MI_SIZE, MIN_NODE_SIZE, NUM_PARTITIONS, Partition, allowed_mask, edge_allowed,
+)
+
+WALKS = ("split", "all")
+
+
+@dataclass
+class FramePrediction:
+    frame: int
+    x: np.ndarray
+    y: np.ndarray
+    size: np.ndarray
+    probs: np.ndarray  # (N, 10)
+    decision: np.ndarray  # (N,) uint8
+    seconds: float = 0.0
+
+
+class Predictor:
+    def __init__(self, run_dir: str | os.PathLike, device: str = "auto", batch_size: int = 1024):
+        self.run_dir = Path(run_dir)
+        self.device = pick_device(device)
+        self.model: StagedPredictor = load_model(self.run_dir, device=self.device)
+        self.untrained = {s for s in STAGE_ORDER
+                          if read_checkpoint(checkpoint_path(self.run_dir, s))["extra"].get("untrained")}
+        self.batch_size = batch_size
+        self.masks = {s: allowed_class_masks(s) for s in STAGE_ORDER}
+
+    @torch.no_grad()
+    def stage_probs(self, pixels: np.ndarray, qindex: np.ndarray, size: int) -> dict[str, np.ndarray]:
+        """Per stage, (N, classes) probabilities of same-size blocks ``pixels`` in [0, 1]."""
+        out: dict[str, list[np.ndarray]] = {s: [] for s in STAGE_ORDER}
+        size_row = SIZE_INDEX[size]
+        for i in range(0, len(pixels), self.batch_size):
+            px = torch.from_numpy(np.ascontiguousarray(pixels[i:i + self.batch_size], dtype=np.float32))
+            px = px[:, None].to(self.device)
+            q = torch.from_numpy(qindex[i:i + self.batch_size].astype(np.float32) / 255.0).to(self.device)
+            s = torch.full((len(px),), size_row, dtype=torch.long, device=self.device)
+            prefix = self.model.trunk_prefix(px)
+            for stage in STAGE_ORDER:
+                allowed = torch.from_numpy(self.masks[stage][size_row]).to(self.device)
+                if stage in self.untrained:  # no data to learn from: uniform over allowed classes
+                    logits = torch.zeros(len(px), len(allowed), device=self.device)
+                else:
+                    logits = self.model(stage, px, q, s, prefix=prefix)
+                logits = logits.masked_fill(~allowed, float("-inf"))
+                out[stage].append(torch.softmax(logits, dim=1).cpu().numpy())
+        return {s: np.concatenate(v) for s, v in out.items()}
+
+    def type_probs(self, pixels: np.ndarray, qindex: np.ndarray, size: int) -> np.ndarray:
+        """(N, 10) probabilities over the types ``size`` allows."""
+        probs = combine(self.stage_probs(pixels, qindex, size))
+        probs *= allowed_mask(size)
+        return probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+
+    def predict_frame(self, luma: np.ndarray, max_value: float, qindex: int, sb_size: int = 64,
+                      walk: str = "split", frame: int = 0) -> FramePrediction:
+        if walk not in WALKS:
+            raise ValueError(f"walk must be one of {WALKS}")
+        start = time.perf_counter()
+        h, w = luma.shape
+        mi_rows, mi_cols = mi_grid_shape(w, h)
+        xs, ys = np.meshgrid(np.arange(0, mi_cols * MI_SIZE, sb_size),
+                             np.arange(0, mi_rows * MI_SIZE, sb_size))
+        level_x, level_y = xs.ravel(), ys.ravel()
+        size = sb_size
+        parts: list[tuple[np.ndarray, ...]] = []
+        while size >= MIN_NODE_SIZE and len(level_x):
+            pixels = node_pixels(luma, level_x, level_y, size).astype(np.float32) / max_value
+            probs = self.type_probs(pixels, np.full(len(level_x), qindex), size)
+            for i, (x, y) in enumerate(zip(level_x, level_y)):
+                edge = edge_allowed(int(x), int(y), size, mi_rows, mi_cols)
+                if edge is not None:
+                    keep = np.zeros(NUM_PARTITIONS, dtype=bool)
+                    keep[list(edge)] = True
+                    probs[i] = np.where(keep, probs[i], 0.0)
+                    probs[i] = probs[i] / probs[i].sum() if probs[i].sum() > 0 else keep / keep.sum()
+            decision = probs.argmax(axis=1).astype(np.uint8)
+            parts.append((level_x, level_y, np.full(len(level_x), size), probs, decision))
+            go = np.ones(len(level_x), bool) if walk == "all" else decision == Partition.SPLIT
+            half = size // 2
+            cx = np.concatenate([level_x[go] + dx for dy in (0, half) for dx in (0, half)])
+            cy = np.concatenate([level_y[go] + dy for dy in (0, half) for dx in (0, half)])
+            inside = (cx // MI_SIZE < mi_cols) & (cy // MI_SIZE < mi_rows)
+            level_x, level_y, size = cx[inside], cy[inside], half
+        cols = [np.concatenate(c) for c in zip(*parts)]
+        return FramePrediction(frame, cols[0], cols[1], cols[2], cols[3], cols[4],
+                               time.perf_counter() - start)
+
+
+def write_predictions(path: Path, preds: list[FramePrediction], attrs: dict) -> None:
+    """Predictions in the dataset's layout: ``blocks/SxS/{frame,x,y,probs,decision}``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with h5py.File(tmp, "w") as f:
+            for k, v in attrs.items():
+                f.attrs[k] = v
+            size = np.concatenate([p.size for p in preds])
+            columns = {
+                "frame": np.concatenate([np.full(len(p.x), p.frame, np.int32) for p in preds]),
+                "x": np.concatenate([p.x for p in preds]).astype(np.int32),
+                "y": np.concatenate([p.y for p in preds]).astype(np.int32),
+                "probs": np.concatenate([p.probs for p in preds]).astype(np.float32),
+                "decision": np.concatenate([p.decision for p in preds]),
+            }
+            for s in np.unique(size):
+                g = f.create_group(f"blocks/{s}x{s}")
+                for name, values in columns.items():
+                    g.create_dataset(name, data=values[size == s], compression="gzip")
+            f.create_dataset("frame_seconds", data=np.array([p.seconds for p in preds]))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def predict_sequence(predictor: Predictor, reader: Y4MReader, qindex: int, sb_size: int = 64,
+                     walk: str = "split", frames: int | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> list[FramePrediction]:
+    n = min(frames or len(reader), len(reader))
+    max_value = float((1 << reader.bit_depth) - 1)
+    out = []
+    for i in range(n):
+        out.append(predictor.predict_frame(reader.read_luma(i), max_value, qindex, sb_size, walk, i))
+        if progress:
+            progress(i + 1, n)
+    return out
