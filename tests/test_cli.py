@@ -56,7 +56,9 @@ def test_info_on_foreign_file(capsys, tmp_path):
 
 @pytest.mark.parametrize("command", sorted(EXAMPLES))
 def test_help_has_example(command, capsys):
-    code, out, _ = run([command, "--help"], capsys)
+    words = EXAMPLES[command].split()
+    path = words[1:3] if words[1] == "experiment" else [command]
+    code, out, _ = run(path + ["--help"], capsys)
     assert code == 0 and "Example:" in out and EXAMPLES[command] in out
 
 

@@ -70,7 +70,7 @@ def read_checkpoint(path: Path) -> dict:
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as e:
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as e:
         raise CheckpointError(f"{path}: corrupted or not a torch checkpoint "
                               f"({str(e).splitlines()[0][:80]})") from None
     if not isinstance(obj, dict) or obj.get("kind") != KIND:

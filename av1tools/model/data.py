@@ -228,9 +228,11 @@ class SizeBatchSampler(Sampler[list[int]]):
             members = order[self.sizes[order] == size]
             batches += [members[i:i + self.batch_size].tolist()
                         for i in range(0, len(members), self.batch_size)]
+        if self.shuffle:  # training: BatchNorm cannot normalise a lone 8x8 block's 1x1 maps
+            batches = [b for b in batches if len(b) > 1]
         if self.shuffle:
             rng.shuffle(batches)
         return iter(batches)
 
     def __len__(self) -> int:
-        return sum(-(-int((self.sizes == s).sum()) // self.batch_size) for s in np.unique(self.sizes))
+        return len(list(self.__iter__()))

@@ -54,7 +54,7 @@ def _features(model: StagedPredictor, stage: str, loader, device) -> np.ndarray:
     model.eval()
     out = []
     for pixels, q, size, _ in loader:
-        out.append(model.features(stage, pixels.to(device)).cpu().numpy())
+        out.append(model.features(stage, pixels.to(device), size).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 512))
 
 

@@ -46,10 +46,39 @@ class ModelConfig:
         return cls(**d)
 
 
+class SizeBatchNorm2d(nn.Module):
+    """BatchNorm with one set of running statistics per node size and shared affine weights.
+
+    Blocks of different sizes give the same layer very differently sized and scaled maps
+    (an 8x8 block is 1x1 by layer2); one shared set of running statistics fits none of
+    them at eval time. Each batch holds a single node size (``set_node_size``)."""
+
+    def __init__(self, num_features: int, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(len(NODE_SIZES), num_features))
+        self.register_buffer("running_var", torch.ones(len(NODE_SIZES), num_features))
+        self.momentum, self.eps = momentum, eps
+        self.active = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Row views: batch_norm updates the active size's statistics in place.
+        return F.batch_norm(x, self.running_mean[self.active], self.running_var[self.active],
+                            self.weight, self.bias, self.training, self.momentum, self.eps)
+
+
+def set_node_size(module: nn.Module, size_index: int) -> None:
+    for m in module.modules():
+        if isinstance(m, SizeBatchNorm2d):
+            m.active = size_index
+
+
 def luma_resnet18() -> nn.Module:
     """torchvision's ResNet-18 (never pretrained, never downloaded) for 1-channel input,
-    classifier removed: it returns the 512-d pooled features."""
-    net = resnet18(weights=None)
+    with per-node-size BatchNorm statistics, classifier removed: it returns the 512-d
+    pooled features."""
+    net = resnet18(weights=None, norm_layer=SizeBatchNorm2d)
     net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
     net.fc = nn.Identity()
     return net
@@ -163,17 +192,27 @@ class StagedPredictor(nn.Module):
         first = min(LAYERS.index(l) for l in self.config.adapter_layers) if self.config.adapter_layers else 4
         return LAYERS[:first]
 
-    def trunk_prefix(self, pixels: torch.Tensor) -> torch.Tensor:
+    def _select_size(self, trunk: nn.Module, size_index: torch.Tensor | int) -> None:
+        if isinstance(size_index, torch.Tensor):
+            first = int(size_index.flatten()[0])
+            if not bool((size_index == first).all()):
+                raise ValueError("a batch must hold blocks of one node size")
+            size_index = first
+        set_node_size(trunk, size_index)
+
+    def trunk_prefix(self, pixels: torch.Tensor, size_index: torch.Tensor | int) -> torch.Tensor:
+        self._select_size(self.trunk, size_index)
         return run_layers(self.trunk, stem(self.trunk, prepare(pixels, self.config)),
                           self.shared_prefix())
 
-    def features(self, stage: str, pixels: torch.Tensor | None = None,
+    def features(self, stage: str, pixels: torch.Tensor | None, size_index: torch.Tensor | int,
                  prefix: torch.Tensor | None = None) -> torch.Tensor:
         """Pooled 512-d features of ``stage`` (from pixels, or from a shared prefix)."""
         if stage == "stage1" or self.config.stage_strategy != "finetune":
             trunk = self.trunk
         else:
             trunk = self.branches[stage].trunk
+        self._select_size(trunk, size_index)
         if prefix is None or (stage != "stage1" and self.config.stage_strategy == "finetune"):
             x, done = stem(trunk, prepare(pixels, self.config)), ()
         else:
@@ -185,7 +224,7 @@ class StagedPredictor(nn.Module):
     def forward(self, stage: str, pixels: torch.Tensor, qindex: torch.Tensor,
                 size_index: torch.Tensor, prefix: torch.Tensor | None = None) -> torch.Tensor:
         """Class logits of one stage."""
-        feats = self.features(stage, pixels, prefix)
+        feats = self.features(stage, pixels, size_index, prefix)
         head = self.heads["stage1"] if stage == "stage1" else self.branches[stage].head
         return head(feats, condition(qindex, size_index))
 

@@ -65,9 +65,12 @@ class Predictor:
             px = px[:, None].to(self.device)
             q = torch.from_numpy(qindex[i:i + self.batch_size].astype(np.float32) / 255.0).to(self.device)
             s = torch.full((len(px),), size_row, dtype=torch.long, device=self.device)
-            prefix = self.model.trunk_prefix(px)
+            prefix = self.model.trunk_prefix(px, size_row)
             for stage in STAGE_ORDER:
                 allowed = torch.from_numpy(self.masks[stage][size_row]).to(self.device)
+                if not allowed.any():  # e.g. AB at 8x8: the stage's path has probability 0
+                    out[stage].append(np.zeros((len(px), len(allowed)), dtype=np.float32))
+                    continue
                 if stage in self.untrained:  # no data to learn from: uniform over allowed classes
                     logits = torch.zeros(len(px), len(allowed), device=self.device)
                 else:

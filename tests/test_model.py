@@ -1,0 +1,197 @@
+"""The staged predictor: parameter counts, frozen trunks, checkpoints, overfitting, trees."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from av1tools.cli import main
+from av1tools.extract.aom import EncodeSettings
+from av1tools.extract.pipeline import extract
+from av1tools.model.checkpoint import CheckpointError, load_model, save_stage, state_hash
+from av1tools.model.data import Split, load_index, split_index, stage_rows
+from av1tools.model.network import ConvAdapter, ModelConfig, StagedPredictor
+from av1tools.model.predict import Predictor
+from av1tools.model.stages import STAGES, STAGE_ORDER, combine
+from av1tools.model.train import TrainConfig, train_run, train_stage
+from av1tools.partition import Node, Partition, allowed_partitions, frame_nodes, paint_grid
+
+CLASSES = {s: len(STAGES[s].classes) for s in STAGE_ORDER}
+
+
+@pytest.fixture(scope="module")
+def data_dir(aom_tools, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model-data")
+    base = EncodeSettings(cq_level=30, cpu_used=6, frames=2)
+    for seq in ("carphone", "astronaut-pan", "coffee-pan"):
+        extract(aom_tools, seq, out, [30, 50], base)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained_run(data_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    tc = TrainConfig(epochs=1, max_samples=300, progress=False)
+    metrics = train_run([data_dir], run, ModelConfig(), tc, log=lambda m: None)
+    return run, metrics
+
+
+def test_adapter_parameter_counts():
+    model = StagedPredictor(ModelConfig(), CLASSES)
+    adapters = model.branches["stage2"].adapters
+    assert sum(p.numel() for p in adapters.parameters()) == 166_336  # the seed's figure
+    assert sum(p.numel() for p in adapters["layer3"].parameters()) == 33_600
+    mlp = model.branches["stage2"].head.mlp
+    assert sum(p.numel() for p in mlp.parameters()) == 512 * 256 + 256 + 256 * 128 + 128 + 128 * 3 + 3
+    wide = StagedPredictor(ModelConfig(adapter_reduction=2, adapter_layers=("layer2", "layer3", "layer4")), CLASSES)
+    assert sum(p.numel() for p in wide.branches["stage2"].adapters.parameters()) > 2 * 166_336
+
+
+def test_adapted_trunk_equals_frozen_trunk_at_init():
+    torch.manual_seed(0)
+    model = StagedPredictor(ModelConfig(), CLASSES).eval()
+    x = torch.rand(6, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model.features("stage1", x, 2), model.features("stage2", x, 2))
+    adapter = ConvAdapter(64)
+    h = torch.randn(2, 64, 8, 8)
+    assert torch.equal(adapter(h), h)
+
+
+def test_shared_prefix_gives_the_same_logits():
+    torch.manual_seed(1)
+    model = StagedPredictor(ModelConfig(adapter_layers=("layer4",)), CLASSES).eval()
+    x, q, s = torch.rand(4, 1, 16, 16), torch.rand(4), torch.full((4,), 3)
+    with torch.no_grad():
+        prefix = model.trunk_prefix(x, s)
+        for stage in STAGE_ORDER:
+            torch.testing.assert_close(model(stage, x, q, s), model(stage, x, q, s, prefix=prefix))
+
+
+def test_stage2_training_leaves_trunk_and_bn_statistics_alone(data_dir):
+    index = load_index([data_dir])
+    split = split_index(index)
+    model = StagedPredictor(ModelConfig(), CLASSES)
+    before = {k: v.clone() for k, v in model.trunk.state_dict().items()}
+    head_before = {k: v.clone() for k, v in model.heads["stage1"].state_dict().items()}
+    tc = TrainConfig(epochs=1, max_samples=200, progress=False)
+    res = train_stage(model, "stage2", index, split, tc, torch.device("cpu"), lambda m: None)
+    assert res.history, "stage 2 did not train"
+    after = model.trunk.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "frozen trunk or its BN statistics changed"
+    assert all(torch.equal(head_before[k], v) for k, v in model.heads["stage1"].state_dict().items())
+    assert model.branches["stage2"].adapters["layer3"].up.weight.abs().sum() > 0, "adapters did not learn"
+
+
+def test_tiny_overfit_reaches_full_training_accuracy(data_dir):
+    index = load_index([data_dir])
+    rows, labels = stage_rows(index, "stage1", np.ones(len(index), bool), max_samples=48, seed=3)
+    mask = np.zeros(len(index), bool)
+    mask[rows] = True
+    split = Split(mask, mask, {"mode": "same"})  # validate on the training nodes themselves
+    torch.manual_seed(0)
+    model = StagedPredictor(ModelConfig(head_dropout=0.0), CLASSES)
+    tc = TrainConfig(epochs=40, batch_size=16, lr=2e-3, patience=40, progress=False)
+    res = train_stage(model, "stage1", index, split, tc, torch.device("cpu"), lambda m: None)
+    assert res.val_report["accuracy"] >= 0.95, res.val_report
+
+
+def test_checkpoints_round_trip_small_and_checked(trained_run, tmp_path):
+    run, metrics = trained_run
+    sizes = {s: (run / f"{s}.pt").stat().st_size for s in STAGE_ORDER}
+    assert sizes["stage1"] > 40e6  # the full trunk, once
+    assert all(sizes[s] < 2.5e6 for s in STAGE_ORDER[1:]), sizes  # adapters + head only
+    model = load_model(run)
+    x, q, s = torch.rand(3, 1, 16, 16), torch.rand(3), torch.full((3,), 3)
+    again = load_model(run)
+    with torch.no_grad():
+        torch.testing.assert_close(model("stage2", x, q, s), again("stage2", x, q, s))
+    assert state_hash(model.trunk.state_dict()) == torch.load(run / "stage2.pt", weights_only=True)["trunk_hash"]
+
+    # a Stage-2 checkpoint trained on another trunk is refused
+    other = tmp_path / "other"
+    other.mkdir()
+    for f in run.glob("*.pt"):
+        (other / f.name).write_bytes(f.read_bytes())
+    fresh = StagedPredictor(ModelConfig(), CLASSES)
+    save_stage(fresh, "stage2", other)
+    with pytest.raises(CheckpointError, match="another Stage-1 trunk"):
+        load_model(other)
+    # corrupted and foreign files give one-line errors
+    (other / "stage2.pt").write_bytes((run / "stage2.pt").read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="corrupted"):
+        load_model(other)
+    torch.save({"weights": torch.zeros(3)}, other / "stage2.pt")
+    with pytest.raises(CheckpointError, match="not an av1tools partition checkpoint"):
+        load_model(other)
+
+
+def test_training_is_deterministic_under_seed(data_dir, tmp_path):
+    tc = TrainConfig(epochs=1, max_samples=120, progress=False)
+    a = train_run([data_dir], tmp_path / "a", ModelConfig(), tc, stages=("stage1",), log=lambda m: None)
+    b = train_run([data_dir], tmp_path / "b", ModelConfig(), tc, stages=("stage1",), log=lambda m: None)
+    assert a["stages"]["stage1"]["history"] is None
+    ha = json.loads((tmp_path / "a" / "stage1_history.json").read_text())
+    hb = json.loads((tmp_path / "b" / "stage1_history.json").read_text())
+    assert [h["train_loss"] for h in ha] == [h["train_loss"] for h in hb]
+
+
+def test_split_by_sequence_never_trains_on_validation_sequences(data_dir):
+    index = load_index([data_dir])
+    split = split_index(index, "sequence", val_sequences=["carphone"])
+    seqs = np.array(index.sequences)[index.file]
+    assert set(seqs[split.val]) == {"carphone"} and "carphone" not in set(seqs[split.train])
+    frame_split = split_index(index, "frame", val_fraction=0.5, seed=1)
+    keys = lambda m: {(s, f) for s, f in zip(seqs[m], index.frame[m])}
+    assert not keys(frame_split.train) & keys(frame_split.val)  # same frame, every QP, one side
+
+
+def test_every_type_reachable_and_probabilities_sum_to_one():
+    rng = np.random.default_rng(0)
+    probs = {s: rng.dirichlet(np.ones(CLASSES[s]), size=5) for s in STAGE_ORDER}
+    full = combine(probs)
+    np.testing.assert_allclose(full.sum(axis=1), 1.0)
+    assert (full > 0).all()
+
+
+def test_predicted_trees_are_valid(trained_run):
+    run, _ = trained_run
+    predictor = Predictor(run, device="cpu")
+    rng = np.random.default_rng(0)
+    luma = rng.integers(0, 256, (100, 150)).astype(np.uint8)  # borders on both edges
+    for walk in ("split", "all"):
+        pred = predictor.predict_frame(luma, 255.0, 120, 64, walk)
+        nodes = [Node(int(x), int(y), int(s), Partition(int(d)))
+                 for x, y, s, d in zip(pred.x, pred.y, pred.size, pred.decision)]
+        for n in nodes:
+            assert n.partition in allowed_partitions(n.size)
+        np.testing.assert_allclose(pred.probs.sum(axis=1), 1.0, rtol=1e-5)
+        if walk == "split":
+            grid = paint_grid(nodes, 26, 38)
+            assert (grid != 255).all(), "predicted leaves do not cover the frame"
+            rebuilt = list(frame_nodes(grid, 64))
+            assert len(rebuilt) == len(nodes) and set(rebuilt) == set(nodes)  # children only under SPLIT
+        else:
+            assert len(nodes) > 6 * (1 + 4 + 16)  # every node visited
+
+
+def test_cli_train_and_predict(data_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--data", str(data_dir), "--out", str(run), "--epochs", "1", "--max-samples", "100",
+              "--json"])
+    assert e.value.code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert set(summary) == set(STAGE_ORDER)
+    assert (run / "metrics.json").exists() and (run / "stage1_history.csv").exists()
+    with pytest.raises(SystemExit) as e:
+        main(["predict", "--model", str(run), "--seq", "astronaut-pan", "--qp", "30", "--frames", "2",
+              "--out", str(tmp_path / "p.h5"), "--json"])
+    assert e.value.code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["frames"] == 2 and out["nodes"] >= 2 * 9
+    with pytest.raises(SystemExit) as e:
+        main(["predict", "--model", str(tmp_path / "nowhere"), "--seq", "carphone", "--qp", "30",
+              "--out", str(tmp_path / "q.h5")])
+    assert e.value.code == 1 and "no such checkpoint" in capsys.readouterr().err
