@@ -21,6 +21,7 @@ $(VENV)/.installed: pyproject.toml
 
 libaom:
 	third_party/libaom/build.sh >/dev/null
+	third_party/libaom/build.sh --unpatched >/dev/null
 
 demo: setup
 	$(BIN)/av1tools demo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
@@ -12,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from av1tools.extract.inspect import inspect_records
-from av1tools.extract.ivf import CodedFrame, FrameHeaderReader, IvfSplitter, set_frame_count
+from av1tools.extract.inspect import FrameGrid, frame_grid, inspect_records
+from av1tools.extract.ivf import CodedFrame, FrameHeaderReader, IvfSplitter, coded_frames, set_frame_count
 
 from av1tools.paths import REPO_ROOT
 
@@ -52,12 +53,22 @@ def _tools_in(directory: Path, source: str) -> AomTools:
     return AomTools(bin_dir, found["aomenc"], found["aomdec"], found["inspect"], source)
 
 
-def cached_build_dir() -> Path | None:
-    """The cache directory of our pinned build, if it has been built (never builds)."""
+def cached_build_dir(unpatched: bool = False) -> Path | None:
+    """The cache directory of our pinned build (or of the reference build without our
+    patches), if it has been built; never builds."""
     if not BUILD_SCRIPT.is_file():
         return None
-    result = subprocess.run(["bash", str(BUILD_SCRIPT), "--check"], capture_output=True, text=True)
+    args = ["bash", str(BUILD_SCRIPT), "--check"] + (["--unpatched"] if unpatched else [])
+    result = subprocess.run(args, capture_output=True, text=True)
     return Path(result.stdout.strip()) if result.returncode == 0 else None
+
+
+def reference_tools() -> AomTools:
+    """libaom built from the same pinned source without av1tools' patches."""
+    built = cached_build_dir(unpatched=True)
+    if built is None:
+        raise AomError(f"the unpatched reference libaom is not built: run {BUILD_SCRIPT} --unpatched")
+    return _tools_in(built, "cache")
 
 
 def find_tools(aom_dir: str | os.PathLike | None = None) -> AomTools:
@@ -161,11 +172,13 @@ class _EncoderStatus:
 
 
 def run_encoder(tools: AomTools, settings: EncodeSettings, src: Path, out: Path,
-                bit_depth: int, on_frame: Callable[[int], None] | None = None) -> EncodeResult:
-    """Run aomenc into ``out``; ``on_frame(n)`` is called as the encoder reports n frames done."""
+                bit_depth: int, on_frame: Callable[[int], None] | None = None,
+                env: dict[str, str] | None = None) -> EncodeResult:
+    """Run aomenc into ``out``; ``on_frame(n)`` is called as the encoder reports n frames
+    done; ``env`` replaces the environment (the guided encoder reads its files from it)."""
     cmd = [str(tools.aomenc)] + settings.aomenc_args(src, out, bit_depth)
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     status = _EncoderStatus(proc.stderr, on_frame)
     cpu = _wait_with_rusage(proc)
     wall = time.perf_counter() - start
@@ -261,3 +274,16 @@ def _stream(tools: AomTools, cmd: list[str], out: Path, on_frame, recorded: Stre
                 p.kill()
                 p.wait()
         insp_log.close()
+
+
+def inspect_bitstream(tools: AomTools, ivf: Path) -> list[FrameGrid]:
+    """Every coded frame's block-size grid, from ``inspect`` run on a finished bitstream."""
+    result = subprocess.run([str(tools.inspect), str(ivf), "-bs", "-dq"], capture_output=True)
+    if result.returncode != 0:
+        err = result.stderr.decode(errors="replace").strip().splitlines()
+        raise AomError(f"inspect failed on {ivf}: {err[-1] if err else result.returncode}")
+    records = list(inspect_records(io.BufferedReader(io.BytesIO(result.stdout))))
+    structure = coded_frames(ivf)
+    if len(records) != len(structure):
+        raise AomError(f"{ivf}: inspect printed {len(records)} frames, the bitstream codes {len(structure)}")
+    return [frame_grid(r, c, i) for i, (r, c) in enumerate(zip(records, structure))]

@@ -5,6 +5,8 @@
 #
 # Usage: third_party/libaom/build.sh            builds if needed; prints the build directory
 #        third_party/libaom/build.sh --check    prints it if built, else exits 1 (never builds)
+#        ... --unpatched                        the same without our patches (a reference
+#                                               build: tests compare bitstreams against it)
 # Env:   AV1TOOLS_CACHE   cache root (default: ${XDG_CACHE_HOME:-~/.cache}/av1tools)
 #        AV1TOOLS_JOBS    parallel build jobs (default: nproc)
 set -euo pipefail
@@ -18,6 +20,15 @@ CMAKE_FLAGS=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DENABLE_TESTS=0 -DENABLE_DOCS=
 TARGETS=(aomenc aomdec inspect)
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+check=0
+patches="$here/patches"
+for arg in "$@"; do
+  case "$arg" in
+    --check) check=1 ;;
+    --unpatched) patches="" ;;
+    *) echo "usage: $0 [--check] [--unpatched]" >&2; exit 2 ;;
+  esac
+done
 cache_root=${AV1TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/av1tools}
 log() { printf '[libaom] %s\n' "$*" >&2; }
 
@@ -26,7 +37,7 @@ build_key() {
   {
     echo "$DEB_VERSION $ORIG_SHA256"
     printf '%s\n' "${CMAKE_FLAGS[@]}"
-    for p in "$here"/patches/*.patch; do
+    for p in ${patches:+"$patches"/*.patch}; do
       [ -e "$p" ] || continue
       basename "$p"; cat "$p"
     done
@@ -97,7 +108,7 @@ fetch_source() {
 
 apply_our_patches() {
   local src=$1
-  for p in "$here"/patches/*.patch; do
+  for p in ${patches:+"$patches"/*.patch}; do
     [ -e "$p" ] || continue
     log "applying $(basename "$p")"
     patch -d "$src" -p1 --forward --quiet <"$p" >&2
@@ -109,7 +120,9 @@ main() {
   key=$(build_key)
   out="$cache_root/libaom/$key"
   if [ -f "$out/BUILD_OK" ]; then echo "$out"; return; fi
-  if [ "${1:-}" = "--check" ]; then log "not built: run $0"; exit 1; fi
+  if [ "$check" = 1 ]; then
+    log "not built: run $0$([ -n "$patches" ] || echo " --unpatched")"; exit 1
+  fi
 
   mkdir -p "$cache_root/libaom"
   exec 9>"$cache_root/libaom/.lock"

@@ -1,0 +1,250 @@
+"""eval-encode: what the predictor is worth to the real encoder.
+
+Per QP it encodes the sequence with the normal search (baseline), with the model's
+decisions at each operating point, with the baseline's own partitions fed back (oracle:
+the ceiling of the approach), and with libaom's faster presets (what a user would pick
+instead of a model). Every bitstream is decoded with dav1d and compared with the source;
+encoder CPU time is the median over repeats; the patched encoder's counters measure the
+search work; BD-rates and time savings are computed against the baseline.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from av1tools.eval.bdrate import bd_rate
+from av1tools.eval.guided import (
+    counter_totals, guided_env, oracle_entries, prediction_entries, read_stats, write_partition_map,
+)
+from av1tools.eval.quality import measure_quality
+from av1tools.eval.speedup import (
+    calibrate, exhaustive_pixels, guided_pixels, search_work_fraction, simulated_time_saving,
+)
+from av1tools.extract.aom import AomError, AomTools, EncodeSettings, inspect_bitstream, run_encoder
+from av1tools.extract.sequences import open_sequence
+from av1tools.partition import cq_level_to_qindex, frame_nodes
+
+DEFAULT_QPS = (23, 31, 39, 47)
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """How model probabilities become allowed sets: top-k types, or a probability threshold."""
+    top_k: int | None = None
+    threshold: float | None = None
+
+    @property
+    def label(self) -> str:
+        if self.threshold is not None:
+            return f"model p>={self.threshold:g}"
+        return f"model top-{self.top_k or 1}"
+
+    @property
+    def walk(self) -> str:
+        return "split" if self.threshold is None and (self.top_k or 1) == 1 else "all"
+
+
+@dataclass
+class EncodeRun:
+    label: str
+    kind: str  # baseline | model | oracle | preset
+    qp: int
+    cpu_used: int
+    ok: bool = True
+    error: str = ""
+    bytes: int = 0
+    kbps: float = 0.0
+    cpu_seconds: float = 0.0  # median over repeats
+    cpu_seconds_all: list = field(default_factory=list)
+    inference_cpu_seconds: float = 0.0
+    inference_wall_seconds: float = 0.0
+    quality: dict = field(default_factory=dict)
+    counters: dict = field(default_factory=dict)
+    map_nodes: int = 0
+    partition_mismatches: int | None = None  # oracle: nodes whose partition did not come back
+    simulated_time_saving: float | None = None
+    simulated_search_work: float | None = None
+
+
+def _encode(tools: AomTools, settings: EncodeSettings, src: Path, out_dir: Path, name: str,
+            bit_depth: int, repeat: int, map_path: Path | None) -> tuple[Path, list[float], dict]:
+    ivf = out_dir / f"{name}.ivf"
+    times, counters = [], {}
+    for i in range(repeat):
+        stats = out_dir / f"{name}.stats"
+        stats.unlink(missing_ok=True)
+        result = run_encoder(tools, settings, src, ivf, bit_depth, env=guided_env(map_path, stats))
+        times.append(result.cpu_seconds)
+        if stats.exists():
+            counters = counter_totals(read_stats(stats))
+    return ivf, times, counters
+
+
+def _finish(run: EncodeRun, ivf: Path, times: list[float], counters: dict, source: Path,
+            frames: int, fps: float) -> EncodeRun:
+    run.bytes = ivf.stat().st_size
+    run.kbps = run.bytes * 8 / 1000 / (frames / fps)
+    run.cpu_seconds_all = times
+    run.cpu_seconds = statistics.median(times)
+    run.counters = counters
+    run.quality = measure_quality(ivf, source, frames).to_dict()
+    return run
+
+
+def _mismatches(tools: AomTools, reference, ivf: Path, sb_size: int) -> int:
+    """Nodes of shown frames whose partition differs between two bitstreams."""
+    got = {g.display_index: g for g in inspect_bitstream(tools, ivf) if g.show_frame}
+    bad = 0
+    for g in reference:
+        if not g.show_frame:
+            continue
+        want = set(frame_nodes(g.block_size, sb_size))
+        have = set(frame_nodes(got[g.display_index].block_size, sb_size)) if g.display_index in got else set()
+        bad += len(want - have)
+    return bad
+
+
+def eval_encode(tools: AomTools, seq: str, out: Path, predictor=None, qps=DEFAULT_QPS, mode: str = "intra",
+                cpu_used: int = 3, frames: int | None = None, points: list[OperatingPoint] | None = None,
+                presets: tuple[int, ...] = (1, 2), repeat: int = 3, sb_size: int = 64,
+                log: Log = print, progress: Callable[[str], None] | None = None) -> dict:
+    """Run every encode of the study and return report.json's content."""
+    from av1tools.model.predict import predict_sequence
+
+    out = Path(out)
+    work = out / "encodes"
+    work.mkdir(parents=True, exist_ok=True)
+    name, reader = open_sequence(seq)
+    n = min(frames or len(reader), len(reader))
+    fps = float(reader.header.fps)
+    points = points or [OperatingPoint(top_k=1)]
+    exhaustive = exhaustive_pixels(reader.width, reader.height, sb_size) * n
+    runs: list[EncodeRun] = []
+    for qp in qps:
+        settings = EncodeSettings(cq_level=qp, cpu_used=cpu_used, mode=mode, sb_size=sb_size, frames=n)
+
+        def step(label: str) -> None:
+            if progress:
+                progress(f"q{qp} {label}")
+
+        step("baseline")
+        base = EncodeRun("baseline", "baseline", qp, cpu_used)
+        ivf, times, counters = _encode(tools, settings, reader.path, work, f"q{qp}_baseline",
+                                       reader.bit_depth, repeat, None)
+        runs.append(_finish(base, ivf, times, counters, reader.path, n, fps))
+        base_grids = inspect_bitstream(tools, ivf)
+
+        step("oracle")
+        oracle = EncodeRun("oracle", "oracle", qp, cpu_used)
+        map_path = work / f"q{qp}_oracle.map"
+        entries = oracle_entries(base_grids, sb_size)
+        oracle.map_nodes = write_partition_map(map_path, entries)
+        runs.append(_guarded(oracle, lambda: _encode(tools, settings, reader.path, work, f"q{qp}_oracle",
+                                                      reader.bit_depth, repeat, map_path),
+                             reader.path, n, fps))
+        if oracle.ok:
+            oracle.partition_mismatches = _mismatches(tools, base_grids, work / f"q{qp}_oracle.ivf", sb_size)
+
+        if predictor is not None:
+            qindex = cq_level_to_qindex(qp)
+            preds_by_walk = {}
+            for walk in sorted({p.walk for p in points}):
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+                preds_by_walk[walk] = (predict_sequence(predictor, reader, qindex, sb_size, walk, n,
+                                                        descend_edges=True),
+                                       time.process_time() - cpu0, time.perf_counter() - wall0)
+            for point in points:
+                step(point.label)
+                preds, inf_cpu, inf_wall = preds_by_walk[point.walk]
+                run = EncodeRun(point.label, "model", qp, cpu_used, inference_cpu_seconds=inf_cpu,
+                                inference_wall_seconds=inf_wall)
+                entries = prediction_entries(preds, reader.width, reader.height, sb_size,
+                                             point.top_k, point.threshold)
+                map_path = work / f"q{qp}_{point.label.replace(' ', '_')}.map"
+                run.map_nodes = write_partition_map(map_path, entries)
+                run.simulated_search_work = guided_pixels(entries, reader.width, reader.height)
+                runs.append(_guarded(run, lambda: _encode(tools, settings, reader.path, work,
+                                                          map_path.stem, reader.bit_depth, repeat, map_path),
+                                     reader.path, n, fps))
+        for step_up in presets:
+            if cpu_used + step_up > 9:
+                continue
+            step(f"cpu-used {cpu_used + step_up}")
+            preset = EncodeRun(f"cpu-used {cpu_used + step_up}", "preset", qp, cpu_used + step_up)
+            faster = replace(settings, cpu_used=cpu_used + step_up)
+            runs.append(_guarded(preset, lambda: _encode(tools, faster, reader.path, work,
+                                                         f"q{qp}_cpu{cpu_used + step_up}", reader.bit_depth,
+                                                         repeat, None), reader.path, n, fps))
+    reader.close()
+    return summarise(runs, name, n, fps, exhaustive, qps, dict(
+        sequence=name, sequence_path=str(reader.path), width=reader.width, height=reader.height,
+        bit_depth=reader.bit_depth, frames=n, mode=mode, cpu_used=cpu_used, sb_size=sb_size,
+        qps=list(qps), repeat=repeat, encoder_version="libaom 3.6.0 + av1tools guided-partition patch",
+        points=[p.label for p in points], presets=[cpu_used + s for s in presets if cpu_used + s <= 9]))
+
+
+def _guarded(run: EncodeRun, encode, source: Path, frames: int, fps: float) -> EncodeRun:
+    """A failed encode is reported in the run, not hidden and not fatal to the study."""
+    try:
+        ivf, times, counters = encode()
+        return _finish(run, ivf, times, counters, source, frames, fps)
+    except (AomError, ValueError, OSError) as e:
+        run.ok, run.error = False, str(e).splitlines()[0]
+        return run
+
+
+def summarise(runs: list[EncodeRun], name: str, frames: int, fps: float, exhaustive: int,
+              qps, settings: dict) -> dict:
+    """BD-rates, time savings and the speed-up simulation check, per operating point."""
+    base = {r.qp: r for r in runs if r.kind == "baseline" and r.ok}
+    cal_runs = [{"cpu_seconds": r.cpu_seconds, "frames": frames, "mode_pixels": r.counters.get("mode_pixels", 0),
+                 "exhaustive_pixels": exhaustive, "baseline": r.kind == "baseline"}
+                for r in runs if r.ok and r.kind in ("baseline", "oracle") and r.counters]
+    cal = calibrate(cal_runs) if len(cal_runs) >= 2 else None
+    for r in runs:
+        if r.kind == "model" and r.ok and cal is not None and r.simulated_search_work is not None:
+            work = r.simulated_search_work
+            r.simulated_time_saving = simulated_time_saving(work, frames, exhaustive, cal)
+            r.simulated_search_work = search_work_fraction(work, exhaustive, cal)
+    rows = []
+    for label in dict.fromkeys(r.label for r in runs):
+        mine = [r for r in runs if r.label == label]
+        ok = [r for r in mine if r.ok and r.qp in base]
+        row = {"label": label, "kind": mine[0].kind, "qps": [r.qp for r in ok],
+               "failed": [f"q{r.qp}: {r.error}" for r in mine if not r.ok]}
+        if ok:
+            ts = [1 - r.cpu_seconds / base[r.qp].cpu_seconds for r in ok]
+            ts_e2e = [1 - (r.cpu_seconds + r.inference_cpu_seconds) / base[r.qp].cpu_seconds for r in ok]
+            row |= {"time_saving_encoder": statistics.mean(ts), "time_saving_end_to_end": statistics.mean(ts_e2e),
+                    "kbps": [r.kbps for r in ok], "psnr_y": [r.quality["psnr_y"] for r in ok],
+                    "ssim_y": [r.quality["ssim_y"] for r in ok]}
+            if len(ok) >= 4 and label != "baseline":
+                br = [base[r.qp].kbps for r in ok]
+                for metric in ("psnr_y", "ssim_y"):
+                    bq = [base[r.qp].quality[metric] for r in ok]
+                    mq = [r.quality[metric] for r in ok]
+                    for method in ("cubic", "pchip"):
+                        try:
+                            row[f"bd_rate_{metric}_{method}"] = bd_rate(br, bq, row["kbps"], mq, method)
+                        except ValueError as e:
+                            row[f"bd_rate_{metric}_{method}"] = None
+                            row.setdefault("notes", []).append(str(e))
+            if label == "baseline":
+                for m in ("psnr_y", "ssim_y"):
+                    for method in ("cubic", "pchip"):
+                        row[f"bd_rate_{m}_{method}"] = 0.0
+            sims = [r.simulated_time_saving for r in ok if r.simulated_time_saving is not None]
+            if sims:
+                row["simulated_time_saving"] = statistics.mean(sims)
+            if mine[0].kind == "oracle":
+                row["partition_mismatches"] = sum(r.partition_mismatches or 0 for r in ok)
+                row["map_nodes"] = sum(r.map_nodes for r in ok)
+        rows.append(row)
+    return {"settings": settings, "calibration": cal.to_dict() if cal else None,
+            "exhaustive_pixels": exhaustive, "rows": rows,
+            "runs": [r.__dict__ for r in runs]}

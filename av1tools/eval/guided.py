@@ -1,0 +1,136 @@
+"""Decision files for av1tools' patched libaom, and the counters it writes.
+
+The patch (third_party/libaom/patches/) reads ``AV1TOOLS_PARTITION_MAP``: per coded frame
+(source timestamp = display index, hidden flag) and square block (mi_row, mi_col, size),
+a bit mask of the partition types the RD search may try. One bit replaces the search with
+that type; several prune it to those; blocks not listed, and blocks crossing the frame
+edge, are searched as usual. ``AV1TOOLS_PARTITION_STATS`` receives one line per coded
+frame counting the search work: nodes visited, (node, type) evaluations, RD mode searches.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from av1tools.extract.inspect import FrameGrid
+from av1tools.partition import MI_SIZE, MIN_NODE_SIZE, Partition, edge_allowed, frame_nodes
+
+MAP_HEADER = "av1tools-partition-map 1\n"
+MAP_ENV = "AV1TOOLS_PARTITION_MAP"
+STATS_ENV = "AV1TOOLS_PARTITION_STATS"
+
+
+@dataclass(frozen=True)
+class MapEntry:
+    frame: int  # display index (the source frame's timestamp)
+    x: int
+    y: int
+    size: int
+    mask: int  # bit p: partition type p allowed
+    hidden: bool = False
+
+
+def write_partition_map(path: Path, entries: Iterable[MapEntry]) -> int:
+    """Write a decision file atomically; returns the number of blocks it constrains."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    n = 0
+    try:
+        with open(tmp, "w") as f:
+            f.write(MAP_HEADER)
+            for e in entries:
+                if not 0 < e.mask < 1 << 10:
+                    raise ValueError(f"partition mask {e.mask} out of range at {e}")
+                f.write(f"{e.frame} {int(e.hidden)} {e.y // MI_SIZE} {e.x // MI_SIZE} {e.size} {e.mask}\n")
+                n += 1
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return n
+
+
+def oracle_entries(grids: Iterable[FrameGrid], sb_size: int) -> list[MapEntry]:
+    """A baseline encode's own partitions, one forced type per node of every shown frame
+    (hidden frames keep the normal search: their source index is not in the bitstream)."""
+    return [MapEntry(g.display_index, n.x, n.y, n.size, 1 << int(n.partition))
+            for g in grids if g.show_frame for n in frame_nodes(g.block_size, sb_size)]
+
+
+def choose_mask(probs: np.ndarray, top_k: int | None = None, threshold: float | None = None) -> int:
+    """The allowed set for one node from its 10-type probabilities: the ``top_k`` most
+    probable types, or every type with probability >= ``threshold`` (the most probable
+    always included); top-1 when neither is given."""
+    order = np.argsort(-probs, kind="stable")
+    if threshold is not None:
+        chosen = [t for t in order if probs[t] >= threshold] or [order[0]]
+    else:
+        chosen = list(order[:top_k or 1])
+    chosen = [t for t in chosen if probs[t] > 0] or [order[0]]
+    return int(sum(1 << int(t) for t in chosen))
+
+
+def prediction_entries(frames: Iterable, width: int, height: int, sb_size: int,
+                       top_k: int | None = None, threshold: float | None = None) -> list[MapEntry]:
+    """Decisions for the nodes the guided encoder will reach: superblocks, and the children
+    of nodes whose allowed set holds SPLIT or that cross the frame edge (searched normally).
+    ``frames``: FramePrediction objects whose walk visited at least those nodes."""
+    mi_rows, mi_cols = (height + 7) // 8 * 2, (width + 7) // 8 * 2
+    out = []
+    for p in frames:
+        probs = {(int(x), int(y), int(s)): pr for x, y, s, pr in zip(p.x, p.y, p.size, p.probs)}
+        level = [(x, y) for (x, y, s) in probs if s == sb_size]
+        size = sb_size
+        while level and size >= MIN_NODE_SIZE:
+            nxt = []
+            for x, y in level:
+                if (x, y, size) not in probs:
+                    continue
+                mask = choose_mask(probs[(x, y, size)], top_k, threshold)
+                out.append(MapEntry(int(p.frame), x, y, size, mask))
+                if mask & (1 << Partition.SPLIT) or edge_allowed(x, y, size, mi_rows, mi_cols):
+                    h = size // 2
+                    nxt += [(x + dx, y + dy) for dy in (0, h) for dx in (0, h)]
+            level, size = nxt, size // 2
+    return out
+
+
+@dataclass(frozen=True)
+class FrameCounters:
+    frame: int  # source timestamp
+    show_frame: bool
+    frame_type: int
+    nodes: int  # partition-search nodes visited
+    partition_evals: int  # (node, partition type) pairs evaluated
+    mode_searches: int  # RD mode searches of a block
+    mode_pixels: int  # luma pixels those mode searches covered
+
+
+def read_stats(path: Path) -> list[FrameCounters]:
+    out = []
+    for line in Path(path).read_text().splitlines():
+        if line.strip():
+            pts, show, ftype, *counts = (int(v) for v in line.split())
+            out.append(FrameCounters(pts, bool(show), ftype, *counts))
+    return out
+
+
+def counter_totals(counters: list[FrameCounters]) -> dict[str, int]:
+    return {name: sum(getattr(c, name) for c in counters)
+            for name in ("nodes", "partition_evals", "mode_searches", "mode_pixels")}
+
+
+def guided_env(map_path: Path | None, stats_path: Path | None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop(MAP_ENV, None)
+    env.pop(STATS_ENV, None)
+    if map_path is not None:
+        env[MAP_ENV] = str(map_path)
+    if stats_path is not None:
+        env[STATS_ENV] = str(stats_path)
+    return env
+
