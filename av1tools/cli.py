@@ -21,6 +21,8 @@ EXAMPLES = {
     "train": "av1tools train --data data/ --out runs/first --epochs 10 --max-samples 20000",
     "predict": "av1tools predict --model runs/first --seq foreman.y4m --qp 32 --out preds.h5",
     "transfer": "av1tools experiment transfer --data data/ --out reports/transfer --quick",
+    "evaluate": "av1tools evaluate --model runs/first --data data/heldout/ --out reports/first-f1",
+    "eval-encode": "av1tools eval-encode --seq foreman.y4m --model runs/first --out reports/foreman --frames 10",
 }
 
 
@@ -278,6 +280,110 @@ def predict(run_dir: Path, seq, qp, out: Path, frames, sb_size, walk, device, qu
               "seconds": round(seconds, 3)}
     click.echo(json.dumps(result, indent=2) if as_json else
                f"{out}  ({result['nodes']} nodes, {len(preds)} frames, {seconds / max(len(preds), 1):.3f} s/frame)")
+
+
+@cli.command(epilog=_epilog("evaluate"))
+@click.option("--model", "run_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--data", "data", multiple=True, required=True, help="Dataset files or directories.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--include-border", is_flag=True, help="Also score nodes crossing the frame edge.")
+@click.option("--calibration", type=click.Path(dir_okay=False, path_type=Path),
+              help="report.json of an eval-encode run: relate the maps' work to libaom's own search.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the headline numbers as JSON.")
+def evaluate(run_dir, data, out: Path, include_border, calibration, device, quiet, as_json) -> None:
+    """Per-stage and end-to-end F1 of a model against the encoder's decisions."""
+    from av1tools.eval.evaluate import evaluate as run_evaluate
+    from av1tools.eval.speedup import Calibration
+    from av1tools.model.predict import Predictor
+
+    cal = None
+    if calibration:
+        try:
+            cal = Calibration(**json.loads(calibration.read_text())["calibration"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise click.BadParameter(f"{calibration}: not an eval-encode report with a calibration",
+                                     param_hint="--calibration") from None
+    log = (lambda m: None) if quiet or as_json else (lambda m: click.echo(m, err=True))
+    result = run_evaluate(Predictor(run_dir, device), data, out, include_border, cal, log)
+    head = {s: round(r["macro_f1"], 4) for s, r in result["stages"].items()}
+    head["end_to_end"] = round(result["end_to_end"]["macro_f1"], 4)
+    head["identical_tree_share"] = round(result["trees"]["identical_tree_share"], 4)
+    if as_json:
+        click.echo(json.dumps({"macro_f1": head, "report": str(out / "evaluation.md"),
+                               "json": str(out / "evaluation.json")}, indent=2))
+    else:
+        for k, v in head.items():
+            click.echo(f"{k:<22} {100 * v:6.2f}%")
+        click.echo(str(out / "evaluation.md"))
+        click.echo(str(out / "evaluation.json"))
+
+
+@cli.command("eval-encode", epilog=_epilog("eval-encode"))
+@click.option("--seq", required=True, help="A y4m file, another container, or a sample name.")
+@click.option("--model", "run_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="A trained run; without it only baseline, oracle and presets are encoded.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--qp", "qps", type=click.IntRange(0, 63), multiple=True,
+              help="cq-levels (repeatable); default 23 31 39 47, four points spread over the useful "
+                   "range as BD-rate needs.")
+@click.option("--mode", type=click.Choice(["intra", "inter"]), default="intra", show_default=True)
+@click.option("--cpu-used", type=click.IntRange(0, 7), default=3, show_default=True)
+@click.option("--frames", type=click.IntRange(min=1), help="Encode only the first N frames.")
+@click.option("--top-k", "top_ks", type=click.IntRange(1, 10), multiple=True,
+              help="Operating point: allow the k most probable types (repeatable; default 1).")
+@click.option("--threshold", "thresholds", type=click.FloatRange(0, 1), multiple=True,
+              help="Operating point: allow types with probability >= T (repeatable).")
+@click.option("--presets", default="1,2", show_default=True,
+              help="libaom presets to compare, as steps above --cpu-used (comma-separated; '' for none).")
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Encodes per run; the median CPU time is reported.")
+@click.option("--sb-size", type=click.Choice(["64", "128"]), default="64", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary rows as JSON.")
+@click.pass_context
+def eval_encode(ctx, seq, run_dir, out: Path, qps, mode, cpu_used, frames, top_ks, thresholds, presets, repeat,
+                sb_size, device, quiet, as_json) -> None:
+    """Encoder time saving vs quality loss when the model replaces libaom's partition search."""
+    from av1tools.eval.encode_eval import DEFAULT_QPS, OperatingPoint, eval_encode as run_eval
+    from av1tools.eval.report import write_report
+
+    try:
+        steps = tuple(int(p) for p in presets.split(",") if p.strip())
+    except ValueError:
+        raise click.BadParameter(f"{presets!r} is not a comma-separated list of integers",
+                                 param_hint="--presets") from None
+    predictor = None
+    if run_dir is not None:
+        from av1tools.model.predict import Predictor
+        predictor = Predictor(run_dir, device)
+    points = [OperatingPoint(top_k=k) for k in top_ks] + [OperatingPoint(threshold=t) for t in thresholds]
+    bar = None
+    if not (quiet or as_json):
+        from tqdm import tqdm
+        per_qp = 2 + len(points or [1]) * (predictor is not None) + len([s for s in steps if cpu_used + s <= 9])
+        bar = tqdm(total=per_qp * len(qps or DEFAULT_QPS), desc="eval-encode", unit="run")
+
+    def progress(label: str) -> None:
+        if bar:
+            bar.set_postfix_str(label)
+            bar.update(1)
+
+    report = run_eval(_tools(ctx), seq, out, predictor, tuple(sorted(qps or DEFAULT_QPS)), mode, cpu_used, frames,
+                      points or None, steps, repeat, int(sb_size), progress=progress)
+    if bar:
+        bar.close()
+    paths = write_report(report, out)
+    if as_json:
+        click.echo(json.dumps({"rows": report["rows"], **{k: str(v) for k, v in paths.items()}}, indent=2))
+        return
+    from av1tools.eval.report import summary_table
+    for row in summary_table(report):
+        click.echo("  ".join(f"{c:<14}" for c in row[:6]))
+    for p in paths.values():
+        click.echo(str(p))
 
 
 @cli.group()

@@ -10,6 +10,8 @@ search work; BD-rates and time savings are computed against the baseline.
 
 from __future__ import annotations
 
+import os
+import platform
 import statistics
 import time
 from dataclasses import dataclass, field, replace
@@ -155,16 +157,14 @@ def eval_encode(tools: AomTools, seq: str, out: Path, predictor=None, qps=DEFAUL
             preds_by_walk = {}
             for walk in sorted({p.walk for p in points}):
                 cpu0, wall0 = time.process_time(), time.perf_counter()
-                preds_by_walk[walk] = (predict_sequence(predictor, reader, qindex, sb_size, walk, n,
-                                                        descend_edges=True),
+                preds_by_walk[walk] = (predict_sequence(predictor, reader, qindex, sb_size, walk, n),
                                        time.process_time() - cpu0, time.perf_counter() - wall0)
             for point in points:
                 step(point.label)
                 preds, inf_cpu, inf_wall = preds_by_walk[point.walk]
                 run = EncodeRun(point.label, "model", qp, cpu_used, inference_cpu_seconds=inf_cpu,
                                 inference_wall_seconds=inf_wall)
-                entries = prediction_entries(preds, reader.width, reader.height, sb_size,
-                                             point.top_k, point.threshold)
+                entries = prediction_entries(preds, sb_size, point.top_k, point.threshold)
                 map_path = work / f"q{qp}_{point.label.replace(' ', '_')}.map"
                 run.map_nodes = write_partition_map(map_path, entries)
                 run.simulated_search_work = guided_pixels(entries, reader.width, reader.height)
@@ -185,7 +185,9 @@ def eval_encode(tools: AomTools, seq: str, out: Path, predictor=None, qps=DEFAUL
         sequence=name, sequence_path=str(reader.path), width=reader.width, height=reader.height,
         bit_depth=reader.bit_depth, frames=n, mode=mode, cpu_used=cpu_used, sb_size=sb_size,
         qps=list(qps), repeat=repeat, encoder_version="libaom 3.6.0 + av1tools guided-partition patch",
-        points=[p.label for p in points], presets=[cpu_used + s for s in presets if cpu_used + s <= 9]))
+        points=[p.label for p in points], presets=[cpu_used + s for s in presets if cpu_used + s <= 9],
+        model=str(predictor.run_dir) if predictor is not None else None,
+        machine=f"{platform.machine()}, {os.cpu_count()} cores ({platform.node()})"))
 
 
 def _guarded(run: EncodeRun, encode, source: Path, frames: int, fps: float) -> EncodeRun:

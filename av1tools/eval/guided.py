@@ -18,7 +18,7 @@ from typing import Iterable
 import numpy as np
 
 from av1tools.extract.inspect import FrameGrid
-from av1tools.partition import MI_SIZE, MIN_NODE_SIZE, Partition, edge_allowed, frame_nodes
+from av1tools.partition import MI_SIZE, MIN_NODE_SIZE, Partition, frame_nodes
 
 MAP_HEADER = "av1tools-partition-map 1\n"
 MAP_ENV = "AV1TOOLS_PARTITION_MAP"
@@ -74,12 +74,10 @@ def choose_mask(probs: np.ndarray, top_k: int | None = None, threshold: float | 
     return int(sum(1 << int(t) for t in chosen))
 
 
-def prediction_entries(frames: Iterable, width: int, height: int, sb_size: int,
-                       top_k: int | None = None, threshold: float | None = None) -> list[MapEntry]:
+def prediction_entries(frames: Iterable, sb_size: int, top_k: int | None = None, threshold: float | None = None) -> list[MapEntry]:
     """Decisions for the nodes the guided encoder will reach: superblocks, and the children
-    of nodes whose allowed set holds SPLIT or that cross the frame edge (searched normally).
-    ``frames``: FramePrediction objects whose walk visited at least those nodes."""
-    mi_rows, mi_cols = (height + 7) // 8 * 2, (width + 7) // 8 * 2
+    of nodes whose allowed set holds SPLIT. ``frames``: FramePrediction objects whose walk
+    visited at least those nodes."""
     out = []
     for p in frames:
         probs = {(int(x), int(y), int(s)): pr for x, y, s, pr in zip(p.x, p.y, p.size, p.probs)}
@@ -92,7 +90,7 @@ def prediction_entries(frames: Iterable, width: int, height: int, sb_size: int,
                     continue
                 mask = choose_mask(probs[(x, y, size)], top_k, threshold)
                 out.append(MapEntry(int(p.frame), x, y, size, mask))
-                if mask & (1 << Partition.SPLIT) or edge_allowed(x, y, size, mi_rows, mi_cols):
+                if mask & (1 << Partition.SPLIT):
                     h = size // 2
                     nxt += [(x + dx, y + dy) for dy in (0, h) for dx in (0, h)]
             level, size = nxt, size // 2

@@ -4,9 +4,9 @@ Work unit: luma pixels covered by RD mode searches (the patched encoder counts e
 this, ``mode_pixels``). Evaluating a non-SPLIT type at a node of size S searches S*S
 pixels (its sub-blocks tile the node); SPLIT adds nothing of its own, its children count.
 
-- A guided node evaluates exactly its allowed types: S*S per allowed non-SPLIT type.
-- A node crossing the frame edge is searched as usual: S*S for its one edge-allowed
-  rectangular type.
+- A guided node evaluates exactly its allowed types: S*S per allowed non-SPLIT type (at
+  the frame edge, those the edge allows; the normal search's one rectangular type when
+  none is left).
 - The unguided baseline searches a fraction ``rho`` of the exhaustive work (every allowed
   type at every node of the full quadtree): libaom's own pruning; ``rho`` is measured.
 - Encoder time = ``fixed`` + work, in the same units: ``fixed`` is the per-frame work that
@@ -62,10 +62,14 @@ def guided_pixels(entries: Iterable[MapEntry], width: int, height: int) -> int:
     mi_rows, mi_cols = (height + 7) // 8 * 2, (width + 7) // 8 * 2
     total = 0
     for e in entries:
-        if edge_allowed(e.x, e.y, e.size, mi_rows, mi_cols) is not None:
-            total += e.size * e.size  # normal search: its one rectangular type
-        else:
-            total += bin(e.mask & ~SPLIT_BIT).count("1") * e.size * e.size
+        mask = e.mask
+        edge = edge_allowed(e.x, e.y, e.size, mi_rows, mi_cols)
+        if edge is not None:
+            mask &= sum(1 << int(p) for p in edge)
+            if not mask:
+                total += e.size * e.size
+                continue
+        total += bin(mask & ~SPLIT_BIT).count("1") * e.size * e.size
     return total
 
 

@@ -86,10 +86,7 @@ class Predictor:
         return probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
 
     def predict_frame(self, luma: np.ndarray, max_value: float, qindex: int, sb_size: int = 64,
-                      walk: str = "split", frame: int = 0, descend_edges: bool = False) -> FramePrediction:
-        """``descend_edges``: also visit the children of nodes crossing the frame edge
-        whatever their decision (the guided encoder searches those nodes normally, SPLIT
-        included, and its children then need decisions of their own)."""
+                      walk: str = "split", frame: int = 0) -> FramePrediction:
         if walk not in WALKS:
             raise ValueError(f"walk must be one of {WALKS}")
         start = time.perf_counter()
@@ -103,11 +100,9 @@ class Predictor:
         while size >= MIN_NODE_SIZE and len(level_x):
             pixels = node_pixels(luma, level_x, level_y, size).astype(np.float32) / max_value
             probs = self.type_probs(pixels, np.full(len(level_x), qindex), size)
-            at_edge = np.zeros(len(level_x), dtype=bool)
             for i, (x, y) in enumerate(zip(level_x, level_y)):
                 edge = edge_allowed(int(x), int(y), size, mi_rows, mi_cols)
                 if edge is not None:
-                    at_edge[i] = True
                     keep = np.zeros(NUM_PARTITIONS, dtype=bool)
                     keep[list(edge)] = True
                     probs[i] = np.where(keep, probs[i], 0.0)
@@ -115,8 +110,6 @@ class Predictor:
             decision = probs.argmax(axis=1).astype(np.uint8)
             parts.append((level_x, level_y, np.full(len(level_x), size), probs, decision))
             go = np.ones(len(level_x), bool) if walk == "all" else decision == Partition.SPLIT
-            if descend_edges:
-                go |= at_edge
             half = size // 2
             cx = np.concatenate([level_x[go] + dx for dy in (0, half) for dx in (0, half)])
             cy = np.concatenate([level_y[go] + dy for dy in (0, half) for dx in (0, half)])
@@ -154,14 +147,12 @@ def write_predictions(path: Path, preds: list[FramePrediction], attrs: dict) -> 
 
 def predict_sequence(predictor: Predictor, reader: Y4MReader, qindex: int, sb_size: int = 64,
                      walk: str = "split", frames: int | None = None,
-                     progress: Callable[[int, int], None] | None = None,
-                     descend_edges: bool = False) -> list[FramePrediction]:
+                     progress: Callable[[int, int], None] | None = None) -> list[FramePrediction]:
     n = min(frames or len(reader), len(reader))
     max_value = float((1 << reader.bit_depth) - 1)
     out = []
     for i in range(n):
-        out.append(predictor.predict_frame(reader.read_luma(i), max_value, qindex, sb_size, walk, i,
-                                           descend_edges))
+        out.append(predictor.predict_frame(reader.read_luma(i), max_value, qindex, sb_size, walk, i))
         if progress:
             progress(i + 1, n)
     return out
