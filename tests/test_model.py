@@ -7,8 +7,6 @@ import pytest
 import torch
 
 from av1tools.cli import main
-from av1tools.extract.aom import EncodeSettings
-from av1tools.extract.pipeline import extract
 from av1tools.model.checkpoint import CheckpointError, load_model, save_stage, state_hash
 from av1tools.model.data import Split, load_index, split_index, stage_rows
 from av1tools.model.network import ConvAdapter, ModelConfig, StagedPredictor
@@ -18,23 +16,6 @@ from av1tools.model.train import TrainConfig, train_run, train_stage
 from av1tools.partition import Node, Partition, allowed_partitions, frame_nodes, paint_grid
 
 CLASSES = {s: len(STAGES[s].classes) for s in STAGE_ORDER}
-
-
-@pytest.fixture(scope="module")
-def data_dir(aom_tools, tmp_path_factory):
-    out = tmp_path_factory.mktemp("model-data")
-    base = EncodeSettings(cq_level=30, cpu_used=6, frames=2)
-    for seq in ("carphone", "astronaut-pan", "coffee-pan"):
-        extract(aom_tools, seq, out, [30, 50], base)
-    return out
-
-
-@pytest.fixture(scope="module")
-def trained_run(data_dir, tmp_path_factory):
-    run = tmp_path_factory.mktemp("run")
-    tc = TrainConfig(epochs=1, max_samples=300, progress=False)
-    metrics = train_run([data_dir], run, ModelConfig(), tc, log=lambda m: None)
-    return run, metrics
 
 
 def test_adapter_parameter_counts():

