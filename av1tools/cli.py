@@ -49,6 +49,8 @@ class ProgressBars:
                 bar = self.bars[label] = tqdm(total=total, desc=label, unit="frame",
                                               position=len(self.bars), leave=True, file=sys.stderr)
             bar.update(done - bar.n)
+            if done >= total:
+                bar.close()
 
     def close(self) -> None:
         for bar in self.bars.values():
@@ -414,15 +416,24 @@ def transfer(data, out: Path, quick, epochs, max_samples, device, seed, quiet) -
 @cli.command(epilog=_epilog("demo"))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
               show_default=True, help="Where the demo writes everything.")
-@click.option("--quick", is_flag=True, help="A smoke version: fewer frames and QPs.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("--quick", is_flag=True, help="A smoke version (a few minutes): fewer clips, frames, epochs.")
+@click.option("--fresh", is_flag=True, help="Retrain and re-evaluate even if earlier results exist.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.option("--json", "as_json", is_flag=True, help="Print the headline numbers as JSON.")
 @click.pass_context
-def demo(ctx: click.Context, out: Path, quick: bool, quiet: bool) -> None:
-    """The main job on the embedded clips: extract datasets and summarise them."""
-    from av1tools.demo import run_demo
+def demo(ctx: click.Context, out: Path, quick: bool, fresh: bool, quiet: bool, as_json: bool) -> None:
+    """The main job on the embedded clips: extract, train, evaluate F1, eval-encode, report."""
+    from av1tools.demo import format_headline, run_demo
 
-    summary = run_demo(_tools(ctx), out, quick=quick, progress=ProgressBars(quiet))
-    click.echo(summary)
+    quiet = quiet or as_json
+    log = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
+    bars = None if quiet else ProgressBars(False)
+    try:
+        head = run_demo(_tools(ctx), out, quick=quick, progress=bars, log=log, fresh=fresh)
+    finally:
+        if bars:
+            bars.close()
+    click.echo(json.dumps(head, indent=2) if as_json else format_headline(head))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,26 +1,118 @@
-"""The main job on the embedded clips, end to end (it grows as the toolkit does)."""
+"""The main job on the embedded clips, end to end.
+
+extract (training clips and a held-out clip, four QPs) -> train (all stages) -> evaluate
+(F1 on the held-out clip) -> eval-encode (the held-out clip, all-intra) -> report.html.
+Each step skips work an earlier run finished, so a second run is quick.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
+from av1tools.eval.encode_eval import DEFAULT_QPS, OperatingPoint, eval_encode
+from av1tools.eval.evaluate import evaluate
+from av1tools.eval.report import write_report
 from av1tools.extract.aom import AomTools, EncodeSettings
-from av1tools.extract.dataset import format_summary, read_summary
 from av1tools.extract.pipeline import Progress, extract
+from av1tools.model.network import ModelConfig
+from av1tools.model.train import TrainConfig, train_run
 
-DEMO_QPS = (23, 31, 39, 47)
-QUICK_QPS = (31, 47)
-TRAIN_SAMPLES = ("carphone", "astronaut-pan", "coffee-pan")
+Log = Callable[[str], None]
 
 
-def run_demo(tools: AomTools, out: Path, quick: bool = False,
-             progress: Progress | None = None) -> str:
-    """Extract datasets from the embedded clips; returns a printable summary."""
-    qps = list(QUICK_QPS if quick else DEMO_QPS)
-    frames = 4 if quick else 30
-    base = EncodeSettings(cq_level=qps[0], cpu_used=3, mode="intra", frames=frames)
-    results = []
-    for seq in TRAIN_SAMPLES[:1] if quick else TRAIN_SAMPLES:
-        results += extract(tools, seq, out / "data", qps, base, progress=progress)
-    summaries = [format_summary(read_summary(r.dataset)) for r in results]
-    return "\n\n".join(summaries) + f"\n\ndatasets written to {out / 'data'}"
+@dataclass(frozen=True)
+class DemoPlan:
+    train_clips: tuple[tuple[str, int], ...]  # (sample, frames)
+    heldout: str
+    heldout_frames: int
+    qps: tuple[int, ...]
+    epochs: int
+    max_samples: int
+    points: tuple[OperatingPoint, ...]
+    presets: tuple[int, ...]
+    repeat: int
+
+
+FULL = DemoPlan(train_clips=(("carphone", 30), ("astronaut-pan", 30), ("coffee-pan", 30), ("bikes", 15)),
+                heldout="bigbuckbunny-cif", heldout_frames=10, qps=DEFAULT_QPS, epochs=8, max_samples=15000,
+                points=(OperatingPoint(top_k=1), OperatingPoint(top_k=2)), presets=(1, 2), repeat=3)
+QUICK = DemoPlan(train_clips=(("carphone", 4), ("astronaut-pan", 4)), heldout="coffee-pan", heldout_frames=3,
+                 qps=DEFAULT_QPS, epochs=2, max_samples=1500, points=(OperatingPoint(top_k=1),), presets=(1,),
+                 repeat=1)
+
+
+def run_demo(tools: AomTools, out: Path, quick: bool = False, progress: Progress | None = None,
+             log: Log = print, fresh: bool = False) -> dict:
+    """Run (or resume) the demo; returns its headline numbers and output paths."""
+    plan = QUICK if quick else FULL
+    out = Path(out)
+    data, heldout_data = out / "data", out / "heldout"
+    run_dir, f1_dir, enc_dir = out / "runs" / "demo", out / "reports" / "f1", out / "reports" / "encode"
+
+    log(f"[1/4] extracting {len(plan.train_clips)} training clips and {plan.heldout} at cq-levels {list(plan.qps)}")
+    for seq, frames in plan.train_clips:
+        extract(tools, seq, data, list(plan.qps), EncodeSettings(plan.qps[0], frames=frames), progress=progress)
+    extract(tools, plan.heldout, heldout_data, list(plan.qps),
+            EncodeSettings(plan.qps[0], frames=plan.heldout_frames), progress=progress)
+
+    if fresh or not (run_dir / "metrics.json").exists():
+        log(f"[2/4] training all stages ({plan.epochs} epochs, up to {plan.max_samples} nodes per stage)")
+        train_run([data], run_dir, ModelConfig(),
+                  TrainConfig(epochs=plan.epochs, max_samples=plan.max_samples, progress=progress is not None),
+                  log=log)
+    else:
+        log(f"[2/4] reusing the trained model in {run_dir}")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+
+    from av1tools.model.predict import Predictor
+    predictor = Predictor(run_dir)
+    if fresh or not (f1_dir / "evaluation.json").exists():
+        log(f"[3/4] evaluating F1 on the held-out clip {plan.heldout}")
+        evaluate(predictor, [heldout_data], f1_dir, log=log)
+    else:
+        log(f"[3/4] reusing {f1_dir / 'evaluation.json'}")
+    f1 = json.loads((f1_dir / "evaluation.json").read_text())
+
+    if fresh or not (enc_dir / "report.json").exists():
+        log(f"[4/4] eval-encode on {plan.heldout}: baseline, model, oracle and presets at each QP")
+        report = eval_encode(tools, plan.heldout, enc_dir, predictor, plan.qps, "intra", 3, plan.heldout_frames,
+                             list(plan.points), plan.presets, plan.repeat,
+                             progress=(lambda label: log(f"      {label}")) if progress else None)
+        write_report(report, enc_dir)
+    else:
+        log(f"[4/4] reusing {enc_dir / 'report.json'}")
+    report = json.loads((enc_dir / "report.json").read_text())
+    return headline(metrics, f1, report, out)
+
+
+def headline(metrics: dict, f1: dict, report: dict, out: Path) -> dict:
+    rows = {r["label"]: r for r in report["rows"]}
+    pick = lambda r, k: r.get(k)
+    return {
+        "validation_macro_f1": {s: r["best_val_f1"] for s, r in metrics["stages"].items()},
+        "heldout_macro_f1": {**{s: r["macro_f1"] for s, r in f1["stages"].items()},
+                             "end_to_end": f1["end_to_end"]["macro_f1"]},
+        "encode": {label: {"time_saving_encoder": pick(r, "time_saving_encoder"),
+                           "time_saving_end_to_end": pick(r, "time_saving_end_to_end"),
+                           "bd_rate_psnr_y": pick(r, "bd_rate_psnr_y_cubic"),
+                           "bd_rate_ssim_y": pick(r, "bd_rate_ssim_y_cubic")}
+                   for label, r in rows.items() if label != "baseline"},
+        "report_html": str(out / "reports" / "encode" / "report.html"),
+        "report_json": str(out / "reports" / "encode" / "report.json"),
+        "evaluation_md": str(out / "reports" / "f1" / "evaluation.md"),
+    }
+
+
+def format_headline(h: dict) -> str:
+    pct = lambda x: "n/a" if x is None else f"{100 * x:.1f}%"
+    sgn = lambda x: "n/a" if x is None else f"{x:+.2f}%"
+    lines = ["", "Held-out macro-F1: " + ", ".join(f"{k} {pct(v)}" for k, v in h["heldout_macro_f1"].items()),
+             "", f"{'run':<14} {'TS encoder':>11} {'TS end-to-end':>14} {'BD-rate PSNR-Y':>15} {'BD-rate SSIM-Y':>15}"]
+    for label, r in h["encode"].items():
+        lines.append(f"{label:<14} {pct(r['time_saving_encoder']):>11} {pct(r['time_saving_end_to_end']):>14} "
+                     f"{sgn(r['bd_rate_psnr_y']):>15} {sgn(r['bd_rate_ssim_y']):>15}")
+    lines += ["", f"report: {h['report_html']}", f"        {h['report_json']}", f"F1:     {h['evaluation_md']}"]
+    return "\n".join(lines)
