@@ -35,7 +35,7 @@ class ProgressBars:
 
     def __init__(self, quiet: bool):
         self.quiet = quiet
-        self.bars: dict[str, object] = {}
+        self.bars: dict[str, object] = {}  # the open ones; finished bars leave their line
         self.lock = threading.Lock()
 
     def __call__(self, label: str, done: int, total: int) -> None:
@@ -51,6 +51,7 @@ class ProgressBars:
             bar.update(done - bar.n)
             if done >= total:
                 bar.close()
+                del self.bars[label]
 
     def close(self) -> None:
         for bar in self.bars.values():
@@ -251,16 +252,18 @@ def train(data, out: Path, epochs, batch_size, lr, device, stage2_strategy, adap
 @click.option("--sb-size", type=click.Choice(["64", "128"]), default="64", show_default=True)
 @click.option("--walk", type=click.Choice(["split", "all"]), default="split", show_default=True,
               help="Descend through predicted SPLITs only, or through every node.")
+@click.option("--decision", type=click.Choice(["greedy", "product"]), default="greedy", show_default=True,
+              help="Stage-by-stage best class, or the most probable of the ten types.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--json", "as_json", is_flag=True)
-def predict(run_dir: Path, seq, qp, out: Path, frames, sb_size, walk, device, quiet, as_json) -> None:
+def predict(run_dir: Path, seq, qp, out: Path, frames, sb_size, walk, decision, device, quiet, as_json) -> None:
     """Predict every frame's partition trees with a trained model."""
     from av1tools.extract.sequences import open_sequence
     from av1tools.model.predict import Predictor, predict_sequence, write_predictions
     from av1tools.partition import cq_level_to_qindex
 
-    predictor = Predictor(run_dir, device)
+    predictor = Predictor(run_dir, device, decision=decision)
     name, reader = open_sequence(seq)
     qindex = cq_level_to_qindex(qp)
     bar = None
@@ -272,7 +275,7 @@ def predict(run_dir: Path, seq, qp, out: Path, frames, sb_size, walk, device, qu
                                  (lambda d, n: bar.update(d - bar.n)) if bar else None)
         attrs = {"model": str(run_dir), "sequence": name, "sequence_path": str(reader.path),
                  "width": reader.width, "height": reader.height, "cq_level": qp, "qindex": qindex,
-                 "sb_size": int(sb_size), "walk": walk, "frames": len(preds),
+                 "sb_size": int(sb_size), "walk": walk, "decision": decision, "frames": len(preds),
                  "device": str(predictor.device)}
     if bar:
         bar.close()
@@ -291,10 +294,12 @@ def predict(run_dir: Path, seq, qp, out: Path, frames, sb_size, walk, device, qu
 @click.option("--include-border", is_flag=True, help="Also score nodes crossing the frame edge.")
 @click.option("--calibration", type=click.Path(dir_okay=False, path_type=Path),
               help="report.json of an eval-encode run: relate the maps' work to libaom's own search.")
+@click.option("--decision", type=click.Choice(["greedy", "product"]), default="greedy", show_default=True,
+              help="Stage-by-stage best class, or the most probable of the ten types.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the headline numbers as JSON.")
-def evaluate(run_dir, data, out: Path, include_border, calibration, device, quiet, as_json) -> None:
+def evaluate(run_dir, data, out: Path, include_border, calibration, decision, device, quiet, as_json) -> None:
     """Per-stage and end-to-end F1 of a model against the encoder's decisions."""
     from av1tools.eval.evaluate import evaluate as run_evaluate
     from av1tools.eval.speedup import Calibration
@@ -308,7 +313,7 @@ def evaluate(run_dir, data, out: Path, include_border, calibration, device, quie
             raise click.BadParameter(f"{calibration}: not an eval-encode report with a calibration",
                                      param_hint="--calibration") from None
     log = (lambda m: None) if quiet or as_json else (lambda m: click.echo(m, err=True))
-    result = run_evaluate(Predictor(run_dir, device), data, out, include_border, cal, log)
+    result = run_evaluate(Predictor(run_dir, device, decision=decision), data, out, include_border, cal, log)
     head = {s: round(r["macro_f1"], 4) for s, r in result["stages"].items()}
     head["end_to_end"] = round(result["end_to_end"]["macro_f1"], 4)
     head["identical_tree_share"] = round(result["trees"]["identical_tree_share"], 4)
@@ -342,12 +347,14 @@ def evaluate(run_dir, data, out: Path, include_border, calibration, device, quie
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
               help="Encodes per run; the median CPU time is reported.")
 @click.option("--sb-size", type=click.Choice(["64", "128"]), default="64", show_default=True)
+@click.option("--decision", type=click.Choice(["greedy", "product"]), default="greedy", show_default=True,
+              help="Stage-by-stage best class, or the most probable of the ten types.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary rows as JSON.")
 @click.pass_context
 def eval_encode(ctx, seq, run_dir, out: Path, qps, mode, cpu_used, frames, top_ks, thresholds, presets, repeat,
-                sb_size, device, quiet, as_json) -> None:
+                sb_size, decision, device, quiet, as_json) -> None:
     """Encoder time saving vs quality loss when the model replaces libaom's partition search."""
     from av1tools.eval.encode_eval import DEFAULT_QPS, OperatingPoint, eval_encode as run_eval
     from av1tools.eval.report import write_report
@@ -360,7 +367,7 @@ def eval_encode(ctx, seq, run_dir, out: Path, qps, mode, cpu_used, frames, top_k
     predictor = None
     if run_dir is not None:
         from av1tools.model.predict import Predictor
-        predictor = Predictor(run_dir, device)
+        predictor = Predictor(run_dir, device, decision=decision)
     points = [OperatingPoint(top_k=k) for k in top_ks] + [OperatingPoint(threshold=t) for t in thresholds]
     bar = None
     if not (quiet or as_json):

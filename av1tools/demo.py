@@ -54,9 +54,10 @@ def run_demo(tools: AomTools, out: Path, quick: bool = False, progress: Progress
 
     log(f"[1/4] extracting {len(plan.train_clips)} training clips and {plan.heldout} at cq-levels {list(plan.qps)}")
     for seq, frames in plan.train_clips:
-        extract(tools, seq, data, list(plan.qps), EncodeSettings(plan.qps[0], frames=frames), progress=progress)
+        extract(tools, seq, data, list(plan.qps), EncodeSettings(plan.qps[0], frames=frames), workers=2,
+                progress=progress)
     extract(tools, plan.heldout, heldout_data, list(plan.qps),
-            EncodeSettings(plan.qps[0], frames=plan.heldout_frames), progress=progress)
+            EncodeSettings(plan.qps[0], frames=plan.heldout_frames), workers=2, progress=progress)
 
     if fresh or not (run_dir / "metrics.json").exists():
         log(f"[2/4] training all stages ({plan.epochs} epochs, up to {plan.max_samples} nodes per stage)")

@@ -55,6 +55,20 @@ def test_metrics_on_hand_built_predictions():
     assert macro_f1(confusion(truth, pred, 5)) == pytest.approx(np.mean(f1))
 
 
+def test_greedy_decision_goes_stage_by_stage():
+    from av1tools.model.stages import combine, greedy_decision
+    from av1tools.partition import allowed_mask
+    probs = {"stage1": np.array([[0.45, 0.55]]), "stage2": np.array([[0.3, 0.4, 0.3]]),
+             "stage3_rect": np.array([[0.1, 0.2, 0.3, 0.4]]), "stage3_ab": np.array([[0.25] * 4])}
+    allowed = allowed_mask(32)[None]
+    assert combine(probs).argmax() == Partition.NONE  # the product favours the big class
+    assert greedy_decision(probs, allowed)[0] == Partition.VERT_4
+    assert greedy_decision(probs, allowed_mask(8)[None])[0] == Partition.VERT  # no 4-way at 8x8
+    edge = np.zeros((1, 10), bool)
+    edge[0, [Partition.HORZ, Partition.SPLIT]] = True
+    assert greedy_decision(probs, edge)[0] == Partition.HORZ
+
+
 def test_choose_mask():
     probs = np.array([0.5, 0.1, 0.05, 0.3, 0.05, 0, 0, 0, 0, 0])
     assert choose_mask(probs) == 1 << Partition.NONE
@@ -62,6 +76,8 @@ def test_choose_mask():
     assert choose_mask(probs, threshold=0.09) == 0b1011
     assert choose_mask(probs, threshold=0.99) == 1  # the most probable always stays
     assert choose_mask(probs, top_k=10) == 0b11111  # zero-probability types never allowed
+    assert choose_mask(probs, decision=Partition.VERT) == 1 << Partition.VERT
+    assert choose_mask(probs, top_k=2, decision=Partition.VERT) == (1 << Partition.VERT) | 1
 
 
 def test_prediction_entries_follow_allowed_splits(tmp_path):
@@ -73,9 +89,8 @@ def test_prediction_entries_follow_allowed_splits(tmp_path):
     entries = prediction_entries([pred], 64)
     assert [(e.x, e.y, e.size, e.mask) for e in entries] == [
         (0, 0, 64, 8), (0, 0, 32, 1), (32, 0, 32, 1), (0, 32, 32, 1), (32, 32, 32, 1)]
-    probs[0] = 0
-    probs[0, Partition.NONE] = 1  # now the root stays whole: its children are never reached
-    assert len(prediction_entries([pred], 64)) == 1
+    pred.decision[0] = Partition.NONE  # now the root stays whole: its children are never reached
+    assert [e.mask for e in prediction_entries([pred], 64)] == [1]
     path = tmp_path / "m.map"
     assert write_partition_map(path, entries) == 5
     lines = path.read_text().splitlines()

@@ -38,11 +38,11 @@ def _frame_luma(f: h5py.File, frame: int, sb: int) -> np.ndarray:
     return canvas[:int(f.attrs["height"]), :int(f.attrs["width"])]
 
 
-def _node_probs(predictor, index, log: Log) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Stage probabilities and 10-type probabilities of every node in the index."""
+def _node_predictions(predictor, index, log: Log) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Stage probabilities and the 10-type decision of every node in the index."""
     n = len(index)
     stage = {s: np.zeros((n, len(STAGES[s].classes))) for s in STAGE_ORDER}
-    types = np.zeros((n, len(PARTITION_NAMES)))
+    types = np.zeros(n, dtype=np.int64)
     for fi, path in enumerate(index.files):
         log(f"predicting {path.name}")
         with h5py.File(path, "r") as f:
@@ -55,7 +55,7 @@ def _node_probs(predictor, index, log: Log) -> tuple[dict[str, np.ndarray], np.n
                 probs = predictor.stage_probs(pixels, index.qindex[rows], size)
                 for s in STAGE_ORDER:
                     stage[s][rows] = probs[s]
-                types[rows] = predictor.type_probs(pixels, index.qindex[rows], size)
+                types[rows] = predictor.predict_nodes(pixels, index.qindex[rows], size)[1]
     return stage, types
 
 
@@ -107,8 +107,9 @@ def evaluate(predictor, data: Sequence[str | os.PathLike], out: Path, include_bo
         with h5py.File(path, "r") as f:
             qp_of_file.append(int(f.attrs["cq_level"]))
     qp = np.array(qp_of_file)[index.file]
-    stage_probs, type_probs = _node_probs(predictor, index, log)
-    result: dict = {"model": str(predictor.run_dir), "data": [str(p) for p in index.files],
+    stage_probs, decisions = _node_predictions(predictor, index, log)
+    result: dict = {"model": str(predictor.run_dir), "decision": predictor.decision,
+                    "data": [str(p) for p in index.files],
                     "nodes": int(keep.sum()), "border_nodes_included": include_border, "stages": {}}
     for s in STAGE_ORDER:
         spec = STAGES[s]
@@ -119,7 +120,7 @@ def evaluate(predictor, data: Sequence[str | os.PathLike], out: Path, include_bo
         result["stages"][s] = report(confusion(truth, pred, k), spec.classes) | {
             "by_size": _breakdown(truth, pred, k, spec.classes, index.size[sel]),
             "by_qp": _breakdown(truth, pred, k, spec.classes, qp[sel])}
-    truth, pred = index.partition[keep].astype(int), type_probs[keep].argmax(axis=1)
+    truth, pred = index.partition[keep].astype(int), decisions[keep]
     result["end_to_end"] = report(confusion(truth, pred, 10), PARTITION_NAMES) | {
         "by_size": _breakdown(truth, pred, 10, PARTITION_NAMES, index.size[keep]),
         "by_qp": _breakdown(truth, pred, 10, PARTITION_NAMES, qp[keep])}

@@ -61,17 +61,19 @@ def oracle_entries(grids: Iterable[FrameGrid], sb_size: int) -> list[MapEntry]:
             for g in grids if g.show_frame for n in frame_nodes(g.block_size, sb_size)]
 
 
-def choose_mask(probs: np.ndarray, top_k: int | None = None, threshold: float | None = None) -> int:
-    """The allowed set for one node from its 10-type probabilities: the ``top_k`` most
-    probable types, or every type with probability >= ``threshold`` (the most probable
-    always included); top-1 when neither is given."""
-    order = np.argsort(-probs, kind="stable")
+def choose_mask(probs: np.ndarray, top_k: int | None = None, threshold: float | None = None,
+                decision: int | None = None) -> int:
+    """The allowed set for one node: its ``decision`` (else the most probable type), plus
+    the next most probable types up to ``top_k`` in all, or plus every type with
+    probability >= ``threshold``. Types of probability 0 (not allowed) never enter."""
+    order = [int(t) for t in np.argsort(-probs, kind="stable")]
+    first = order[0] if decision is None else int(decision)
+    rest = [t for t in order if t != first and probs[t] > 0]
     if threshold is not None:
-        chosen = [t for t in order if probs[t] >= threshold] or [order[0]]
+        chosen = [first] + [t for t in rest if probs[t] >= threshold]
     else:
-        chosen = list(order[:top_k or 1])
-    chosen = [t for t in chosen if probs[t] > 0] or [order[0]]
-    return int(sum(1 << int(t) for t in chosen))
+        chosen = [first] + rest[:(top_k or 1) - 1]
+    return int(sum(1 << t for t in chosen))
 
 
 def prediction_entries(frames: Iterable, sb_size: int, top_k: int | None = None, threshold: float | None = None) -> list[MapEntry]:
@@ -80,7 +82,7 @@ def prediction_entries(frames: Iterable, sb_size: int, top_k: int | None = None,
     visited at least those nodes."""
     out = []
     for p in frames:
-        probs = {(int(x), int(y), int(s)): pr for x, y, s, pr in zip(p.x, p.y, p.size, p.probs)}
+        probs = {(int(x), int(y), int(s)): (pr, d) for x, y, s, pr, d in zip(p.x, p.y, p.size, p.probs, p.decision)}
         level = [(x, y) for (x, y, s) in probs if s == sb_size]
         size = sb_size
         while level and size >= MIN_NODE_SIZE:
@@ -88,7 +90,8 @@ def prediction_entries(frames: Iterable, sb_size: int, top_k: int | None = None,
             for x, y in level:
                 if (x, y, size) not in probs:
                     continue
-                mask = choose_mask(probs[(x, y, size)], top_k, threshold)
+                pr, decision = probs[(x, y, size)]
+                mask = choose_mask(pr, top_k, threshold, decision)
                 out.append(MapEntry(int(p.frame), x, y, size, mask))
                 if mask & (1 << Partition.SPLIT):
                     h = size // 2

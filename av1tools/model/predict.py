@@ -25,13 +25,14 @@ from av1tools.extract.y4m import Y4MReader
 from av1tools.model.checkpoint import load_model, read_checkpoint, checkpoint_path
 from av1tools.model.data import SIZE_INDEX
 from av1tools.model.network import StagedPredictor
-from av1tools.model.stages import STAGES, STAGE_ORDER, allowed_class_masks, combine
+from av1tools.model.stages import STAGE_ORDER, allowed_class_masks, combine, greedy_decision
 from av1tools.model.train import pick_device
 from av1tools.partition import (
     MI_SIZE, MIN_NODE_SIZE, NUM_PARTITIONS, Partition, allowed_mask, edge_allowed,
 )
 
 WALKS = ("split", "all")
+DECISIONS = ("greedy", "product")  # stage by stage, or the argmax of the 10-type product
 
 
 @dataclass
@@ -46,7 +47,11 @@ class FramePrediction:
 
 
 class Predictor:
-    def __init__(self, run_dir: str | os.PathLike, device: str = "auto", batch_size: int = 1024):
+    def __init__(self, run_dir: str | os.PathLike, device: str = "auto", batch_size: int = 1024,
+                 decision: str = "greedy"):
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {DECISIONS}")
+        self.decision = decision
         self.run_dir = Path(run_dir)
         self.device = pick_device(device)
         self.model: StagedPredictor = load_model(self.run_dir, device=self.device)
@@ -79,11 +84,20 @@ class Predictor:
                 out[stage].append(torch.softmax(logits, dim=1).cpu().numpy())
         return {s: np.concatenate(v) for s, v in out.items()}
 
-    def type_probs(self, pixels: np.ndarray, qindex: np.ndarray, size: int) -> np.ndarray:
-        """(N, 10) probabilities over the types ``size`` allows."""
-        probs = combine(self.stage_probs(pixels, qindex, size))
-        probs *= allowed_mask(size)
-        return probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+    def predict_nodes(self, pixels: np.ndarray, qindex: np.ndarray, size: int,
+                      allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 10) probabilities over the allowed types and (N,) decisions for same-size
+        blocks; ``allowed`` (N, 10) narrows the size's types further (frame edges)."""
+        stage_probs = self.stage_probs(pixels, qindex, size)
+        if allowed is None:
+            allowed = np.broadcast_to(allowed_mask(size), (len(pixels), NUM_PARTITIONS))
+        probs = combine(stage_probs) * allowed
+        probs /= np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+        if self.decision == "product":
+            decision = probs.argmax(axis=1)
+        else:
+            decision = greedy_decision(stage_probs, allowed)
+        return probs, decision.astype(np.uint8)
 
     def predict_frame(self, luma: np.ndarray, max_value: float, qindex: int, sb_size: int = 64,
                       walk: str = "split", frame: int = 0) -> FramePrediction:
@@ -99,15 +113,13 @@ class Predictor:
         parts: list[tuple[np.ndarray, ...]] = []
         while size >= MIN_NODE_SIZE and len(level_x):
             pixels = node_pixels(luma, level_x, level_y, size).astype(np.float32) / max_value
-            probs = self.type_probs(pixels, np.full(len(level_x), qindex), size)
+            allowed = np.tile(allowed_mask(size), (len(level_x), 1))
             for i, (x, y) in enumerate(zip(level_x, level_y)):
                 edge = edge_allowed(int(x), int(y), size, mi_rows, mi_cols)
                 if edge is not None:
-                    keep = np.zeros(NUM_PARTITIONS, dtype=bool)
-                    keep[list(edge)] = True
-                    probs[i] = np.where(keep, probs[i], 0.0)
-                    probs[i] = probs[i] / probs[i].sum() if probs[i].sum() > 0 else keep / keep.sum()
-            decision = probs.argmax(axis=1).astype(np.uint8)
+                    allowed[i] = False
+                    allowed[i, list(edge)] = True
+            probs, decision = self.predict_nodes(pixels, np.full(len(level_x), qindex), size, allowed)
             parts.append((level_x, level_y, np.full(len(level_x), size), probs, decision))
             go = np.ones(len(level_x), bool) if walk == "all" else decision == Partition.SPLIT
             half = size // 2

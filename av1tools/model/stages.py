@@ -70,3 +70,31 @@ def combine(probs: dict[str, np.ndarray]) -> np.ndarray:
     for i, t in enumerate(AB_TYPES):
         out[:, t] = p1[:, 1] * p2[:, 2] * probs["stage3_ab"][:, i]
     return out
+
+
+def greedy_decision(probs: dict[str, np.ndarray], allowed: np.ndarray) -> np.ndarray:
+    """The staged pipeline's decision: the most probable class at Stage 1, then at Stage 2,
+    then at Stage 3, each among the classes holding at least one ``allowed`` type
+    ((N, 10) booleans). Unlike the argmax of the product probabilities, it does not let
+    the two-way Stage 1 crowd out the rarer types below it."""
+    out = np.zeros(len(allowed), dtype=np.int64)
+    for i, a in enumerate(allowed):
+        if _best(probs["stage1"][i], _class_ok(STAGES["stage1"], a)) == 0:
+            out[i] = P.NONE
+            continue
+        c2 = _best(probs["stage2"][i], _class_ok(STAGES["stage2"], a))
+        if c2 == 0:
+            out[i] = P.SPLIT
+            continue
+        types = RECT_TYPES if c2 == 1 else AB_TYPES
+        p3 = probs["stage3_rect" if c2 == 1 else "stage3_ab"][i]
+        out[i] = types[_best(p3, [a[t] for t in types])]
+    return out
+
+
+def _class_ok(stage: Stage, allowed: np.ndarray) -> list[bool]:
+    return [bool(allowed[list(m)].any()) for m in stage.members]
+
+
+def _best(p: np.ndarray, ok: list[bool]) -> int:
+    return int(np.where(np.asarray(ok, dtype=bool), p, -1.0).argmax())
