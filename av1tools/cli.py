@@ -114,7 +114,7 @@ def samples(names: tuple[str, ...], as_json: bool) -> None:
             click.echo(json.dumps(rows, indent=2))
         else:
             for r in rows:
-                click.echo(f"{r['name']:<14} {'cached ' if r['cached'] else '       '} {r['description']}")
+                click.echo(f"{r['name']:<17} {'cached ' if r['cached'] else '       '} {r['description']}")
         return
     paths = {n: str(sample_path(n)) for n in names}
     click.echo(json.dumps(paths, indent=2) if as_json else "\n".join(paths.values()))
@@ -195,7 +195,8 @@ def info(files: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--input-mode", type=click.Choice(["native", "resize"]), default="native",
               show_default=True, help="Blocks at their own size, or all resized to 64x64.")
 @click.option("--balance", type=click.Choice(["weights", "sampler", "focal", "none"]),
-              default="weights", show_default=True, help="Class-imbalance handling.")
+              default="sampler", show_default=True,
+              help="Class imbalance: a balancing sampler (measured best), class weights, focal loss, none.")
 @click.option("--split", type=click.Choice(["sequence", "frame"]), default="sequence", show_default=True,
               help="Hold out whole sequences (default) or frames.")
 @click.option("--val-seq", "val_seqs", multiple=True, help="Validation sequence (repeatable).")
@@ -347,8 +348,9 @@ def evaluate(run_dir, data, out: Path, include_border, calibration, decision, de
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True,
               help="Encodes per run; the median CPU time is reported.")
 @click.option("--sb-size", type=click.Choice(["64", "128"]), default="64", show_default=True)
-@click.option("--decision", type=click.Choice(["greedy", "product"]), default="greedy", show_default=True,
-              help="Stage-by-stage best class, or the most probable of the ten types.")
+@click.option("--decision", type=click.Choice(["greedy", "product"]), default="product", show_default=True,
+              help="The type a top-1 map forces: the most probable of the ten (measured better for "
+                   "the encoder), or the stage-by-stage best class.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary rows as JSON.")

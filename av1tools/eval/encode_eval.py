@@ -187,6 +187,7 @@ def eval_encode(tools: AomTools, seq: str, out: Path, predictor=None, qps=DEFAUL
         qps=list(qps), repeat=repeat, encoder_version="libaom 3.6.0 + av1tools guided-partition patch",
         points=[p.label for p in points], presets=[cpu_used + s for s in presets if cpu_used + s <= 9],
         model=str(predictor.run_dir) if predictor is not None else None,
+        decision=predictor.decision if predictor is not None else None,
         machine=f"{platform.machine()}, {os.cpu_count()} cores ({platform.node()})"))
 
 

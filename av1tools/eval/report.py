@@ -67,7 +67,8 @@ def _settings_lines(report: dict) -> list[str]:
     return [f"sequence {s['sequence']} ({s['width']}x{s['height']}, {s['bit_depth']}-bit, {s['frames']} frames), "
             f"mode {s['mode']}, cpu-used {s['cpu_used']}, sb {s['sb_size']}, cq-levels {s['qps']}, "
             f"encoder CPU time = median of {s['repeat']} run(s), {s['encoder_version']}",
-            f"model: {s.get('model') or 'none'}; operating points: {', '.join(s['points']) if s.get('model') else '-'}; "
+            f"model: {s.get('model') or 'none'} (decisions: {s.get('decision') or '-'}); "
+            f"operating points: {', '.join(s['points']) if s.get('model') else '-'}; "
             f"presets: cpu-used {', '.join(map(str, s['presets'])) or '-'}",
             f"machine: {s.get('machine', 'unknown')}"]
 

@@ -26,6 +26,7 @@ from av1tools.model.network import ModelConfig, StagedPredictor
 from av1tools.model.stages import STAGES, STAGE_ORDER, allowed_class_masks
 
 BALANCE = ("weights", "sampler", "focal", "none")
+CACHE_BYTES = 2 << 30
 Log = Callable[[str], None]
 
 
@@ -41,13 +42,13 @@ class TrainConfig:
     seed: int = 0
     max_samples: int | None = None  # per stage, training set
     max_val_samples: int | None = None
-    balance: str = "weights"
+    balance: str = "sampler"  # measured best of the four (benchmarks/model_choices.py, README)
     device: str = "auto"
     include_border: bool = False
     split: str = "sequence"
     val_fraction: float = 0.25
     val_sequences: tuple[str, ...] = ()
-    cache: bool = True
+    cache: bool | None = None  # pixels in memory; None: when they fit in CACHE_BYTES
     workers: int = 0
     progress: bool = True
 
@@ -121,8 +122,11 @@ class StageResult:
 
 
 def make_loader(index: NodeIndex, rows: np.ndarray, labels: np.ndarray, tc: TrainConfig, shuffle: bool,
-            weights: np.ndarray | None = None) -> DataLoader:
-    ds = NodeDataset(index, rows, labels, cache=tc.cache)
+                weights: np.ndarray | None = None) -> DataLoader:
+    cache = tc.cache
+    if cache is None:  # 2 bytes a sample covers 10-bit data too
+        cache = int((index.size[rows].astype(np.int64) ** 2).sum()) * 2 < CACHE_BYTES
+    ds = NodeDataset(index, rows, labels, cache=cache)
     sampler = SizeBatchSampler(ds.sizes, tc.batch_size, shuffle, tc.seed, weights)
     return DataLoader(ds, batch_sampler=sampler, num_workers=tc.workers,
                       persistent_workers=tc.workers > 0)
