@@ -411,13 +411,21 @@ def experiment() -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
-def transfer(data, out: Path, quick, epochs, max_samples, device, seed, quiet) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print each variant's Stage-2 macro-F1 as JSON.")
+def transfer(data, out: Path, quick, epochs, max_samples, device, seed, quiet, as_json) -> None:
     """The seed's Stage-2 transfer study: fine-tune vs frozen vs Conv-Adapter, and ablations."""
     from av1tools.model.experiments import run_transfer
 
+    quiet = quiet or as_json
     log = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
     paths = run_transfer(data, out, quick=quick, epochs=epochs, max_samples=max_samples,
                          device=device, seed=seed, log=log, progress=not quiet)
+    if as_json:
+        result = json.loads((out / "transfer.json").read_text())
+        click.echo(json.dumps({"val_macro_f1": {f"{v['group']}:{v['variant']}": v["val_macro_f1"]
+                                                for v in result["variants"]},
+                               "files": [str(p) for p in paths]}, indent=2))
+        return
     for p in paths:
         click.echo(str(p))
 

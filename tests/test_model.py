@@ -176,3 +176,25 @@ def test_cli_train_and_predict(data_dir, tmp_path, capsys):
         main(["predict", "--model", str(tmp_path / "nowhere"), "--seq", "carphone", "--qp", "30",
               "--out", str(tmp_path / "q.h5")])
     assert e.value.code == 1 and "no such checkpoint" in capsys.readouterr().err
+
+
+def test_transfer_study_writes_its_tables(data_dir, tmp_path, capsys):
+    out = tmp_path / "transfer"
+    with pytest.raises(SystemExit) as e:
+        main(["experiment", "transfer", "--data", str(data_dir), "--out", str(out), "--quick",
+              "--epochs", "1", "--max-samples", "100", "--json"])
+    assert e.value.code == 0
+    f1 = json.loads(capsys.readouterr().out)["val_macro_f1"]
+    assert {"strategy:finetune", "strategy:frozen", "strategy:adapter", "reduction:gamma=2",
+            "layers:layer2+layer3+layer4"} <= set(f1)
+    md = (out / "transfer.md").read_text()
+    for heading in ("## Fine-tuning vs frozen vs Conv-Adapter", "## Reduction sweep", "## Layer ablation",
+                    "## What the adapters contribute (alpha -> 0)", "## Feature preservation"):
+        assert heading in md
+    assert "The seed's claim" in md
+    result = json.loads((out / "transfer.json").read_text())
+    frozen = next(v for v in result["variants"] if v["variant"] == "frozen")
+    assert frozen["feature_cosine_vs_stage1"] == pytest.approx(1.0, abs=1e-5) and frozen["trunk_unchanged"]
+    finetune = next(v for v in result["variants"] if v["variant"] == "finetune")
+    assert finetune["checkpoint_bytes"] > 20 * next(v for v in result["variants"]
+                                                     if v["variant"] == "adapter")["checkpoint_bytes"]
