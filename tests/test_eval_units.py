@@ -138,7 +138,7 @@ def test_report_renders_all_sections(tmp_path):
                       simulated_search_work=3e5, map_nodes=90),
                  _run("cpu-used 4", "preset", qp, rate * 1.02, psnr, 1.0)]
     runs.append(EncodeRun("cpu-used 5", "preset", 23, 5, ok=False, error="aomenc failed (exit 1): boom"))
-    report = summarise(runs, "clip", 2, 30.0, 4_000_000, (23, 31, 39, 47), dict(
+    report = summarise(runs, 2, 4_000_000, dict(
         sequence="clip", width=64, height=64, bit_depth=8, frames=2, mode="intra", cpu_used=3, sb_size=64,
         qps=[23, 31, 39, 47], repeat=1, encoder_version="libaom", points=["model top-1"], presets=[4, 5],
         model="runs/x", machine="test"))

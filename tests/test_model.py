@@ -112,7 +112,8 @@ def test_training_is_deterministic_under_seed(data_dir, tmp_path):
     tc = TrainConfig(epochs=1, max_samples=120, progress=False)
     a = train_run([data_dir], tmp_path / "a", ModelConfig(), tc, stages=("stage1",), log=lambda m: None)
     b = train_run([data_dir], tmp_path / "b", ModelConfig(), tc, stages=("stage1",), log=lambda m: None)
-    assert a["stages"]["stage1"]["history"] is None
+    assert a["stages"]["stage1"]["history"] is None  # kept in stage1_history.json
+    assert a["stages"]["stage1"]["best_val_f1"] == b["stages"]["stage1"]["best_val_f1"]
     ha = json.loads((tmp_path / "a" / "stage1_history.json").read_text())
     hb = json.loads((tmp_path / "b" / "stage1_history.json").read_text())
     assert [h["train_loss"] for h in ha] == [h["train_loss"] for h in hb]

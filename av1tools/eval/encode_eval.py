@@ -31,7 +31,6 @@ from av1tools.extract.sequences import open_sequence
 from av1tools.partition import cq_level_to_qindex, frame_nodes
 
 DEFAULT_QPS = (23, 31, 39, 47)
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -73,28 +72,26 @@ class EncodeRun:
     simulated_search_work: float | None = None
 
 
-def _encode(tools: AomTools, settings: EncodeSettings, src: Path, out_dir: Path, name: str,
-            bit_depth: int, repeat: int, map_path: Path | None) -> tuple[Path, list[float], dict]:
-    ivf = out_dir / f"{name}.ivf"
-    times, counters = [], {}
-    for i in range(repeat):
-        stats = out_dir / f"{name}.stats"
-        stats.unlink(missing_ok=True)
-        result = run_encoder(tools, settings, src, ivf, bit_depth, env=guided_env(map_path, stats))
-        times.append(result.cpu_seconds)
-        if stats.exists():
-            counters = counter_totals(read_stats(stats))
-    return ivf, times, counters
-
-
-def _finish(run: EncodeRun, ivf: Path, times: list[float], counters: dict, source: Path,
-            frames: int, fps: float) -> EncodeRun:
-    run.bytes = ivf.stat().st_size
-    run.kbps = run.bytes * 8 / 1000 / (frames / fps)
-    run.cpu_seconds_all = times
-    run.cpu_seconds = statistics.median(times)
-    run.counters = counters
-    run.quality = measure_quality(ivf, source, frames).to_dict()
+def _measure(run: EncodeRun, tools: AomTools, settings: EncodeSettings, reader, work: Path, name: str,
+             repeat: int, map_path: Path | None) -> EncodeRun:
+    """Encode ``repeat`` times (median CPU time), read the counters, decode with dav1d and
+    score against the source. A failed encode or decode is reported in the run, not hidden
+    and not fatal to the study."""
+    ivf, stats = work / f"{name}.ivf", work / f"{name}.stats"
+    try:
+        for _ in range(repeat):
+            stats.unlink(missing_ok=True)
+            result = run_encoder(tools, settings, reader.path, ivf, reader.bit_depth,
+                                 env=guided_env(map_path, stats))
+            run.cpu_seconds_all.append(result.cpu_seconds)
+        run.counters = counter_totals(read_stats(stats)) if stats.exists() else {}
+        frames = settings.frames or len(reader)
+        run.bytes = ivf.stat().st_size
+        run.kbps = run.bytes * 8 / 1000 / (frames / float(reader.header.fps))
+        run.cpu_seconds = statistics.median(run.cpu_seconds_all)
+        run.quality = measure_quality(ivf, reader.path, frames).to_dict()
+    except (AomError, ValueError, OSError) as e:
+        run.ok, run.error = False, str(e).splitlines()[0]
     return run
 
 
@@ -111,77 +108,77 @@ def _mismatches(tools: AomTools, reference, ivf: Path, sb_size: int) -> int:
     return bad
 
 
+def _predict(predictor, reader, qindex: int, sb_size: int, frames: int, walks: set[str]) -> dict:
+    """Per walk: (predictions, inference CPU seconds, inference wall seconds)."""
+    from av1tools.model.predict import predict_sequence
+
+    out = {}
+    for walk in sorted(walks):
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        preds = predict_sequence(predictor, reader, qindex, sb_size, walk, frames)
+        out[walk] = (preds, time.process_time() - cpu0, time.perf_counter() - wall0)
+    return out
+
+
 def eval_encode(tools: AomTools, seq: str, out: Path, predictor=None, qps=DEFAULT_QPS, mode: str = "intra",
                 cpu_used: int = 3, frames: int | None = None, points: list[OperatingPoint] | None = None,
                 presets: tuple[int, ...] = (1, 2), repeat: int = 3, sb_size: int = 64,
-                log: Log = print, progress: Callable[[str], None] | None = None) -> dict:
+                progress: Callable[[str], None] | None = None) -> dict:
     """Run every encode of the study and return report.json's content."""
-    from av1tools.model.predict import predict_sequence
-
     out = Path(out)
     work = out / "encodes"
     work.mkdir(parents=True, exist_ok=True)
     name, reader = open_sequence(seq)
     n = min(frames or len(reader), len(reader))
-    fps = float(reader.header.fps)
     points = points or [OperatingPoint(top_k=1)]
     exhaustive = exhaustive_pixels(reader.width, reader.height, sb_size) * n
     runs: list[EncodeRun] = []
+
+    def step(qp: int, label: str) -> None:
+        if progress:
+            progress(f"q{qp} {label}")
+
     for qp in qps:
         settings = EncodeSettings(cq_level=qp, cpu_used=cpu_used, mode=mode, sb_size=sb_size, frames=n)
+        step(qp, "baseline")
+        base = _measure(EncodeRun("baseline", "baseline", qp, cpu_used), tools, settings, reader, work,
+                        f"q{qp}_baseline", repeat, None)
+        runs.append(base)
+        if not base.ok:  # nothing to compare against at this QP
+            continue
+        base_grids = inspect_bitstream(tools, work / f"q{qp}_baseline.ivf")
 
-        def step(label: str) -> None:
-            if progress:
-                progress(f"q{qp} {label}")
-
-        step("baseline")
-        base = EncodeRun("baseline", "baseline", qp, cpu_used)
-        ivf, times, counters = _encode(tools, settings, reader.path, work, f"q{qp}_baseline",
-                                       reader.bit_depth, repeat, None)
-        runs.append(_finish(base, ivf, times, counters, reader.path, n, fps))
-        base_grids = inspect_bitstream(tools, ivf)
-
-        step("oracle")
+        step(qp, "oracle")
         oracle = EncodeRun("oracle", "oracle", qp, cpu_used)
         map_path = work / f"q{qp}_oracle.map"
-        entries = oracle_entries(base_grids, sb_size)
-        oracle.map_nodes = write_partition_map(map_path, entries)
-        runs.append(_guarded(oracle, lambda: _encode(tools, settings, reader.path, work, f"q{qp}_oracle",
-                                                      reader.bit_depth, repeat, map_path),
-                             reader.path, n, fps))
+        oracle.map_nodes = write_partition_map(map_path, oracle_entries(base_grids, sb_size))
+        runs.append(_measure(oracle, tools, settings, reader, work, f"q{qp}_oracle", repeat, map_path))
         if oracle.ok:
             oracle.partition_mismatches = _mismatches(tools, base_grids, work / f"q{qp}_oracle.ivf", sb_size)
 
         if predictor is not None:
-            qindex = cq_level_to_qindex(qp)
-            preds_by_walk = {}
-            for walk in sorted({p.walk for p in points}):
-                cpu0, wall0 = time.process_time(), time.perf_counter()
-                preds_by_walk[walk] = (predict_sequence(predictor, reader, qindex, sb_size, walk, n),
-                                       time.process_time() - cpu0, time.perf_counter() - wall0)
+            predictions = _predict(predictor, reader, cq_level_to_qindex(qp), sb_size, n,
+                                   {p.walk for p in points})
             for point in points:
-                step(point.label)
-                preds, inf_cpu, inf_wall = preds_by_walk[point.walk]
+                step(qp, point.label)
+                preds, inf_cpu, inf_wall = predictions[point.walk]
                 run = EncodeRun(point.label, "model", qp, cpu_used, inference_cpu_seconds=inf_cpu,
                                 inference_wall_seconds=inf_wall)
                 entries = prediction_entries(preds, sb_size, point.top_k, point.threshold)
-                map_path = work / f"q{qp}_{point.label.replace(' ', '_')}.map"
+                run_name = f"q{qp}_{point.label.replace(' ', '_')}"
+                map_path = work / f"{run_name}.map"
                 run.map_nodes = write_partition_map(map_path, entries)
                 run.simulated_search_work = guided_pixels(entries, reader.width, reader.height)
-                runs.append(_guarded(run, lambda: _encode(tools, settings, reader.path, work,
-                                                          map_path.stem, reader.bit_depth, repeat, map_path),
-                                     reader.path, n, fps))
-        for step_up in presets:
-            if cpu_used + step_up > 9:
+                runs.append(_measure(run, tools, settings, reader, work, run_name, repeat, map_path))
+        for faster in presets:
+            if cpu_used + faster > 9:
                 continue
-            step(f"cpu-used {cpu_used + step_up}")
-            preset = EncodeRun(f"cpu-used {cpu_used + step_up}", "preset", qp, cpu_used + step_up)
-            faster = replace(settings, cpu_used=cpu_used + step_up)
-            runs.append(_guarded(preset, lambda: _encode(tools, faster, reader.path, work,
-                                                         f"q{qp}_cpu{cpu_used + step_up}", reader.bit_depth,
-                                                         repeat, None), reader.path, n, fps))
+            step(qp, f"cpu-used {cpu_used + faster}")
+            preset = EncodeRun(f"cpu-used {cpu_used + faster}", "preset", qp, cpu_used + faster)
+            runs.append(_measure(preset, tools, replace(settings, cpu_used=cpu_used + faster), reader, work,
+                                 f"q{qp}_cpu{cpu_used + faster}", repeat, None))
     reader.close()
-    return summarise(runs, name, n, fps, exhaustive, qps, dict(
+    return summarise(runs, n, exhaustive, dict(
         sequence=name, sequence_path=str(reader.path), width=reader.width, height=reader.height,
         bit_depth=reader.bit_depth, frames=n, mode=mode, cpu_used=cpu_used, sb_size=sb_size,
         qps=list(qps), repeat=repeat, encoder_version="libaom 3.6.0 + av1tools guided-partition patch",
@@ -191,18 +188,7 @@ def eval_encode(tools: AomTools, seq: str, out: Path, predictor=None, qps=DEFAUL
         machine=f"{platform.machine()}, {os.cpu_count()} cores ({platform.node()})"))
 
 
-def _guarded(run: EncodeRun, encode, source: Path, frames: int, fps: float) -> EncodeRun:
-    """A failed encode is reported in the run, not hidden and not fatal to the study."""
-    try:
-        ivf, times, counters = encode()
-        return _finish(run, ivf, times, counters, source, frames, fps)
-    except (AomError, ValueError, OSError) as e:
-        run.ok, run.error = False, str(e).splitlines()[0]
-        return run
-
-
-def summarise(runs: list[EncodeRun], name: str, frames: int, fps: float, exhaustive: int,
-              qps, settings: dict) -> dict:
+def summarise(runs: list[EncodeRun], frames: int, exhaustive: int, settings: dict) -> dict:
     """BD-rates, time savings and the speed-up simulation check, per operating point."""
     base = {r.qp: r for r in runs if r.kind == "baseline" and r.ok}
     cal_runs = [{"cpu_seconds": r.cpu_seconds, "frames": frames, "mode_pixels": r.counters.get("mode_pixels", 0),

@@ -65,6 +65,10 @@ def _breakdown(truth: np.ndarray, pred: np.ndarray, k: int, names, groups: np.nd
             for g in np.unique(groups)}
 
 
+def _within(nodes, x: int, y: int, size: int) -> set:
+    return {n for n in nodes if x <= n.x < x + size and y <= n.y < y + size}
+
+
 def _tree_agreement(predictor, index, calibration: Calibration | None) -> dict:
     """Share of superblocks whose predicted tree equals the encoder's, and the search work
     the predicted trees' decision maps would leave."""
@@ -84,9 +88,8 @@ def _tree_agreement(predictor, index, calibration: Calibration | None) -> dict:
                 predicted = {Node(int(x), int(y), int(s), Partition(int(d)))
                              for x, y, s, d in zip(pred.x, pred.y, pred.size, pred.decision)}
                 for sx, sy in {(n.x, n.y) for n in truth if n.size == sb}:
-                    inside = lambda n: sx <= n.x < sx + sb and sy <= n.y < sy + sb
                     total += 1
-                    same += {n for n in truth if inside(n)} == {n for n in predicted if inside(n)}
+                    same += _within(truth, sx, sy, sb) == _within(predicted, sx, sy, sb)
                 work += guided_pixels(prediction_entries([pred], sb), width, height)
                 exhaustive += exhaustive_pixels(width, height, sb)
     out = {"superblocks": total, "identical_trees": same, "identical_tree_share": same / max(total, 1),

@@ -53,7 +53,7 @@ def _fresh(config: ModelConfig, base: StagedPredictor, device: torch.device) -> 
 def _features(model: StagedPredictor, stage: str, loader, device) -> np.ndarray:
     model.eval()
     out = []
-    for pixels, q, size, _ in loader:
+    for pixels, _, size, _ in loader:
         out.append(model.features(stage, pixels.to(device), size).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 512))
 

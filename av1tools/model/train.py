@@ -69,13 +69,12 @@ def seed_everything(seed: int) -> None:
 
 
 def parameter_counts(model: StagedPredictor, stage: str) -> dict:
-    trainable = {id(p) for p in model.stage_parameters(stage)}
-    used = list(model.trunk.parameters()) + list(
-        model.heads["stage1"].parameters() if stage == "stage1" else model.branches[stage].parameters())
-    if stage != "stage1" and model.config.stage_strategy == "finetune":
-        used = list(model.branches[stage].parameters())  # its own trunk copy, all trained
-    total = sum(p.numel() for p in {id(p): p for p in used}.values())
-    n_train = sum(p.numel() for p in model.stage_parameters(stage))
+    """Trainable and frozen parameters of what a stage runs: the modules it trains, plus the
+    shared Stage-1 trunk unless it carries a trunk copy of its own."""
+    trained = model.stage_modules(stage)
+    used = trained if stage == "stage1" or model.config.stage_strategy == "finetune" else trained + [model.trunk]
+    n_train = sum(p.numel() for m in trained for p in m.parameters())
+    total = sum(p.numel() for m in used for p in m.parameters())
     out = {"trainable": n_train, "frozen": total - n_train, "total": total,
            "trainable_percent": 100.0 * n_train / total}
     if stage != "stage1":
