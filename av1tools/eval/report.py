@@ -118,6 +118,11 @@ def write_plots(report: dict, out: Path) -> list[Path]:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
+    ladder = [(0.0, 0.0)] + sorted((100 * r["time_saving_encoder"], r["bd_rate_psnr_y_cubic"]) for r in report["rows"]
+                                   if r["kind"] == "preset" and r.get("bd_rate_psnr_y_cubic") is not None)
+    ax.plot(*zip(*ladder), color="C3", lw=1, ls=":", label="libaom preset ladder")
+    ax.scatter([0], [0], color="k", marker="o")
+    ax.annotate("baseline", (0, 0), fontsize=8, xytext=(4, -10), textcoords="offset points")
     for r in report["rows"]:
         if r["kind"] == "baseline" or r.get("bd_rate_psnr_y_cubic") is None:
             continue
@@ -130,6 +135,7 @@ def write_plots(report: dict, out: Path) -> list[Path]:
             ax.scatter(100 * r["time_saving_end_to_end"], r["bd_rate_psnr_y_cubic"], marker="^",
                        facecolors="none", edgecolors=color)
     ax.axhline(0, color="k", lw=0.5)
+    ax.legend(fontsize=8, loc="upper left")
     ax.set_xlabel("encoder time saving vs baseline (%)  (hollow: with inference)")
     ax.set_ylabel("BD-rate PSNR-Y (%)")
     ax.grid(alpha=0.3)
