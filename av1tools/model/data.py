@@ -219,9 +219,8 @@ class SizeBatchSampler(Sampler[list[int]]):
             return rng.choice(n, size=n, replace=True, p=self.weights / self.weights.sum())
         return rng.permutation(n) if self.shuffle else np.arange(n)
 
-    def __iter__(self) -> Iterator[list[int]]:
-        rng = np.random.default_rng(self.seed + self.epoch)
-        self.epoch += 1
+    def _batches(self, epoch: int) -> list[list[int]]:
+        rng = np.random.default_rng(self.seed + epoch)
         order = self._order(rng)
         batches = []
         for size in np.unique(self.sizes):
@@ -230,9 +229,13 @@ class SizeBatchSampler(Sampler[list[int]]):
                         for i in range(0, len(members), self.batch_size)]
         if self.shuffle:  # training: BatchNorm cannot normalise a lone 8x8 block's 1x1 maps
             batches = [b for b in batches if len(b) > 1]
-        if self.shuffle:
             rng.shuffle(batches)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._batches(self.epoch)
+        self.epoch += 1
         return iter(batches)
 
     def __len__(self) -> int:
-        return len(list(self.__iter__()))
+        return len(self._batches(self.epoch))  # the coming epoch's

@@ -203,7 +203,7 @@ def train_stage(model: StagedPredictor, stage: str, index: NodeIndex, split: Spl
         if tc.progress:
             from tqdm import tqdm
             batches = tqdm(train_loader, desc=f"{stage} epoch {epoch}/{tc.epochs}", unit="batch",
-                           leave=False)
+                           leave=False, mininterval=1.0)
         for pixels, q, size, label in batches:
             pixels, q, size, label = (t.to(device) for t in (pixels, q, size, label))
             logits = masked_logits(model(stage, pixels, q, size), size, masks)
