@@ -61,10 +61,11 @@ def main() -> None:
         results["runs"].append(row)
         print(json.dumps(row), flush=True)
 
-    for mode in ("native", "resize"):
+    for mode in ("native", "resize"):  # with the default balance
         trial(f"input-{mode}", ModelConfig(input_mode=mode), base_tc)
-    for balance in ("sampler", "focal", "none"):  # "weights" is the native run above
-        trial(f"balance-{balance}", ModelConfig(), replace(base_tc, balance=balance))
+    for balance in ("weights", "sampler", "focal", "none"):
+        if balance != base_tc.balance:  # the default's row is the native run above
+            trial(f"balance-{balance}", ModelConfig(), replace(base_tc, balance=balance))
     results["inference_blocks_per_s_16x16"] = {m: inference_rate(ModelConfig(input_mode=m)) for m in ("native", "resize")}
     results["split"] = "sequence (default)"
     print(json.dumps(results["inference_blocks_per_s_16x16"]))
