@@ -27,15 +27,19 @@ from av1tools.partition import NODE_SIZES, PARTITION_NAMES, Node, Partition, fra
 Log = Callable[[str], None]
 
 
-def _frame_luma(f: h5py.File, frame: int, sb: int) -> np.ndarray:
-    """A frame's luma, re-assembled from its superblock nodes' pixels."""
+def _frame_lumas(f: h5py.File, sb: int) -> dict[int, np.ndarray]:
+    """Every shown frame's luma, re-assembled from its superblock nodes' pixels."""
     g = f[node_group(sb)]
-    sel = np.flatnonzero(g["frame"][:] == frame)
-    xs, ys = g["x"][:][sel], g["y"][:][sel]
-    canvas = np.zeros((int(ys.max()) + sb, int(xs.max()) + sb), dtype=g["pixels"].dtype)
-    for i, x, y in zip(sel, xs, ys):
-        canvas[y:y + sb, x:x + sb] = g["pixels"][i]
-    return canvas[:int(f.attrs["height"]), :int(f.attrs["width"])]
+    frames, xs, ys, pixels = g["frame"][:], g["x"][:], g["y"][:], g["pixels"][:]
+    height, width = int(f.attrs["height"]), int(f.attrs["width"])
+    out = {}
+    for frame in np.unique(frames):
+        sel = np.flatnonzero(frames == frame)
+        canvas = np.zeros((int(ys[sel].max()) + sb, int(xs[sel].max()) + sb), dtype=pixels.dtype)
+        for i in sel:
+            canvas[ys[i]:ys[i] + sb, xs[i]:xs[i] + sb] = pixels[i]
+        out[int(frame)] = canvas[:height, :width]
+    return out
 
 
 def _node_predictions(predictor, index, log: Log) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -80,10 +84,10 @@ def _tree_agreement(predictor, index, calibration: Calibration | None) -> dict:
             width, height = int(f.attrs["width"]), int(f.attrs["height"])
             bit_depth = int(f.attrs["bit_depth"])
             shown = f["frames/show_frame"][:].astype(bool)
+            lumas = _frame_lumas(f, sb)
             for grid, frame, qindex in zip(f["frames/block_size"][:][shown], f["frames/display_index"][:][shown],
                                            f["frames/base_qindex"][:][shown]):
-                luma = _frame_luma(f, int(frame), sb)
-                pred = predictor.predict_frame(luma, float((1 << bit_depth) - 1), int(qindex), sb, "split", int(frame))
+                pred = predictor.predict_frame(lumas[int(frame)], float((1 << bit_depth) - 1), int(qindex), sb, "split", int(frame))
                 truth = list(frame_nodes(grid, sb))
                 predicted = {Node(int(x), int(y), int(s), Partition(int(d)))
                              for x, y, s, d in zip(pred.x, pred.y, pred.size, pred.decision)}

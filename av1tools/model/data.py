@@ -58,12 +58,6 @@ class NodeIndex:
     def __len__(self) -> int:
         return len(self.file)
 
-    @property
-    def sequence(self) -> np.ndarray:
-        names = sorted(set(self.sequences))
-        per_file = np.array([names.index(s) for s in self.sequences])
-        return per_file[self.file]
-
 
 def load_index(paths: Sequence[str | os.PathLike]) -> NodeIndex:
     files = dataset_files(paths)
