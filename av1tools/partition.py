@@ -45,6 +45,11 @@ BLOCK_SIZE_ENUM: dict[tuple[int, int], int] = {wh: i for i, wh in enumerate(BLOC
 NODE_SIZES: tuple[int, ...] = (128, 64, 32, 16, 8)
 
 
+def mi_grid_shape(width: int, height: int) -> tuple[int, int]:
+    """(mi_rows, mi_cols): libaom's mode-info grid covers the frame rounded up to 8 pixels."""
+    return ((height + 7) // 8 * 8) // MI_SIZE, ((width + 7) // 8 * 8) // MI_SIZE
+
+
 def block_size_name(index: int) -> str:
     w, h = BLOCK_SIZES[index]
     return f"BLOCK_{w}X{h}"

@@ -10,10 +10,10 @@ import pytest
 from av1tools.extract.aom import AomError, EncodeSettings, encode_and_inspect, run_encoder
 from av1tools.extract.dataset import read_summary
 from av1tools.extract.ivf import coded_frames, decode_frames
-from av1tools.extract.pipeline import extract, mi_grid_shape
+from av1tools.extract.pipeline import extract
 from av1tools.extract.sequences import sample_path
 from av1tools.extract.y4m import Y4MReader
-from av1tools.partition import NODE_SIZES, Node, Partition, leaf_blocks, paint_grid
+from av1tools.partition import NODE_SIZES, Node, Partition, leaf_blocks, mi_grid_shape, paint_grid
 
 FRAMES = 3
 

@@ -5,12 +5,12 @@ import pytest
 
 from av1tools.partition import (
     BLOCK_SIZE_ENUM, MI_SIZE, Node, Partition, allowed_partitions, frame_nodes, leaf_blocks,
-    paint_grid, partition_at, sub_blocks, tree_nodes,
+    mi_grid_shape, paint_grid, partition_at, sub_blocks, tree_nodes,
 )
 
 
 def grid_for(nodes: list[Node], width: int, height: int) -> np.ndarray:
-    rows, cols = (height + 7) // 8 * 2, (width + 7) // 8 * 2
+    rows, cols = mi_grid_shape(width, height)
     grid = paint_grid(nodes, rows, cols)
     assert (grid != 255).all(), "hand-made tree does not cover the grid"
     return grid

@@ -59,7 +59,7 @@ def _node_predictions(predictor, index, log: Log) -> tuple[dict[str, np.ndarray]
                 probs = predictor.stage_probs(pixels, index.qindex[rows], size)
                 for s in STAGE_ORDER:
                     stage[s][rows] = probs[s]
-                types[rows] = predictor.predict_nodes(pixels, index.qindex[rows], size)[1]
+                types[rows] = predictor.decide(probs, size)[1]
     return stage, types
 
 

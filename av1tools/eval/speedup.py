@@ -24,7 +24,7 @@ from typing import Iterable
 import numpy as np
 
 from av1tools.eval.guided import MapEntry
-from av1tools.partition import MIN_NODE_SIZE, Partition, allowed_partitions, edge_allowed
+from av1tools.partition import MIN_NODE_SIZE, Partition, allowed_partitions, edge_allowed, mi_grid_shape
 
 SPLIT_BIT = 1 << Partition.SPLIT
 
@@ -42,7 +42,7 @@ class Calibration:
 
 def exhaustive_pixels(width: int, height: int, sb_size: int) -> int:
     """Mode-search pixels of a search that tries every allowed type at every node."""
-    mi_rows, mi_cols = (height + 7) // 8 * 2, (width + 7) // 8 * 2
+    mi_rows, mi_cols = mi_grid_shape(width, height)
     total = 0
     size = sb_size
     xs, ys = np.meshgrid(np.arange(0, mi_cols * 4, sb_size), np.arange(0, mi_rows * 4, sb_size))
@@ -59,7 +59,7 @@ def exhaustive_pixels(width: int, height: int, sb_size: int) -> int:
 
 def guided_pixels(entries: Iterable[MapEntry], width: int, height: int) -> int:
     """Mode-search pixels the patched encoder spends on the nodes of a decision map."""
-    mi_rows, mi_cols = (height + 7) // 8 * 2, (width + 7) // 8 * 2
+    mi_rows, mi_cols = mi_grid_shape(width, height)
     total = 0
     for e in entries:
         mask = e.mask

@@ -16,7 +16,7 @@ from av1tools.extract.dataset import DatasetWriter, frame_node_columns
 from av1tools.extract.inspect import frame_grid
 from av1tools.extract.sequences import file_sha256, open_sequence
 from av1tools.extract.y4m import Y4MReader
-from av1tools.partition import MI_SIZE
+from av1tools.partition import mi_grid_shape
 
 Progress = Callable[[str, int, int], None]  # (label, frames done, frames total)
 
@@ -37,11 +37,6 @@ def output_stem(name: str, settings: EncodeSettings) -> str:
 def _temp_path(final: Path) -> Path:
     # Hidden and pid-tagged: never mistaken for a finished file, never shared by two runs.
     return final.with_name(f".{final.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-
-
-def mi_grid_shape(width: int, height: int) -> tuple[int, int]:
-    """libaom's mi grid covers the frame rounded up to 8 pixels."""
-    return ((height + 7) // 8 * 8) // MI_SIZE, ((width + 7) // 8 * 8) // MI_SIZE
 
 
 def sequence_attrs(tools: AomTools, name: str, reader: Y4MReader) -> dict:

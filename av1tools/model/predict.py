@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from av1tools.extract.dataset import node_pixels
-from av1tools.extract.pipeline import mi_grid_shape
 from av1tools.extract.y4m import Y4MReader
 from av1tools.model.checkpoint import load_model, read_checkpoint, checkpoint_path
 from av1tools.model.data import SIZE_INDEX
@@ -28,7 +27,7 @@ from av1tools.model.network import StagedPredictor
 from av1tools.model.stages import STAGE_ORDER, allowed_class_masks, combine, greedy_decision
 from av1tools.model.train import pick_device
 from av1tools.partition import (
-    MI_SIZE, MIN_NODE_SIZE, NUM_PARTITIONS, Partition, allowed_mask, edge_allowed,
+    MI_SIZE, MIN_NODE_SIZE, NUM_PARTITIONS, Partition, allowed_mask, edge_allowed, mi_grid_shape,
 )
 
 WALKS = ("split", "all")
@@ -88,9 +87,14 @@ class Predictor:
                       allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(N, 10) probabilities over the allowed types and (N,) decisions for same-size
         blocks; ``allowed`` (N, 10) narrows the size's types further (frame edges)."""
-        stage_probs = self.stage_probs(pixels, qindex, size)
+        return self.decide(self.stage_probs(pixels, qindex, size), size, allowed)
+
+    def decide(self, stage_probs: dict[str, np.ndarray], size: int,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``predict_nodes`` from stage probabilities already computed."""
+        n = len(stage_probs["stage1"])
         if allowed is None:
-            allowed = np.broadcast_to(allowed_mask(size), (len(pixels), NUM_PARTITIONS))
+            allowed = np.broadcast_to(allowed_mask(size), (n, NUM_PARTITIONS))
         probs = combine(stage_probs) * allowed
         probs /= np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
         if self.decision == "product":
