@@ -3,8 +3,8 @@
 The patch (third_party/libaom/patches/) reads ``AV1TOOLS_PARTITION_MAP``: per coded frame
 (source timestamp = display index, hidden flag) and square block (mi_row, mi_col, size),
 a bit mask of the partition types the RD search may try. One bit replaces the search with
-that type; several prune it to those; blocks not listed, and blocks crossing the frame
-edge, are searched as usual. ``AV1TOOLS_PARTITION_STATS`` receives one line per coded
+that type; several prune it to those; blocks not listed are searched as usual, and at
+blocks crossing the frame edge the mask is narrowed to what the edge allows. ``AV1TOOLS_PARTITION_STATS`` receives one line per coded
 frame counting the search work: nodes visited, (node, type) evaluations, RD mode searches.
 """
 
@@ -18,6 +18,7 @@ from typing import Iterable
 import numpy as np
 
 from av1tools.extract.inspect import FrameGrid
+from av1tools.paths import atomic_output
 from av1tools.partition import MI_SIZE, MIN_NODE_SIZE, Partition, frame_nodes
 
 MAP_HEADER = "av1tools-partition-map 1\n"
@@ -37,20 +38,14 @@ class MapEntry:
 
 def write_partition_map(path: Path, entries: Iterable[MapEntry]) -> int:
     """Write a decision file atomically; returns the number of blocks it constrains."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     n = 0
-    try:
-        with open(tmp, "w") as f:
-            f.write(MAP_HEADER)
-            for e in entries:
-                if not 0 < e.mask < 1 << 10:
-                    raise ValueError(f"partition mask {e.mask} out of range at {e}")
-                f.write(f"{e.frame} {int(e.hidden)} {e.y // MI_SIZE} {e.x // MI_SIZE} {e.size} {e.mask}\n")
-                n += 1
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_output(path) as tmp, open(tmp, "w") as f:
+        f.write(MAP_HEADER)
+        for e in entries:
+            if not 0 < e.mask < 1 << 10:
+                raise ValueError(f"partition mask {e.mask} out of range at {e}")
+            f.write(f"{e.frame} {int(e.hidden)} {e.y // MI_SIZE} {e.x // MI_SIZE} {e.size} {e.mask}\n")
+            n += 1
     return n
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
+
+from av1tools.paths import atomic_output
 from pathlib import Path
 
 SECTIONS = ("Settings", "Summary", "Per QP", "Speed-up simulation", "Failed encodes")
@@ -148,9 +149,8 @@ def write_plots(report: dict, out: Path) -> list[Path]:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
 
 
 def write_report(report: dict, out: Path) -> dict[str, Path]:

@@ -10,6 +10,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from av1tools.paths import atomic_output
+
 MAGIC = b"YUV4MPEG2"
 MAX_HEADER = 1024
 # Colour-space tags we read, and their bit depth; everything else is refused by name.
@@ -189,17 +191,12 @@ def write_y4m(path: str | os.PathLike, header: Y4MHeader,
               frames: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> int:
     """Write frames to ``path`` atomically (temp file, then rename); returns the count."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     count = 0
-    try:
-        with open(tmp, "wb") as f:
-            f.write(header.header_line())
-            for planes in frames:
-                f.write(b"FRAME\n")
-                for plane in planes:
-                    f.write(np.ascontiguousarray(plane, dtype=header.dtype).tobytes())
-                count += 1
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        f.write(header.header_line())
+        for planes in frames:
+            f.write(b"FRAME\n")
+            for plane in planes:
+                f.write(np.ascontiguousarray(plane, dtype=header.dtype).tobytes())
+            count += 1
     return count

@@ -9,13 +9,13 @@ as that copy. Files load with ``torch.load(weights_only=True)``: tensors and pla
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import zipfile
 from pathlib import Path
 
 import torch
 
+from av1tools.paths import atomic_output
 from av1tools.model.network import ModelConfig, StagedPredictor
 from av1tools.model.stages import STAGES, STAGE_ORDER
 
@@ -42,12 +42,8 @@ def checkpoint_path(run_dir: Path, stage: str) -> Path:
 
 
 def _atomic_save(obj: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_output(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def save_stage(model: StagedPredictor, stage: str, run_dir: Path, extra: dict | None = None) -> Path:

@@ -26,6 +26,7 @@ from av1tools.model.data import SIZE_INDEX
 from av1tools.model.network import StagedPredictor
 from av1tools.model.stages import STAGE_ORDER, allowed_class_masks, combine, greedy_decision
 from av1tools.model.train import pick_device
+from av1tools.paths import atomic_output
 from av1tools.partition import (
     MI_SIZE, MIN_NODE_SIZE, NUM_PARTITIONS, Partition, allowed_mask, edge_allowed, mi_grid_shape,
 )
@@ -138,28 +139,22 @@ class Predictor:
 
 def write_predictions(path: Path, preds: list[FramePrediction], attrs: dict) -> None:
     """Predictions in the dataset's layout: ``blocks/SxS/{frame,x,y,probs,decision}``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            for k, v in attrs.items():
-                f.attrs[k] = v
-            size = np.concatenate([p.size for p in preds])
-            columns = {
-                "frame": np.concatenate([np.full(len(p.x), p.frame, np.int32) for p in preds]),
-                "x": np.concatenate([p.x for p in preds]).astype(np.int32),
-                "y": np.concatenate([p.y for p in preds]).astype(np.int32),
-                "probs": np.concatenate([p.probs for p in preds]).astype(np.float32),
-                "decision": np.concatenate([p.decision for p in preds]),
-            }
-            for s in np.unique(size):
-                g = f.create_group(f"blocks/{s}x{s}")
-                for name, values in columns.items():
-                    g.create_dataset(name, data=values[size == s], compression="gzip")
-            f.create_dataset("frame_seconds", data=np.array([p.seconds for p in preds]))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        for k, v in attrs.items():
+            f.attrs[k] = v
+        size = np.concatenate([p.size for p in preds])
+        columns = {
+            "frame": np.concatenate([np.full(len(p.x), p.frame, np.int32) for p in preds]),
+            "x": np.concatenate([p.x for p in preds]).astype(np.int32),
+            "y": np.concatenate([p.y for p in preds]).astype(np.int32),
+            "probs": np.concatenate([p.probs for p in preds]).astype(np.float32),
+            "decision": np.concatenate([p.decision for p in preds]),
+        }
+        for s in np.unique(size):
+            g = f.create_group(f"blocks/{s}x{s}")
+            for name, values in columns.items():
+                g.create_dataset(name, data=values[size == s], compression="gzip")
+        f.create_dataset("frame_seconds", data=np.array([p.seconds for p in preds]))
 
 def predict_sequence(predictor: Predictor, reader: Y4MReader, qindex: int, sb_size: int = 64,
                      walk: str = "split", frames: int | None = None,
