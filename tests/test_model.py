@@ -65,16 +65,34 @@ def test_stage2_training_leaves_trunk_and_bn_statistics_alone(data_dir):
     assert model.branches["stage2"].adapters["layer3"].up.weight.abs().sum() > 0, "adapters did not learn"
 
 
-def test_tiny_overfit_reaches_full_training_accuracy(data_dir):
+def memorisation_rows(index, per_class: int = 8) -> np.ndarray:
+    """A tiny, well-posed Stage-1 set: ``per_class`` NONE and PARTITION nodes of each of the
+    sizes 8, 16 and 32 (inside the frame), so every node size fills exactly one batch."""
+    labels = STAGES["stage1"].label_of()[index.partition]
+    rng = np.random.default_rng(3)
+    rows = [rng.choice(np.flatnonzero((index.size == size) & (labels == c) & index.inside.astype(bool)),
+                       size=per_class, replace=False)
+            for size in (8, 16, 32) for c in (0, 1)]
+    return np.sort(np.concatenate(rows))
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_tiny_overfit_reaches_full_training_accuracy(data_dir, seed):
+    """The network can memorise a tiny set, judged in eval mode on the same nodes.
+
+    Built so the result does not hang on the CPU's floating-point path: one batch per node
+    size (BatchNorm's batch statistics are those of the whole size group, not of a random
+    handful) and no sampling with replacement. The earlier version (48 random nodes, two of
+    them 64x64, balancing sampler) reached 0.63-1.0 over seeds 0-5 on one machine."""
     index = load_index([data_dir])
-    rows, labels = stage_rows(index, "stage1", np.ones(len(index), bool), max_samples=48, seed=3)
     mask = np.zeros(len(index), bool)
-    mask[rows] = True
+    mask[memorisation_rows(index)] = True
     split = Split(mask, mask, {"mode": "same"})  # validate on the training nodes themselves
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = StagedPredictor(ModelConfig(head_dropout=0.0), CLASSES)
-    tc = TrainConfig(epochs=40, batch_size=16, lr=2e-3, patience=40, progress=False)
+    tc = TrainConfig(epochs=60, batch_size=16, lr=2e-3, patience=60, balance="none", seed=seed, progress=False)
     res = train_stage(model, "stage1", index, split, tc, torch.device("cpu"), lambda m: None)
+    assert res.val_report["samples"] == 48
     assert res.val_report["accuracy"] >= 0.95, res.val_report
 
 
