@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 
-.PHONY: setup libaom demo demo-quick test test-all bench clean
+.PHONY: setup libaom demo demo-quick test unit lint fix bench clean
 
 setup: $(VENV)/.installed libaom
 
@@ -29,11 +29,20 @@ demo: setup
 demo-quick: setup
 	$(BIN)/av1tools demo --quick
 
-test: setup
+test: setup lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-all: setup
-	$(BIN)/pytest -m "" $(PYTEST_ARGS)
+# Unit tests only: no libaom needed (tests that encode are marked 'integration').
+unit: $(VENV)/.installed
+	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check av1tools tests benchmarks
+	$(BIN)/ruff format --check av1tools tests benchmarks
+
+fix: $(VENV)/.installed
+	$(BIN)/ruff check --fix av1tools tests benchmarks
+	$(BIN)/ruff format av1tools tests benchmarks
 
 bench: setup
 	$(BIN)/python benchmarks/extract_overhead.py

@@ -8,17 +8,14 @@ Each step skips work an earlier run finished, so a second run is quick.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from av1tools.eval.encode_eval import DEFAULT_QPS, OperatingPoint, eval_encode
-from av1tools.eval.evaluate import evaluate
-from av1tools.eval.report import write_report
+from av1tools.eval.config import DEFAULT_CQ_LEVELS, EvalEncodeConfig, EvaluateConfig, OperatingPoint
 from av1tools.extract.aom import AomTools, EncodeSettings
-from av1tools.extract.pipeline import Progress, extract
-from av1tools.model.network import ModelConfig
-from av1tools.model.train import TrainConfig, train_run
+from av1tools.extract.pipeline import ExtractConfig, Progress, extract
+from av1tools.model.config import ENCODING_DECISION, ModelConfig, TrainConfig, TrainJob
 
 Log = Callable[[str], None]
 
@@ -28,7 +25,8 @@ class DemoPlan:
     train_clips: tuple[tuple[str, int], ...]  # (sample, frames)
     heldout: str
     heldout_frames: int
-    qps: tuple[int, ...]
+    val_sequences: tuple[str, ...]  # named, so adding a clip never moves the split
+    cq_levels: tuple[int, ...]
     epochs: int
     max_samples: int
     points: tuple[OperatingPoint, ...]
@@ -36,56 +34,112 @@ class DemoPlan:
     repeat: int
 
 
-FULL = DemoPlan(train_clips=(("carphone", 30), ("astronaut-pan", 30), ("coffee-pan", 30), ("bikes", 15)),
-                heldout="bigbuckbunny-cif", heldout_frames=10, qps=DEFAULT_QPS, epochs=8, max_samples=15000,
-                points=(OperatingPoint(top_k=1), OperatingPoint(top_k=2)), presets=(1, 2), repeat=3)
-QUICK = DemoPlan(train_clips=(("carphone", 4), ("astronaut-pan", 4)), heldout="coffee-pan", heldout_frames=3,
-                 qps=DEFAULT_QPS, epochs=2, max_samples=1500, points=(OperatingPoint(top_k=1),), presets=(1,),
-                 repeat=1)
+FULL = DemoPlan(
+    train_clips=(("carphone", 30), ("astronaut-pan", 30), ("coffee-pan", 30), ("bikes", 15)),
+    heldout="bigbuckbunny-cif",
+    heldout_frames=10,
+    val_sequences=("coffee-pan",),
+    cq_levels=DEFAULT_CQ_LEVELS,
+    epochs=8,
+    max_samples=15000,
+    points=(OperatingPoint(top_k=1), OperatingPoint(top_k=2)),
+    presets=(1, 2),
+    repeat=3,
+)
+QUICK = DemoPlan(
+    train_clips=(("carphone", 4), ("astronaut-pan", 4)),
+    heldout="coffee-pan",
+    heldout_frames=3,
+    val_sequences=("astronaut-pan",),
+    cq_levels=DEFAULT_CQ_LEVELS,
+    epochs=2,
+    max_samples=1500,
+    points=(OperatingPoint(top_k=1),),
+    presets=(1,),
+    repeat=1,
+)
 
 
-def run_demo(tools: AomTools, out: Path, quick: bool = False, progress: Progress | None = None,
-             log: Log = print, fresh: bool = False) -> dict:
+def run_demo(
+    tools: AomTools,
+    out: Path,
+    quick: bool = False,
+    progress: Progress | None = None,
+    log: Log = print,
+    fresh: bool = False,
+) -> dict:
     """Run (or resume) the demo; returns its headline numbers and output paths."""
     plan = QUICK if quick else FULL
     out = Path(out)
     data, heldout_data = out / "data", out / "heldout"
     run_dir, f1_dir, enc_dir = out / "runs" / "demo", out / "reports" / "f1", out / "reports" / "encode"
 
-    log(f"[1/4] extracting {len(plan.train_clips)} training clips and {plan.heldout} at cq-levels {list(plan.qps)}")
-    for seq, frames in plan.train_clips:
-        extract(tools, seq, data, list(plan.qps), EncodeSettings(plan.qps[0], frames=frames), workers=2,
-                progress=progress)
-    extract(tools, plan.heldout, heldout_data, list(plan.qps),
-            EncodeSettings(plan.qps[0], frames=plan.heldout_frames), workers=2, progress=progress)
+    log(
+        f"[1/4] extracting {len(plan.train_clips)} training clips and {plan.heldout} at cq-levels "
+        f"{list(plan.cq_levels)}"
+    )
+    for seq, frames in plan.train_clips + ((plan.heldout, plan.heldout_frames),):
+        target = heldout_data if seq == plan.heldout else data
+        result = extract(ExtractConfig((seq,), target, plan.cq_levels, EncodeSettings(frames=frames)), progress, log)
+        if result.failed:
+            raise RuntimeError(f"extraction failed: {result.failed[0]}")
 
-    tc = TrainConfig(epochs=plan.epochs, max_samples=plan.max_samples, progress=progress is not None)
-    if fresh or not _trained_with(run_dir, tc):
+    job = TrainJob(
+        (str(data),),
+        run_dir,
+        ModelConfig(),
+        TrainConfig(
+            epochs=plan.epochs,
+            max_samples=plan.max_samples,
+            val_sequences=plan.val_sequences,
+            progress=progress is not None,
+        ),
+    )
+    if fresh or not _trained_with(run_dir, job.train):
+        from av1tools.model.train import train_run
+
         log(f"[2/4] training all stages ({plan.epochs} epochs, up to {plan.max_samples} nodes per stage)")
-        train_run([data], run_dir, ModelConfig(), tc, log=log)
+        train_run(job, log=log)
         fresh = True  # a new model: its F1 and encodes are new too
     else:
         log(f"[2/4] reusing the trained model in {run_dir}")
     metrics = json.loads((run_dir / "metrics.json").read_text())
 
-    from av1tools.model.predict import Predictor
-    predictor = Predictor(run_dir)
+    from av1tools.eval.encode_eval import eval_encode
+    from av1tools.eval.evaluate import evaluate
+    from av1tools.report import write_report
+    from av1tools.report.plots import confusion_plots, encode_plots
+
     if fresh or not (f1_dir / "evaluation.json").exists():
         log(f"[3/4] evaluating F1 on the held-out clip {plan.heldout}")
-        evaluate(predictor, [heldout_data], f1_dir, log=log)
+        result = evaluate(EvaluateConfig(run_dir, (str(heldout_data),), f1_dir), log=log)
+        write_report(
+            "evaluation",
+            result.to_dict(),
+            f1_dir,
+            "Partition prediction: agreement",
+            confusion_plots,
+            stem="evaluation",
+        )
     else:
         log(f"[3/4] reusing {f1_dir / 'evaluation.json'}")
     f1 = json.loads((f1_dir / "evaluation.json").read_text())
 
     if fresh or not (enc_dir / "report.json").exists():
-        log(f"[4/4] eval-encode on {plan.heldout}: baseline, model, oracle and presets at each QP")
-        # The most probable type, not the staged greedy choice, forces the encoder: fewer
-        # bits lost at the same speed (measured, see the README).
-        report = eval_encode(tools, plan.heldout, enc_dir, Predictor(run_dir, decision="product"), plan.qps,
-                             "intra", 3, plan.heldout_frames,
-                             list(plan.points), plan.presets, plan.repeat,
-                             progress=(lambda label: log(f"      {label}")) if progress else None)
-        write_report(report, enc_dir)
+        log(f"[4/4] eval-encode on {plan.heldout}: baseline, model, oracle and presets at each cq-level")
+        config = EvalEncodeConfig(
+            plan.heldout,
+            enc_dir,
+            run_dir,
+            plan.cq_levels,
+            frames=plan.heldout_frames,
+            points=plan.points,
+            presets=plan.presets,
+            repeat=plan.repeat,
+            decision=ENCODING_DECISION,
+        )
+        report = eval_encode(config, tools, progress=(lambda label: log(f"      {label}")) if progress else None)
+        write_report("encode", report, enc_dir, f"eval-encode: {plan.heldout}", encode_plots)
     else:
         log(f"[4/4] reusing {enc_dir / 'report.json'}")
     report = json.loads((enc_dir / "report.json").read_text())
@@ -98,21 +152,37 @@ def _trained_with(run_dir: Path, tc: TrainConfig) -> bool:
         done = json.loads((run_dir / "metrics.json").read_text())["train"]
     except (OSError, ValueError, KeyError):
         return False
-    return all(done.get(k) == getattr(tc, k) for k in ("epochs", "max_samples", "balance", "seed"))
+    want = {
+        k: (list(v) if isinstance(v, tuple) else v)
+        for k, v in (
+            ("epochs", tc.epochs),
+            ("max_samples", tc.max_samples),
+            ("balance", tc.balance),
+            ("seed", tc.seed),
+            ("val_sequences", tc.val_sequences),
+        )
+    }
+    return all(done.get(k) == v for k, v in want.items())
 
 
 def headline(metrics: dict, f1: dict, report: dict, out: Path) -> dict:
     rows = {r["label"]: r for r in report["rows"]}
-    pick = lambda r, k: r.get(k)
     return {
         "validation_macro_f1": {s: r["best_val_f1"] for s, r in metrics["stages"].items()},
-        "heldout_macro_f1": {**{s: r["macro_f1"] for s, r in f1["stages"].items()},
-                             "end_to_end": f1["end_to_end"]["macro_f1"]},
-        "encode": {label: {"time_saving_encoder": pick(r, "time_saving_encoder"),
-                           "time_saving_end_to_end": pick(r, "time_saving_end_to_end"),
-                           "bd_rate_psnr_y": pick(r, "bd_rate_psnr_y_cubic"),
-                           "bd_rate_ssim_y": pick(r, "bd_rate_ssim_y_cubic")}
-                   for label, r in rows.items() if label != "baseline"},
+        "heldout_macro_f1": {
+            **{s: r["macro_f1"] for s, r in f1["stages"].items()},
+            "end_to_end": f1["end_to_end"]["macro_f1"],
+        },
+        "encode": {
+            label: {
+                "time_saving_encoder": r.get("time_saving_encoder"),
+                "time_saving_end_to_end": r.get("time_saving_end_to_end"),
+                "bd_rate_psnr_y": r.get("bd_rate_psnr_y_cubic"),
+                "bd_rate_ssim_y": r.get("bd_rate_ssim_y_cubic"),
+            }
+            for label, r in rows.items()
+            if label != "baseline"
+        },
         "report_html": str(out / "reports" / "encode" / "report.html"),
         "report_json": str(out / "reports" / "encode" / "report.json"),
         "evaluation_md": str(out / "reports" / "f1" / "evaluation.md"),
@@ -120,12 +190,18 @@ def headline(metrics: dict, f1: dict, report: dict, out: Path) -> dict:
 
 
 def format_headline(h: dict) -> str:
-    pct = lambda x: "n/a" if x is None else f"{100 * x:.1f}%"
-    sgn = lambda x: "n/a" if x is None else f"{x:+.2f}%"
-    lines = ["", "Held-out macro-F1: " + ", ".join(f"{k} {pct(v)}" for k, v in h["heldout_macro_f1"].items()),
-             "", f"{'run':<14} {'TS encoder':>11} {'TS end-to-end':>14} {'BD-rate PSNR-Y':>15} {'BD-rate SSIM-Y':>15}"]
+    from av1tools.report import pct, signed
+
+    lines = [
+        "",
+        "Held-out macro-F1: " + ", ".join(f"{k} {pct(v)}" for k, v in h["heldout_macro_f1"].items()),
+        "",
+        f"{'run':<14} {'TS encoder':>11} {'TS end-to-end':>14} {'BD-rate PSNR-Y':>15} {'BD-rate SSIM-Y':>15}",
+    ]
     for label, r in h["encode"].items():
-        lines.append(f"{label:<14} {pct(r['time_saving_encoder']):>11} {pct(r['time_saving_end_to_end']):>14} "
-                     f"{sgn(r['bd_rate_psnr_y']):>15} {sgn(r['bd_rate_ssim_y']):>15}")
+        lines.append(
+            f"{label:<14} {pct(r['time_saving_encoder']):>11} {pct(r['time_saving_end_to_end']):>14} "
+            f"{signed(r['bd_rate_psnr_y']):>15} {signed(r['bd_rate_ssim_y']):>15}"
+        )
     lines += ["", f"report: {h['report_html']}", f"        {h['report_json']}", f"F1:     {h['evaluation_md']}"]
     return "\n".join(lines)

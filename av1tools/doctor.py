@@ -7,7 +7,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 
-from av1tools.extract.aom import AOM_DIR_ENV, AomError, encoder_version, find_tools
+from av1tools.extract.aom import AOM_DIR_ENV, AomError, encoder_build, find_tools
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,20 @@ def libaom_checks(aom_dir: str | None = None) -> list[Check]:
     try:
         tools = find_tools(aom_dir)
     except AomError as e:
-        return [Check("libaom", False, str(e),
-                      f"make libaom   (or export {AOM_DIR_ENV}=/path/to/your/aom/build)")]
+        return [Check("libaom", False, str(e), f"make libaom   (or export {AOM_DIR_ENV}=/path/to/your/aom/build)")]
     inspect_ok = subprocess.run([str(tools.inspect), "--help"], capture_output=True).returncode in (0, 1)
+    build = encoder_build(tools)
     return [
         Check("libaom", True, f"{tools.root} (from {tools.source})"),
-        Check("aomenc", True, f"{tools.aomenc}, version {encoder_version(tools)}"),
+        Check("aomenc", True, f"{tools.aomenc}, {build.label}"),
+        Check(
+            "guided patch",
+            build.guided,
+            "honours partition maps (eval-encode's oracle and model runs)"
+            if build.guided
+            else "absent: extract works, eval-encode can only run baseline and presets",
+            "use av1tools' build (make libaom), or apply third_party/libaom/patches to yours",
+        ),
         Check("inspect", inspect_ok, f"{tools.inspect}", "rebuild with -DCONFIG_INSPECTION=1"),
         Check("SIMD", True, _simd(tools.config_header)),
     ]
@@ -50,13 +58,18 @@ def python_checks() -> list[Check]:
             checks.append(Check(dist, False, "not installed", "make setup"))
     try:
         import av
+
         dav1d = "libdav1d" in av.codecs_available
-        checks.append(Check("dav1d (PyAV)", dav1d, "AV1 decoder for independent checks",
-                            "pip install av (wheels bundle libdav1d)"))
+        checks.append(
+            Check(
+                "dav1d (PyAV)", dav1d, "AV1 decoder for independent checks", "pip install av (wheels bundle libdav1d)"
+            )
+        )
     except ImportError:
         pass
     try:
         import torch
+
         device = "cuda" if torch.cuda.is_available() else "cpu"
         checks.append(Check("torch device", True, device))
     except ImportError:

@@ -9,9 +9,9 @@ trees are rebuilt from.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Iterator
 
 import numpy as np
 
@@ -37,9 +37,28 @@ NUM_PARTITIONS = len(Partition)
 
 # libaom's BLOCK_SIZE enum -> (width, height), in enum order (BLOCK_4X4 = 0 ...).
 BLOCK_SIZES: tuple[tuple[int, int], ...] = (
-    (4, 4), (4, 8), (8, 4), (8, 8), (8, 16), (16, 8), (16, 16), (16, 32), (32, 16),
-    (32, 32), (32, 64), (64, 32), (64, 64), (64, 128), (128, 64), (128, 128),
-    (4, 16), (16, 4), (8, 32), (32, 8), (16, 64), (64, 16),
+    (4, 4),
+    (4, 8),
+    (8, 4),
+    (8, 8),
+    (8, 16),
+    (16, 8),
+    (16, 16),
+    (16, 32),
+    (32, 16),
+    (32, 32),
+    (32, 64),
+    (64, 32),
+    (64, 64),
+    (64, 128),
+    (128, 64),
+    (128, 128),
+    (4, 16),
+    (16, 4),
+    (8, 32),
+    (32, 8),
+    (16, 64),
+    (64, 16),
 )
 BLOCK_SIZE_ENUM: dict[tuple[int, int], int] = {wh: i for i, wh in enumerate(BLOCK_SIZES)}
 NODE_SIZES: tuple[int, ...] = (128, 64, 32, 16, 8)
@@ -144,8 +163,7 @@ def partition_at(grid: np.ndarray, mi_row: int, mi_col: int, size: int) -> Parti
         return Partition.SPLIT
     if w <= s2 and h <= s2:
         return Partition.SPLIT
-    raise ValueError(
-        f"block {w}x{h} at mi ({mi_row}, {mi_col}) does not start a {size}x{size} partition")
+    raise ValueError(f"block {w}x{h} at mi ({mi_row}, {mi_col}) does not start a {size}x{size} partition")
 
 
 def tree_nodes(grid: np.ndarray, mi_row: int, mi_col: int, size: int) -> Iterator[Node]:
@@ -189,7 +207,7 @@ def paint_grid(nodes: list[Node], mi_rows: int, mi_cols: int) -> np.ndarray:
     Cells no leaf covers stay 255 (libaom's BLOCK_INVALID)."""
     grid = np.full((mi_rows, mi_cols), 255, dtype=np.uint8)
     for x, y, w, h in leaf_blocks(nodes, mi_rows, mi_cols):
-        grid[y // MI_SIZE:(y + h) // MI_SIZE, x // MI_SIZE:(x + w) // MI_SIZE] = BLOCK_SIZE_ENUM[(w, h)]
+        grid[y // MI_SIZE : (y + h) // MI_SIZE, x // MI_SIZE : (x + w) // MI_SIZE] = BLOCK_SIZE_ENUM[(w, h)]
     return grid
 
 

@@ -1,13 +1,21 @@
-"""Where av1tools keeps what it builds and caches."""
+"""Where av1tools keeps what it builds and caches, and how it writes files safely."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import socket
+import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
+# .<name>.<host>.<pid>.<ns>.tmp: hidden, never mistaken for a finished file, never shared by
+# two writers, and its writer can be told dead or alive (on this host) from the name.
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.\d+\.tmp$")
 
 
 def cache_root() -> Path:
@@ -26,14 +34,80 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
+def temp_path(final: Path) -> Path:
+    """A hidden temp path beside ``final`` that names its writer (host, pid)."""
+    return final.with_name(f".{final.name}.{_HOST}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # somebody else's live process
+        return True
+    return True
+
+
+def remove_stale_temps(directory: Path) -> list[Path]:
+    """Delete the temp files of writers on this host that died (SIGKILL, power loss) before
+    renaming them; another host's or a live writer's temps are left alone."""
+    removed = []
+    try:
+        entries = list(Path(directory).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP.match(entry.name)
+        if m and m["host"] == _HOST and not _alive(int(m["pid"])):
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """A hidden, pid-tagged temp path to write ``path``'s content to; it replaces ``path``
-    only when the block ends without an error, so ``path`` is never seen half-written."""
+    """A temp path to write ``path``'s content to; it replaces ``path`` only when the block
+    ends without an error, so ``path`` is never seen half-written."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path(path)
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def output_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Create ``path`` (and its parents) for a job's outputs; if the job fails, remove the
+    directories it created that are still empty, so a failure leaves no empty shell."""
+    path = Path(path)
+    created = []
+    for d in reversed([path, *path.parents]):
+        if not d.exists():
+            created.append(d)
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        for d in reversed(created):
+            try:
+                d.rmdir()
+            except OSError:  # not empty: something worth keeping is there
+                break
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

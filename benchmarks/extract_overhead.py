@@ -31,31 +31,54 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seq", default="bikes")
     ap.add_argument("--frames", type=int, default=30)
-    ap.add_argument("--qp", type=int, default=32)
+    ap.add_argument("--cq-level", type=int, default=32)
     ap.add_argument("--cpu-used", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", type=Path, help="also write the result here")
     args = ap.parse_args()
 
     tools = find_tools()
-    _, y4m = resolve_sequence(args.seq)
-    settings = EncodeSettings(cq_level=args.qp, cpu_used=args.cpu_used, frames=args.frames)
+    y4m = resolve_sequence(args.seq).path
+    settings = EncodeSettings(cq_level=args.cq_level, cpu_used=args.cpu_used, frames=args.frames)
     bare, full = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):
             out = Path(tmp) / f"run{i}"
             bare.append(wall([str(tools.aomenc)] + settings.aomenc_args(y4m, Path(tmp) / "bare.ivf", 8)))
-            full.append(wall([sys.executable, "-m", "av1tools", "extract", "--seq", str(y4m),
-                              "--out", str(out), "--qp", str(args.qp), "--frames", str(args.frames),
-                              "--cpu-used", str(args.cpu_used), "-q"]))
+            full.append(
+                wall(
+                    [
+                        sys.executable,
+                        "-m",
+                        "av1tools",
+                        "extract",
+                        "--seq",
+                        str(y4m),
+                        "--out",
+                        str(out),
+                        "--cq-level",
+                        str(args.cq_level),
+                        "--frames",
+                        str(args.frames),
+                        "--cpu-used",
+                        str(args.cpu_used),
+                        "--jobs",
+                        "1",
+                        "-q",
+                    ]
+                )
+            )
             print(f"run {i}: aomenc {bare[-1]:.2f} s, av1tools extract {full[-1]:.2f} s", file=sys.stderr)
     result = {
-        "clip": args.seq, "frames": args.frames, "qp": args.qp, "cpu_used": args.cpu_used,
+        "clip": args.seq,
+        "frames": args.frames,
+        "cq_level": args.cq_level,
+        "cpu_used": args.cpu_used,
         "aomenc_median_s": round(statistics.median(bare), 3),
         "extract_median_s": round(statistics.median(full), 3),
         "ratio": round(statistics.median(full) / statistics.median(bare), 4),
         "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
-                   f"{__import__('os').cpu_count()} cores",
+        f"{__import__('os').cpu_count()} cores",
     }
     print(json.dumps(result, indent=2))
     if args.json:

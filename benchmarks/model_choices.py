@@ -16,13 +16,15 @@ import argparse
 import json
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
+from av1tools.model.config import ModelConfig, TrainConfig, TrainJob
 from av1tools.model.data import load_index
-from av1tools.model.network import ModelConfig, StagedPredictor
-from av1tools.model.stages import STAGES, STAGE_ORDER
-from av1tools.model.train import TrainConfig, train_run
+from av1tools.model.staged import StagedPredictor
+from av1tools.model.stages import STAGE_ORDER, STAGES
+from av1tools.model.train import train_run
 
 
 def inference_rate(config: ModelConfig, size: int = 16, batch: int = 256) -> float:
@@ -53,11 +55,17 @@ def main() -> None:
 
     def trial(name: str, mc: ModelConfig, tc: TrainConfig) -> None:
         start = time.perf_counter()
-        m = train_run(args.data, f"{args.out}/{name}", mc, tc, stages=stages, log=lambda _: None, index=index)
-        row = {"name": name, "input_mode": mc.input_mode, "balance": tc.balance,
-               "stage1_val_f1": m["stages"]["stage1"]["best_val_f1"],
-               "stage2_val_f1": m["stages"]["stage2"]["best_val_f1"],
-               "train_seconds": time.perf_counter() - start}
+        m = train_run(
+            TrainJob(tuple(args.data), Path(f"{args.out}/{name}"), mc, tc, stages), log=lambda _: None, index=index
+        ).metrics
+        row = {
+            "name": name,
+            "input_mode": mc.input_mode,
+            "balance": tc.balance,
+            "stage1_val_f1": m["stages"]["stage1"]["best_val_f1"],
+            "stage2_val_f1": m["stages"]["stage2"]["best_val_f1"],
+            "train_seconds": time.perf_counter() - start,
+        }
         results["runs"].append(row)
         print(json.dumps(row), flush=True)
 
@@ -66,7 +74,9 @@ def main() -> None:
     for balance in ("weights", "sampler", "focal", "none"):
         if balance != base_tc.balance:  # the default's row is the native run above
             trial(f"balance-{balance}", ModelConfig(), replace(base_tc, balance=balance))
-    results["inference_blocks_per_s_16x16"] = {m: inference_rate(ModelConfig(input_mode=m)) for m in ("native", "resize")}
+    results["inference_blocks_per_s_16x16"] = {
+        m: inference_rate(ModelConfig(input_mode=m)) for m in ("native", "resize")
+    }
     results["split"] = "sequence (default)"
     print(json.dumps(results["inference_blocks_per_s_16x16"]))
     if args.json:

@@ -17,9 +17,10 @@ import time
 import torch
 import torch.nn.functional as F
 
+from av1tools.model.config import ModelConfig
 from av1tools.model.data import SIZE_INDEX
-from av1tools.model.network import ModelConfig, StagedPredictor
-from av1tools.model.stages import STAGES, STAGE_ORDER
+from av1tools.model.staged import StagedPredictor
+from av1tools.model.stages import STAGE_ORDER, STAGES
 from av1tools.model.train import pick_device
 
 
@@ -63,8 +64,12 @@ def measure(model: StagedPredictor, size: int, batch: int, device, repeat: int) 
     t_inf = timed(infer, repeat)
     model.train()
     t_train = timed(train_step, repeat)
-    return {"size": size, "batch": batch, "inference_blocks_per_s": batch / t_inf,
-            "train_samples_per_s_stage1": batch / t_train}
+    return {
+        "size": size,
+        "batch": batch,
+        "inference_blocks_per_s": batch / t_inf,
+        "train_samples_per_s_stage1": batch / t_train,
+    }
 
 
 def main() -> None:
@@ -77,18 +82,27 @@ def main() -> None:
     args = ap.parse_args()
     device = pick_device(args.device)
     torch.manual_seed(0)
-    model = StagedPredictor(ModelConfig(input_mode=args.input_mode),
-                            {s: len(STAGES[s].classes) for s in STAGE_ORDER}).to(device)
+    model = StagedPredictor(
+        ModelConfig(input_mode=args.input_mode), {s: len(STAGES[s].classes) for s in STAGE_ORDER}
+    ).to(device)
     rows = [measure(model, size, args.batch, device, args.repeat) for size in (64, 32, 16, 8)]
-    result = {"device": str(device), "input_mode": args.input_mode, "torch": torch.__version__,
-              "threads": torch.get_num_threads(), "rows": rows, "peak_rss_mb": peak_rss_mb(),
-              "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"}
+    result = {
+        "device": str(device),
+        "input_mode": args.input_mode,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "rows": rows,
+        "peak_rss_mb": peak_rss_mb(),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+    }
     if device.type == "cuda":
         result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
         result["gpu"] = torch.cuda.get_device_name()
     for r in rows:
-        print(f"{r['size']:>3}x{r['size']:<3} inference {r['inference_blocks_per_s']:8.0f} blocks/s   "
-              f"training {r['train_samples_per_s_stage1']:7.0f} samples/s")
+        print(
+            f"{r['size']:>3}x{r['size']:<3} inference {r['inference_blocks_per_s']:8.0f} blocks/s   "
+            f"training {r['train_samples_per_s_stage1']:7.0f} samples/s"
+        )
     print(f"peak RSS {result['peak_rss_mb']:.0f} MB")
     if args.json:
         with open(args.json, "w") as f:

@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from conftest import ENCODE_SECTIONS as SECTIONS
 
 from av1tools.cli import main
-from av1tools.eval.report import SECTIONS
 
 
 def test_quick_demo_writes_every_report(tmp_path, capsys, aom_tools):

@@ -6,11 +6,11 @@ import sys
 import h5py
 import numpy as np
 import pytest
+from conftest import extract_quietly
 
-from av1tools.extract.aom import AomError, EncodeSettings, encode_and_inspect, run_encoder
+from av1tools.extract.aom import EncodeSettings, encode_and_inspect, run_encoder
 from av1tools.extract.dataset import read_summary
 from av1tools.extract.ivf import coded_frames, decode_frames
-from av1tools.extract.pipeline import extract
 from av1tools.extract.sequences import sample_path
 from av1tools.extract.y4m import Y4MReader
 from av1tools.partition import NODE_SIZES, Node, Partition, leaf_blocks, mi_grid_shape, paint_grid
@@ -21,8 +21,7 @@ FRAMES = 3
 @pytest.fixture(scope="module")
 def carphone_sets(aom_tools, tmp_path_factory):
     out = tmp_path_factory.mktemp("extract")
-    base = EncodeSettings(cq_level=32, cpu_used=5, frames=FRAMES)
-    return extract(aom_tools, "carphone", out, [24, 48], base)
+    return extract_quietly(["carphone"], out, [24, 48], cpu_used=5, frames=FRAMES).shards
 
 
 def nodes_of_frame(f: h5py.File, frame: int) -> list[Node]:
@@ -32,15 +31,17 @@ def nodes_of_frame(f: h5py.File, frame: int) -> list[Node]:
         if name not in f:
             continue
         g = f[name]
-        sel = g["frame"][:] == frame
-        nodes += [Node(int(x), int(y), size, Partition(int(p)))
-                  for x, y, p in zip(g["x"][sel], g["y"][sel], g["partition"][sel])]
+        sel = g["display_index"][:] == frame
+        nodes += [
+            Node(int(x), int(y), size, Partition(int(p)))
+            for x, y, p in zip(g["x"][sel], g["y"][sel], g["partition"][sel])
+        ]
     return nodes
 
 
 def test_two_qps_give_two_datasets(carphone_sets):
     assert len(carphone_sets) == 2
-    q = [read_summary(r.dataset).attrs["cq_level"] for r in carphone_sets]
+    q = [read_summary(r.dataset).attrs.cq_level for r in carphone_sets]
     assert q == [24, 48]
     splits = [read_summary(r.dataset).counts[64][Partition.SPLIT] for r in carphone_sets]
     assert splits[0] >= splits[1]  # a finer quantiser splits at least as often
@@ -48,8 +49,9 @@ def test_two_qps_give_two_datasets(carphone_sets):
 
 @pytest.fixture(scope="module")
 def sb128_set(aom_tools, tmp_path_factory):
-    base = EncodeSettings(cq_level=20, cpu_used=6, sb_size=128, frames=2)
-    return extract(aom_tools, "coffee-pan", tmp_path_factory.mktemp("sb128"), [20], base)
+    return extract_quietly(
+        ["coffee-pan"], tmp_path_factory.mktemp("sb128"), [20], cpu_used=6, sb_size=128, frames=2
+    ).shards
 
 
 def test_leaves_tile_every_superblock_exactly(carphone_sets, sb128_set):
@@ -65,8 +67,8 @@ def test_leaves_tile_every_superblock_exactly(carphone_sets, sb128_set):
                 nodes = nodes_of_frame(f, int(frame))
                 cover = np.zeros((rows * 4, cols * 4), dtype=int)
                 for x, y, w, h in leaf_blocks(nodes, rows, cols):
-                    cover[y:y + h, x:x + w] += 1
-                assert (cover[:rows * 4, :cols * 4] == 1).all()
+                    cover[y : y + h, x : x + w] += 1
+                assert (cover[: rows * 4, : cols * 4] == 1).all()
                 np.testing.assert_array_equal(paint_grid(nodes, rows, cols), grid)
 
 
@@ -82,10 +84,10 @@ def check_pixels_match_source(dataset, source):
             g = f[name]
             assert g["pixels"].dtype == reader.header.dtype.newbyteorder("=")
             for i in range(0, len(g["x"]), 3):
-                x, y, fr = int(g["x"][i]), int(g["y"][i]), int(g["frame"][i])
+                x, y, fr = int(g["x"][i]), int(g["y"][i]), int(g["display_index"][i])
                 block = g["pixels"][i]
-                src = frames[fr][y:y + size, x:x + size]
-                np.testing.assert_array_equal(block[:src.shape[0], :src.shape[1]], src)
+                src = frames[fr][y : y + size, x : x + size]
+                np.testing.assert_array_equal(block[: src.shape[0], : src.shape[1]], src)
                 assert bool(g["inside"][i]) == (x + size <= w and y + size <= h)
                 checked += 1
     assert checked > 20
@@ -96,8 +98,7 @@ def test_pixels_equal_source_8bit(carphone_sets):
 
 
 def test_pixels_equal_source_10bit(aom_tools, tmp_path):
-    base = EncodeSettings(cq_level=40, cpu_used=6, frames=2)
-    [r] = extract(aom_tools, "camera-pan10", tmp_path, [40], base)
+    [r] = extract_quietly(["camera-pan10"], tmp_path, [40], cpu_used=6, frames=2).shards
     with h5py.File(r.dataset) as f:
         assert f.attrs["bit_depth"] == 10
         assert f["blocks/8x8/pixels"][:].max() > 255
@@ -114,8 +115,7 @@ def test_bitstream_decodes_with_dav1d(carphone_sets):
 
 
 def test_inter_mode_maps_shown_frames_to_source(aom_tools, tmp_path):
-    base = EncodeSettings(cq_level=40, cpu_used=6, mode="inter", frames=10)
-    [r] = extract(aom_tools, "astronaut-pan", tmp_path, [40], base)
+    [r] = extract_quietly(["astronaut-pan"], tmp_path, [40], cpu_used=6, mode="inter", frames=10).shards
     with h5py.File(r.dataset) as f:
         shown = f["frames/show_frame"][:].astype(bool)
         display = f["frames/display_index"][:]
@@ -123,7 +123,7 @@ def test_inter_mode_maps_shown_frames_to_source(aom_tools, tmp_path):
         assert (display[~shown] == -1).all()
         assert len(set(display[shown])) == shown.sum()
         assert display[shown].min() == 0 and display[shown].max() <= 9
-        assert set(np.unique(f["blocks/64x64/frame"][:])) == set(display[shown])
+        assert set(np.unique(f["blocks/64x64/display_index"][:])) == set(display[shown])
         assert set(f["frames/frame_type"][:]) <= {0, 1}
     assert decoded_frame_count(r.bitstream) == 10
     check_pixels_match_source(r.dataset, sample_path("astronaut-pan"))
@@ -132,28 +132,45 @@ def test_inter_mode_maps_shown_frames_to_source(aom_tools, tmp_path):
 def test_rerun_skips_finished_outputs(aom_tools, carphone_sets):
     first = carphone_sets[0]
     mtime = first.dataset.stat().st_mtime_ns
-    base = EncodeSettings(cq_level=24, cpu_used=5, frames=FRAMES)
-    [again] = extract(aom_tools, "carphone", first.dataset.parent, [24], base)
-    assert again.skipped and again.dataset == first.dataset
+    [again] = extract_quietly(["carphone"], first.dataset.parent, [24], cpu_used=5, frames=FRAMES).shards
+    assert again.status == "kept" and again.dataset == first.dataset
     assert first.dataset.stat().st_mtime_ns == mtime
 
 
 def test_failed_encode_leaves_nothing(aom_tools, tmp_path):
-    base = EncodeSettings(cq_level=30, frames=2, extra=("--no-such-option=1",))
-    with pytest.raises(AomError, match="aomenc failed"):
-        extract(aom_tools, "carphone", tmp_path, [30], base)
+    from av1tools.extract.pipeline import ExtractConfig, extract
+
+    settings = EncodeSettings(frames=2, extra=("--no-such-option=1",))
+    result = extract(ExtractConfig(("carphone",), tmp_path, (30,), settings, workers=1))
+    assert len(result.failed) == 1 and "aomenc failed" in result.failed[0]
+    assert result.shards == [] and result.manifest is None
     assert list(tmp_path.iterdir()) == []
 
 
 def test_two_extracts_into_one_directory(aom_tools, tmp_path):
-    cmd = [sys.executable, "-m", "av1tools", "extract", "--seq", "carphone", "--out", str(tmp_path),
-           "--qp", "36", "--frames", "2", "--cpu-used", "6", "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "av1tools",
+        "extract",
+        "--seq",
+        "carphone",
+        "--out",
+        str(tmp_path),
+        "--cq-level",
+        "36",
+        "--frames",
+        "2",
+        "--cpu-used",
+        "6",
+        "-q",
+    ]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
     for p in procs:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
-    files = sorted(x.name for x in tmp_path.iterdir())
-    assert files == ["carphone_intra_cpu6_sb64_q36_f2.h5", "carphone_intra_cpu6_sb64_q36_f2.ivf"]
+    files = sorted(x.name for x in tmp_path.iterdir() if not x.name.startswith("."))
+    assert files == ["carphone_intra_cpu6_sb64_q36_f2.h5", "carphone_intra_cpu6_sb64_q36_f2.ivf", "manifest.json"]
     assert sum(read_summary(tmp_path / files[0]).counts[64].values()) == 2 * 9
 
 

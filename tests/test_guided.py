@@ -2,15 +2,20 @@
 
 import numpy as np
 import pytest
+from conftest import random_tree
 
 from av1tools.eval.guided import (
-    MapEntry, guided_env, oracle_entries, read_stats, write_partition_map,
+    MapEntry,
+    guided_env,
+    oracle_entries,
+    read_stats,
+    write_partition_map,
 )
 from av1tools.eval.quality import measure_quality
 from av1tools.extract.aom import EncodeSettings, inspect_bitstream, reference_tools, run_encoder
 from av1tools.extract.ivf import decode_frames
 from av1tools.extract.sequences import sample_path
-from av1tools.partition import Node, Partition, allowed_partitions, edge_allowed, frame_nodes
+from av1tools.partition import frame_nodes
 
 SRC = "carphone"
 
@@ -26,18 +31,6 @@ def encode(tools, tmp_path, name, settings, map_entries=None, stats=True):
     return ivf, result, (read_stats(stats_path) if stats else None)
 
 
-def random_tree(rng, x, y, size, rows, cols):
-    if y // 4 >= rows or x // 4 >= cols:
-        return
-    choices = edge_allowed(x, y, size, rows, cols) or allowed_partitions(size)
-    part = Partition(rng.choice(choices))
-    yield Node(x, y, size, part)
-    if part == Partition.SPLIT and size > 8:
-        h = size // 2
-        for dy, dx in ((0, 0), (0, h), (h, 0), (h, h)):
-            yield from random_tree(rng, x + dx, y + dy, h, rows, cols)
-
-
 @pytest.fixture(scope="module")
 def intra():
     return EncodeSettings(cq_level=35, cpu_used=5, frames=2)
@@ -46,14 +39,18 @@ def intra():
 def test_random_forced_map_comes_back_exactly(aom_tools, tmp_path, intra):
     rng = np.random.default_rng(7)
     rows, cols = 36, 44  # 176x144
-    trees = {f: [n for sy in range(0, 144, 64) for sx in range(0, 176, 64)
-                 for n in random_tree(rng, sx, sy, 64, rows, cols)] for f in range(2)}
+    trees = {
+        f: [n for sy in range(0, 144, 64) for sx in range(0, 176, 64) for n in random_tree(rng, sx, sy, 64, rows, cols)]
+        for f in range(2)
+    }
     entries = [MapEntry(f, n.x, n.y, n.size, 1 << int(n.partition)) for f, nodes in trees.items() for n in nodes]
     ivf, _, _ = encode(aom_tools, tmp_path, "random", intra, entries)
     grids = inspect_bitstream(aom_tools, ivf)
     for g in grids:
         got = set(frame_nodes(g.block_size, 64))
-        assert got == set(trees[g.display_index]), f"frame {g.display_index}: {len(set(trees[g.display_index]) - got)} nodes differ"
+        assert got == set(trees[g.display_index]), (
+            f"frame {g.display_index}: {len(set(trees[g.display_index]) - got)} nodes differ"
+        )
     assert sum(1 for _ in decode_frames(ivf)) == 2
 
 

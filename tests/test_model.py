@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from av1tools.cli import main
 from av1tools.model.checkpoint import CheckpointError, load_model, save_stage, state_hash
-from av1tools.model.data import Split, load_index, split_index, stage_rows
-from av1tools.model.network import ConvAdapter, ModelConfig, StagedPredictor
+from av1tools.model.config import ModelConfig, TrainConfig, TrainJob
+from av1tools.model.data import Split, load_index, split_index
 from av1tools.model.predict import Predictor
-from av1tools.model.stages import STAGES, STAGE_ORDER, combine
-from av1tools.model.train import TrainConfig, train_run, train_stage
+from av1tools.model.staged import ConvAdapter, StagedPredictor
+from av1tools.model.stages import STAGE_ORDER, STAGES, combine
+from av1tools.model.train import train_run, train_stage
 from av1tools.partition import Node, Partition, allowed_partitions, frame_nodes, paint_grid
 
 CLASSES = {s: len(STAGES[s].classes) for s in STAGE_ORDER}
@@ -70,9 +70,15 @@ def memorisation_rows(index, per_class: int = 8) -> np.ndarray:
     sizes 8, 16 and 32 (inside the frame), so every node size fills exactly one batch."""
     labels = STAGES["stage1"].label_of()[index.partition]
     rng = np.random.default_rng(3)
-    rows = [rng.choice(np.flatnonzero((index.size == size) & (labels == c) & index.inside.astype(bool)),
-                       size=per_class, replace=False)
-            for size in (8, 16, 32) for c in (0, 1)]
+    rows = [
+        rng.choice(
+            np.flatnonzero((index.size == size) & (labels == c) & index.inside.astype(bool)),
+            size=per_class,
+            replace=False,
+        )
+        for size in (8, 16, 32)
+        for c in (0, 1)
+    ]
     return np.sort(np.concatenate(rows))
 
 
@@ -128,8 +134,8 @@ def test_checkpoints_round_trip_small_and_checked(trained_run, tmp_path):
 
 def test_training_is_deterministic_under_seed(data_dir, tmp_path):
     tc = TrainConfig(epochs=1, max_samples=120, progress=False)
-    a = train_run([data_dir], tmp_path / "a", ModelConfig(), tc, stages=("stage1",), log=lambda m: None)
-    b = train_run([data_dir], tmp_path / "b", ModelConfig(), tc, stages=("stage1",), log=lambda m: None)
+    a = train_run(TrainJob((str(data_dir),), tmp_path / "a", train=tc, stages=("stage1",)), log=lambda m: None).metrics
+    b = train_run(TrainJob((str(data_dir),), tmp_path / "b", train=tc, stages=("stage1",)), log=lambda m: None).metrics
     assert a["stages"]["stage1"]["history"] is None  # kept in stage1_history.json
     assert a["stages"]["stage1"]["best_val_f1"] == b["stages"]["stage1"]["best_val_f1"]
     ha = json.loads((tmp_path / "a" / "stage1_history.json").read_text())
@@ -143,7 +149,7 @@ def test_split_by_sequence_never_trains_on_validation_sequences(data_dir):
     seqs = np.array(index.sequences)[index.file]
     assert set(seqs[split.val]) == {"carphone"} and "carphone" not in set(seqs[split.train])
     frame_split = split_index(index, "frame", val_fraction=0.5, seed=1)
-    keys = lambda m: {(s, f) for s, f in zip(seqs[m], index.frame[m])}
+    keys = lambda m: {(s, f) for s, f in zip(seqs[m], index.display_index[m])}
     assert not keys(frame_split.train) & keys(frame_split.val)  # same frame, every QP, one side
 
 
@@ -162,8 +168,10 @@ def test_predicted_trees_are_valid(trained_run):
     luma = rng.integers(0, 256, (100, 150)).astype(np.uint8)  # borders on both edges
     for walk in ("split", "all"):
         pred = predictor.predict_frame(luma, 255.0, 120, 64, walk)
-        nodes = [Node(int(x), int(y), int(s), Partition(int(d)))
-                 for x, y, s, d in zip(pred.x, pred.y, pred.size, pred.decision)]
+        nodes = [
+            Node(int(x), int(y), int(s), Partition(int(d)))
+            for x, y, s, d in zip(pred.x, pred.y, pred.size, pred.decision)
+        ]
         for n in nodes:
             assert n.partition in allowed_partitions(n.size)
         np.testing.assert_allclose(pred.probs.sum(axis=1), 1.0, rtol=1e-5)
@@ -176,44 +184,84 @@ def test_predicted_trees_are_valid(trained_run):
             assert len(nodes) > 6 * (1 + 4 + 16)  # every node visited
 
 
-def test_cli_train_and_predict(data_dir, tmp_path, capsys):
+def test_cli_train_and_predict(data_dir, tmp_path, cli):
     run = tmp_path / "run"
-    with pytest.raises(SystemExit) as e:
-        main(["train", "--data", str(data_dir), "--out", str(run), "--epochs", "1", "--max-samples", "100",
-              "--json"])
-    assert e.value.code == 0
-    summary = json.loads(capsys.readouterr().out)
+    code, out, err = cli(["train", "--data", data_dir, "--out", run, "--epochs", "1", "--max-samples", "100", "--json"])
+    assert code == 0, err
+    summary = json.loads(out)
     assert set(summary) == set(STAGE_ORDER)
     assert (run / "metrics.json").exists() and (run / "stage1_history.csv").exists()
-    with pytest.raises(SystemExit) as e:
-        main(["predict", "--model", str(run), "--seq", "astronaut-pan", "--qp", "30", "--frames", "2",
-              "--out", str(tmp_path / "p.h5"), "--json"])
-    assert e.value.code == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["frames"] == 2 and out["nodes"] >= 2 * 9
-    with pytest.raises(SystemExit) as e:
-        main(["predict", "--model", str(tmp_path / "nowhere"), "--seq", "carphone", "--qp", "30",
-              "--out", str(tmp_path / "q.h5")])
-    assert e.value.code == 1 and "no such checkpoint" in capsys.readouterr().err
+    code, out, err = cli(
+        [
+            "predict",
+            "--model",
+            run,
+            "--seq",
+            "astronaut-pan",
+            "--cq-level",
+            "30",
+            "--frames",
+            "2",
+            "--out",
+            tmp_path / "preds" / "p.h5",
+            "--json",
+        ]
+    )
+    assert code == 0, err
+    out = json.loads(out)
+    assert out["frames"] == 2 and out["nodes"] >= 2 * 9 and (tmp_path / "preds" / "p.h5").exists()
+    code, _, err = cli(
+        ["predict", "--model", tmp_path / "nowhere", "--seq", "carphone", "--qp", "30", "--out", tmp_path / "q.h5"]
+    )
+    assert code == 1 and "no such checkpoint" in err
 
 
-def test_transfer_study_writes_its_tables(data_dir, tmp_path, capsys):
+def test_transfer_study_writes_its_tables(data_dir, tmp_path, cli):
     out = tmp_path / "transfer"
-    with pytest.raises(SystemExit) as e:
-        main(["experiment", "transfer", "--data", str(data_dir), "--out", str(out), "--quick",
-              "--epochs", "1", "--max-samples", "100", "--json"])
-    assert e.value.code == 0
-    f1 = json.loads(capsys.readouterr().out)["val_macro_f1"]
-    assert {"strategy:finetune", "strategy:frozen", "strategy:adapter", "reduction:gamma=2",
-            "layers:layer2+layer3+layer4"} <= set(f1)
+    code, stdout, err = cli(
+        [
+            "experiment",
+            "transfer",
+            "--data",
+            data_dir,
+            "--out",
+            out,
+            "--quick",
+            "--epochs",
+            "1",
+            "--max-samples",
+            "100",
+            "--max-val-samples",
+            "300",
+            "--json",
+        ]
+    )
+    assert code == 0, err
+    reply = json.loads(stdout)
+    f1 = reply["val_macro_f1"]
+    assert {
+        "strategy:finetune",
+        "strategy:frozen",
+        "strategy:adapter",
+        "reduction:gamma=2",
+        "layers:layer2+layer3+layer4",
+    } <= set(f1)
+    assert all(v["n"] == 2 for v in f1.values())  # --quick: two seeds, the fewest with an interval
+    assert reply["claim"]["verdict"] in ("holds", "does not hold", "cannot be decided")
     md = (out / "transfer.md").read_text()
-    for heading in ("## Fine-tuning vs frozen vs Conv-Adapter", "## Reduction sweep", "## Layer ablation",
-                    "## What the adapters contribute (alpha -> 0)", "## Feature preservation"):
+    for heading in (
+        "## Fine-tuning vs frozen vs Conv-Adapter",
+        "### Per-class F1",
+        "### Paired differences",
+        "## Reduction sweep",
+        "## Layer ablation",
+        "## What the adapters contribute (alpha -> 0)",
+        "## Feature preservation",
+    ):
         assert heading in md
-    assert "The seed's claim" in md
+    assert "The reference study's claim" in md and "<h2>Layer ablation" in (out / "transfer.html").read_text()
     result = json.loads((out / "transfer.json").read_text())
-    frozen = next(v for v in result["variants"] if v["variant"] == "frozen")
-    assert frozen["feature_cosine_vs_stage1"] == pytest.approx(1.0, abs=1e-5) and frozen["trunk_unchanged"]
-    finetune = next(v for v in result["variants"] if v["variant"] == "finetune")
-    assert finetune["checkpoint_bytes"] > 20 * next(v for v in result["variants"]
-                                                     if v["variant"] == "adapter")["checkpoint_bytes"]
+    frozen = result["summary"]["strategy:frozen"]
+    assert frozen["feature_cosine_vs_stage1"]["mean"] == pytest.approx(1.0, abs=1e-5) and frozen["trunk_unchanged"]
+    finetune = result["summary"]["strategy:finetune"]
+    assert finetune["checkpoint_bytes"] > 20 * result["summary"]["strategy:adapter"]["checkpoint_bytes"]

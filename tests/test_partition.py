@@ -2,10 +2,21 @@
 
 import numpy as np
 import pytest
+from conftest import random_tree
 
 from av1tools.partition import (
-    BLOCK_SIZE_ENUM, MI_SIZE, Node, Partition, allowed_partitions, frame_nodes, leaf_blocks,
-    mi_grid_shape, paint_grid, partition_at, sub_blocks, tree_nodes,
+    BLOCK_SIZE_ENUM,
+    MI_SIZE,
+    Node,
+    Partition,
+    allowed_partitions,
+    frame_nodes,
+    leaf_blocks,
+    mi_grid_shape,
+    paint_grid,
+    partition_at,
+    sub_blocks,
+    tree_nodes,
 )
 
 
@@ -16,8 +27,7 @@ def grid_for(nodes: list[Node], width: int, height: int) -> np.ndarray:
     return grid
 
 
-@pytest.mark.parametrize("size,part", [(s, p) for s in (128, 64, 32, 16, 8)
-                                       for p in allowed_partitions(s)])
+@pytest.mark.parametrize("size,part", [(s, p) for s in (128, 64, 32, 16, 8) for p in allowed_partitions(s)])
 def test_every_type_at_every_size_is_rebuilt(size, part):
     nodes = [Node(0, 0, size, part)]
     if part == Partition.SPLIT and size > 8:
@@ -33,7 +43,7 @@ def test_sub_blocks_tile_the_node():
         for part in Partition:
             cover = np.zeros((size, size), dtype=int)
             for x, y, w, h in sub_blocks(part, 0, 0, size):
-                cover[y:y + h, x:x + w] += 1
+                cover[y : y + h, x : x + w] += 1
             assert (cover == 1).all(), part
 
 
@@ -42,8 +52,10 @@ def test_nested_splits_round_trip():
         Node(0, 0, 64, Partition.SPLIT),
         Node(0, 0, 32, Partition.SPLIT),
         Node(0, 0, 16, Partition.SPLIT),
-        Node(0, 0, 8, Partition.SPLIT), Node(8, 0, 8, Partition.HORZ),
-        Node(0, 8, 8, Partition.VERT), Node(8, 8, 8, Partition.NONE),
+        Node(0, 0, 8, Partition.SPLIT),
+        Node(8, 0, 8, Partition.HORZ),
+        Node(0, 8, 8, Partition.VERT),
+        Node(8, 8, 8, Partition.NONE),
         Node(16, 0, 16, Partition.HORZ_4),
         Node(0, 16, 16, Partition.VERT_A),
         Node(16, 16, 16, Partition.HORZ_B),
@@ -57,8 +69,7 @@ def test_nested_splits_round_trip():
 
 def test_a_and_b_types_are_told_apart_from_split():
     # SPLIT whose quadrants are whole looks like HORZ_A/VERT_A at the top-left corner.
-    split = [Node(0, 0, 32, Partition.SPLIT)] + [
-        Node(x, y, 16, Partition.NONE) for y in (0, 16) for x in (0, 16)]
+    split = [Node(0, 0, 32, Partition.SPLIT)] + [Node(x, y, 16, Partition.NONE) for y in (0, 16) for x in (0, 16)]
     horz_a = [Node(0, 0, 32, Partition.HORZ_A)]
     vert_a = [Node(0, 0, 32, Partition.VERT_A)]
     for nodes, want in ((split, Partition.SPLIT), (horz_a, Partition.HORZ_A), (vert_a, Partition.VERT_A)):
@@ -77,9 +88,13 @@ def test_frame_border_superblocks():
                 nodes += [Node(sx, sy, 64, Partition.SPLIT), Node(sx, sy, 32, Partition.HORZ)]
                 nodes += [Node(sx + 32, sy, 32, Partition.HORZ)] if sx + 32 < width else []
             elif sx == 128:  # 48 columns left
-                nodes += [Node(sx, sy, 64, Partition.SPLIT),
-                          Node(sx, sy, 32, Partition.NONE), Node(sx + 32, sy, 32, Partition.VERT),
-                          Node(sx, sy + 32, 32, Partition.NONE), Node(sx + 32, sy + 32, 32, Partition.VERT)]
+                nodes += [
+                    Node(sx, sy, 64, Partition.SPLIT),
+                    Node(sx, sy, 32, Partition.NONE),
+                    Node(sx + 32, sy, 32, Partition.VERT),
+                    Node(sx, sy + 32, 32, Partition.NONE),
+                    Node(sx + 32, sy + 32, 32, Partition.VERT),
+                ]
             else:
                 nodes.append(Node(sx, sy, 64, Partition.NONE))
     grid = grid_for(nodes, width, height)
@@ -97,23 +112,14 @@ def test_horz_at_bottom_edge_is_not_horz_b():
 def test_leaves_tile_grid_exactly():
     rng = np.random.default_rng(1)
     for _ in range(50):
-        nodes = list(_random_tree(rng, 0, 0, 64))
+        nodes = list(random_tree(rng, 0, 0, 64))
         leaves = leaf_blocks(nodes, 16, 16)
         cover = np.zeros((64, 64), dtype=int)
         for x, y, w, h in leaves:
-            cover[y:y + h, x:x + w] += 1
+            cover[y : y + h, x : x + w] += 1
         assert (cover == 1).all()
         grid = paint_grid(nodes, 16, 16)
         assert list(tree_nodes(grid, 0, 0, 64)) == nodes
-
-
-def _random_tree(rng, x, y, size):
-    part = Partition(rng.choice(allowed_partitions(size)))
-    yield Node(x, y, size, part)
-    if part == Partition.SPLIT and size > 8:
-        h = size // 2
-        for dy, dx in ((0, 0), (0, h), (h, 0), (h, h)):
-            yield from _random_tree(rng, x + dx, y + dy, h)
 
 
 def test_allowed_partitions():

@@ -4,23 +4,31 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from av1tools.extract.y4m import Y4MError, Y4MHeader, Y4MReader, parse_header, write_y4m
 
 
 def planes(rng, width, height, bit_depth):
-    hi = (1 << bit_depth)
+    hi = 1 << bit_depth
     dtype = np.uint8 if bit_depth == 8 else np.uint16
     ch, cw = (height + 1) // 2, (width + 1) // 2
-    return (rng.integers(0, hi, (height, width)).astype(dtype),
-            rng.integers(0, hi, (ch, cw)).astype(dtype),
-            rng.integers(0, hi, (ch, cw)).astype(dtype))
+    return (
+        rng.integers(0, hi, (height, width)).astype(dtype),
+        rng.integers(0, hi, (ch, cw)).astype(dtype),
+        rng.integers(0, hi, (ch, cw)).astype(dtype),
+    )
 
 
 @settings(max_examples=40, deadline=None)
-@given(width=st.integers(1, 70), height=st.integers(1, 70), frames=st.integers(1, 3),
-       bit_depth=st.sampled_from([8, 10]), seed=st.integers(0, 2**16))
+@given(
+    width=st.integers(1, 70),
+    height=st.integers(1, 70),
+    frames=st.integers(1, 3),
+    bit_depth=st.sampled_from([8, 10]),
+    seed=st.integers(0, 2**16),
+)
 def test_round_trip(tmp_path_factory, width, height, frames, bit_depth, seed):
     rng = np.random.default_rng(seed)
     path = tmp_path_factory.mktemp("y4m") / "clip.y4m"
@@ -54,24 +62,27 @@ def test_truncated_file_names_frame(tmp_path_factory, cut):
     header = Y4MHeader(16, 12, Fraction(25), 8, "420")
     write_y4m(path, header, [planes(rng, 16, 12, 8)] * 3)
     data = path.read_bytes()
-    path.write_bytes(data[:len(data) - cut])
+    path.write_bytes(data[: len(data) - cut])
     with pytest.raises(Y4MError, match=r"frame [12]: (truncated|bad FRAME marker)"):
         Y4MReader(path)
 
 
-@pytest.mark.parametrize("line,message", [
-    (b"YUV4MPEG2 W16 H16 F30:1 It C420", "interlaced"),
-    (b"YUV4MPEG2 W16 H16 F30:1 Ib C420", "interlaced"),
-    (b"YUV4MPEG2 W16 H16 F30:1 C444", "unsupported chroma format C444"),
-    (b"YUV4MPEG2 W16 H16 F30:1 C422", "unsupported chroma format C422"),
-    (b"YUV4MPEG2 W16 H16 F30:1 Cmono", "unsupported chroma format Cmono"),
-    (b"YUV4MPEG2 W16 H16 F30:1 C420p12", "unsupported chroma format C420p12"),
-    (b"YUV4MPEG2 H16 F30:1", "lacks W"),
-    (b"YUV4MPEG2 Wx H16", "bad width/height"),
-    (b"YUV4MPEG2 W0 H16", "unsupported frame size"),
-    (b"YUV4MPEG2 W16 H16 F30:0", "bad frame rate"),
-    (b"YUV4MPEG W16 H16", "not a y4m file"),
-])
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        (b"YUV4MPEG2 W16 H16 F30:1 It C420", "interlaced"),
+        (b"YUV4MPEG2 W16 H16 F30:1 Ib C420", "interlaced"),
+        (b"YUV4MPEG2 W16 H16 F30:1 C444", "unsupported chroma format C444"),
+        (b"YUV4MPEG2 W16 H16 F30:1 C422", "unsupported chroma format C422"),
+        (b"YUV4MPEG2 W16 H16 F30:1 Cmono", "unsupported chroma format Cmono"),
+        (b"YUV4MPEG2 W16 H16 F30:1 C420p12", "unsupported chroma format C420p12"),
+        (b"YUV4MPEG2 H16 F30:1", "lacks W"),
+        (b"YUV4MPEG2 Wx H16", "bad width/height"),
+        (b"YUV4MPEG2 W0 H16", "unsupported frame size"),
+        (b"YUV4MPEG2 W16 H16 F30:0", "bad frame rate"),
+        (b"YUV4MPEG W16 H16", "not a y4m file"),
+    ],
+)
 def test_bad_headers(line, message):
     with pytest.raises(Y4MError, match=message):
         parse_header(line, "clip.y4m")
@@ -80,8 +91,9 @@ def test_bad_headers(line, message):
 def test_header_fields_and_frame_parameters(tmp_path):
     path = tmp_path / "p.y4m"
     body = bytes(range(6 * 4 + 2 * 3 * 2))
-    path.write_bytes(b"YUV4MPEG2 W6 H4 F25:1 Ip A1:1 C420mpeg2 XCOLORRANGE=FULL\n"
-                     + b"FRAME Ixyz\n" + body + b"FRAME\n" + body)
+    path.write_bytes(
+        b"YUV4MPEG2 W6 H4 F25:1 Ip A1:1 C420mpeg2 XCOLORRANGE=FULL\n" + b"FRAME Ixyz\n" + body + b"FRAME\n" + body
+    )
     with Y4MReader(path) as r:
         assert len(r) == 2 and r.header.aspect == "1:1" and r.header.fps == 25
         y, u, v = r.read(1)

@@ -14,8 +14,7 @@ from scipy.interpolate import PchipInterpolator
 METHODS = ("cubic", "pchip")
 
 
-def _log_rate_integral(quality: np.ndarray, log_rate: np.ndarray, lo: float, hi: float,
-                       method: str) -> float:
+def _log_rate_integral(quality: np.ndarray, log_rate: np.ndarray, lo: float, hi: float, method: str) -> float:
     order = np.argsort(quality)
     q, r = quality[order], log_rate[order]
     if method == "cubic":

@@ -4,22 +4,23 @@ The patch (third_party/libaom/patches/) reads ``AV1TOOLS_PARTITION_MAP``: per co
 (source timestamp = display index, hidden flag) and square block (mi_row, mi_col, size),
 a bit mask of the partition types the RD search may try. One bit replaces the search with
 that type; several prune it to those; blocks not listed are searched as usual, and at
-blocks crossing the frame edge the mask is narrowed to what the edge allows. ``AV1TOOLS_PARTITION_STATS`` receives one line per coded
-frame counting the search work: nodes visited, (node, type) evaluations, RD mode searches.
+blocks crossing the frame edge the mask is narrowed to what the edge allows.
+``AV1TOOLS_PARTITION_STATS`` receives one line per coded frame counting the search work:
+nodes visited, (node, type) evaluations, RD mode searches.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
 from av1tools.extract.inspect import FrameGrid
-from av1tools.paths import atomic_output
 from av1tools.partition import MI_SIZE, MIN_NODE_SIZE, Partition, frame_nodes
+from av1tools.paths import atomic_output
 
 MAP_HEADER = "av1tools-partition-map 1\n"
 MAP_ENV = "AV1TOOLS_PARTITION_MAP"
@@ -28,7 +29,7 @@ STATS_ENV = "AV1TOOLS_PARTITION_STATS"
 
 @dataclass(frozen=True)
 class MapEntry:
-    frame: int  # display index (the source frame's timestamp)
+    display_index: int  # the source frame's timestamp
     x: int
     y: int
     size: int
@@ -44,7 +45,7 @@ def write_partition_map(path: Path, entries: Iterable[MapEntry]) -> int:
         for e in entries:
             if not 0 < e.mask < 1 << 10:
                 raise ValueError(f"partition mask {e.mask} out of range at {e}")
-            f.write(f"{e.frame} {int(e.hidden)} {e.y // MI_SIZE} {e.x // MI_SIZE} {e.size} {e.mask}\n")
+            f.write(f"{e.display_index} {int(e.hidden)} {e.y // MI_SIZE} {e.x // MI_SIZE} {e.size} {e.mask}\n")
             n += 1
     return n
 
@@ -52,12 +53,17 @@ def write_partition_map(path: Path, entries: Iterable[MapEntry]) -> int:
 def oracle_entries(grids: Iterable[FrameGrid], sb_size: int) -> list[MapEntry]:
     """A baseline encode's own partitions, one forced type per node of every shown frame
     (hidden frames keep the normal search: their source index is not in the bitstream)."""
-    return [MapEntry(g.display_index, n.x, n.y, n.size, 1 << int(n.partition))
-            for g in grids if g.show_frame for n in frame_nodes(g.block_size, sb_size)]
+    return [
+        MapEntry(g.display_index, n.x, n.y, n.size, 1 << int(n.partition))
+        for g in grids
+        if g.show_frame
+        for n in frame_nodes(g.block_size, sb_size)
+    ]
 
 
-def choose_mask(probs: np.ndarray, top_k: int | None = None, threshold: float | None = None,
-                decision: int | None = None) -> int:
+def choose_mask(
+    probs: np.ndarray, top_k: int | None = None, threshold: float | None = None, decision: int | None = None
+) -> int:
     """The allowed set for one node: its ``decision`` (else the most probable type), plus
     the next most probable types up to ``top_k`` in all, or plus every type with
     probability >= ``threshold``. Types of probability 0 (not allowed) never enter."""
@@ -67,11 +73,13 @@ def choose_mask(probs: np.ndarray, top_k: int | None = None, threshold: float | 
     if threshold is not None:
         chosen = [first] + [t for t in rest if probs[t] >= threshold]
     else:
-        chosen = [first] + rest[:(top_k or 1) - 1]
+        chosen = [first] + rest[: (top_k or 1) - 1]
     return int(sum(1 << t for t in chosen))
 
 
-def prediction_entries(frames: Iterable, sb_size: int, top_k: int | None = None, threshold: float | None = None) -> list[MapEntry]:
+def prediction_entries(
+    frames: Iterable, sb_size: int, top_k: int | None = None, threshold: float | None = None
+) -> list[MapEntry]:
     """Decisions for the nodes the guided encoder will reach: superblocks, and the children
     of nodes whose allowed set holds SPLIT. ``frames``: FramePrediction objects whose walk
     visited at least those nodes."""
@@ -87,7 +95,7 @@ def prediction_entries(frames: Iterable, sb_size: int, top_k: int | None = None,
                     continue
                 pr, decision = probs[(x, y, size)]
                 mask = choose_mask(pr, top_k, threshold, decision)
-                out.append(MapEntry(int(p.frame), x, y, size, mask))
+                out.append(MapEntry(int(p.display_index), x, y, size, mask))
                 if mask & (1 << Partition.SPLIT):
                     h = size // 2
                     nxt += [(x + dx, y + dy) for dy in (0, h) for dx in (0, h)]
@@ -97,7 +105,7 @@ def prediction_entries(frames: Iterable, sb_size: int, top_k: int | None = None,
 
 @dataclass(frozen=True)
 class FrameCounters:
-    frame: int  # source timestamp
+    display_index: int  # source timestamp
     show_frame: bool
     frame_type: int
     nodes: int  # partition-search nodes visited
@@ -116,8 +124,10 @@ def read_stats(path: Path) -> list[FrameCounters]:
 
 
 def counter_totals(counters: list[FrameCounters]) -> dict[str, int]:
-    return {name: sum(getattr(c, name) for c in counters)
-            for name in ("nodes", "partition_evals", "mode_searches", "mode_pixels")}
+    return {
+        name: sum(getattr(c, name) for c in counters)
+        for name in ("nodes", "partition_evals", "mode_searches", "mode_pixels")
+    }
 
 
 def guided_env(map_path: Path | None, stats_path: Path | None) -> dict[str, str]:
@@ -129,4 +139,3 @@ def guided_env(map_path: Path | None, stats_path: Path | None) -> dict[str, str]
     if stats_path is not None:
         env[STATS_ENV] = str(stats_path)
     return env
-

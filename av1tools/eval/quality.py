@@ -23,8 +23,16 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
 
 def ssim(a: np.ndarray, b: np.ndarray, peak: float) -> float:
     """SSIM per Wang et al.: 11x11 Gaussian window (sigma 1.5), population covariance."""
-    return float(structural_similarity(a.astype(np.float64), b.astype(np.float64), data_range=peak,
-                                       gaussian_weights=True, sigma=1.5, use_sample_covariance=False))
+    return float(
+        structural_similarity(
+            a.astype(np.float64),
+            b.astype(np.float64),
+            data_range=peak,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+    )
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ times (``calibrate``); the report shows how well the simulation then predicts me
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -51,8 +51,13 @@ def exhaustive_pixels(width: int, height: int, sb_size: int) -> int:
         per_node = len([p for p in allowed_partitions(size) if p != Partition.SPLIT])
         total += len(nodes) * per_node * size * size
         half = size // 2
-        nodes = [(x + dx, y + dy) for x, y in nodes for dy in (0, half) for dx in (0, half)
-                 if (y + dy) // 4 < mi_rows and (x + dx) // 4 < mi_cols]
+        nodes = [
+            (x + dx, y + dy)
+            for x, y in nodes
+            for dy in (0, half)
+            for dx in (0, half)
+            if (y + dy) // 4 < mi_rows and (x + dx) // 4 < mi_cols
+        ]
         size = half
     return total
 
@@ -82,12 +87,10 @@ def calibrate(runs: list[dict]) -> Calibration:
     b = max(b, 1e-15)
     baselines = [r for r in runs if r.get("baseline")]
     rho = float(np.mean([r["mode_pixels"] / r["exhaustive_pixels"] for r in baselines])) if baselines else 1.0
-    return Calibration(rho=rho, fixed_per_frame=float(max(a, 0.0) / b), seconds_per_unit=float(b),
-                       runs=len(runs))
+    return Calibration(rho=rho, fixed_per_frame=float(max(a, 0.0) / b), seconds_per_unit=float(b), runs=len(runs))
 
 
-def simulated_time_saving(guided_work: float, frames: int, exhaustive: float,
-                          cal: Calibration) -> float:
+def simulated_time_saving(guided_work: float, frames: int, exhaustive: float, cal: Calibration) -> float:
     """Expected fraction of baseline encoder time saved by a map of ``guided_work`` pixels."""
     fixed = cal.fixed_per_frame * frames
     baseline = fixed + cal.rho * exhaustive

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -9,13 +10,12 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from av1tools.extract.inspect import FrameGrid, frame_grid, inspect_records
 from av1tools.extract.ivf import CodedFrame, FrameHeaderReader, IvfSplitter, coded_frames, set_frame_count
-
 from av1tools.paths import REPO_ROOT
 
 AOM_DIR_ENV = "AV1TOOLS_AOM_DIR"
@@ -80,8 +80,9 @@ def find_tools(aom_dir: str | os.PathLike | None = None) -> AomTools:
         return _tools_in(Path(os.environ[AOM_DIR_ENV]), "env")
     built = cached_build_dir()
     if built is None:
-        raise AomError("libaom is not built: run 'make libaom' "
-                       f"(or {BUILD_SCRIPT}), or set {AOM_DIR_ENV} to your own build")
+        raise AomError(
+            f"libaom is not built: run 'make libaom' (or {BUILD_SCRIPT}), or set {AOM_DIR_ENV} to your own build"
+        )
     return _tools_in(built, "cache")
 
 
@@ -93,8 +94,69 @@ def encoder_version(tools: AomTools) -> str:
 
 
 @dataclass(frozen=True)
+class EncoderBuild:
+    """What an aomenc is: its version, whether it carries av1tools' guided-partition patch
+    (found by asking it, not assumed), and our build's cache key when it is one of ours."""
+
+    version: str
+    guided: bool
+    key: str = ""
+
+    @property
+    def label(self) -> str:
+        patch = "+ av1tools guided-partition patch" if self.guided else "(no av1tools patch)"
+        return f"libaom {self.version} {patch}" + (f", build {self.key}" if self.key else "")
+
+    def to_dict(self) -> dict:
+        return {"version": self.version, "guided": self.guided, "key": self.key, "label": self.label}
+
+
+@functools.lru_cache(maxsize=8)
+def _build_of(aomenc: Path, mtime_ns: int) -> EncoderBuild:
+    tools = _tools_in(aomenc.parent, "probe")
+    key = ""
+    build_ok = tools.root.parent / "BUILD_OK"
+    if build_ok.is_file():
+        key = dict(line.split("=", 1) for line in build_ok.read_text().split() if "=" in line).get("key", "")
+    return EncoderBuild(encoder_version(tools), _honours_guide(tools), key)
+
+
+def encoder_build(tools: AomTools) -> EncoderBuild:
+    """The build identity of ``tools.aomenc`` (probed once per binary)."""
+    return _build_of(tools.aomenc, tools.aomenc.stat().st_mtime_ns)
+
+
+def _honours_guide(tools: AomTools) -> bool:
+    """Encode one 16x16 frame with the counters' file set: only av1tools' patch writes it."""
+    with tempfile.TemporaryDirectory(prefix="av1tools-probe-") as tmp:
+        src, stats = Path(tmp) / "probe.y4m", Path(tmp) / "probe.stats"
+        src.write_bytes(b"YUV4MPEG2 W16 H16 F30:1 Ip C420jpeg\nFRAME\n" + bytes(range(256)) + bytes(128))
+        env = dict(os.environ, AV1TOOLS_PARTITION_STATS=str(stats))
+        env.pop("AV1TOOLS_PARTITION_MAP", None)
+        cmd = [
+            str(tools.aomenc),
+            "--allintra",
+            "--cpu-used=9",
+            "--limit=1",
+            "--ivf",
+            "-o",
+            str(Path(tmp) / "probe.ivf"),
+            str(src),
+        ]
+        done = subprocess.run(cmd, capture_output=True, env=env)
+        if done.returncode != 0:
+            raise AomError(
+                f"{tools.aomenc}: cannot encode a test frame: "
+                f"{done.stderr.decode(errors='replace').strip().splitlines()[-1:]}"
+            )
+        return stats.is_file() and stats.stat().st_size > 0
+
+
+@dataclass(frozen=True)
 class EncodeSettings:
-    cq_level: int
+    """One encode's settings; their defaults are av1tools' defaults everywhere."""
+
+    cq_level: int = 32
     cpu_used: int = 3
     mode: str = "intra"  # "intra": libaom's all-intra usage; "inter": good-quality, one pass
     sb_size: int = 64
@@ -119,10 +181,16 @@ class EncodeSettings:
     def aomenc_args(self, src: Path, out: Path, bit_depth: int) -> list[str]:
         usage = ["--allintra"] if self.mode == "intra" else ["--good", "--passes=1"]
         args = usage + [
-            "--end-usage=q", f"--cq-level={self.cq_level}", f"--cpu-used={self.cpu_used}",
-            f"--sb-size={self.sb_size}", f"--threads={self.threads}",
-            f"--bit-depth={bit_depth}", f"--input-bit-depth={bit_depth}",
-            "--ivf", "-o", str(out),
+            "--end-usage=q",
+            f"--cq-level={self.cq_level}",
+            f"--cpu-used={self.cpu_used}",
+            f"--sb-size={self.sb_size}",
+            f"--threads={self.threads}",
+            f"--bit-depth={bit_depth}",
+            f"--input-bit-depth={bit_depth}",
+            "--ivf",
+            "-o",
+            str(out),
         ]
         if self.frames:
             args.append(f"--limit={self.frames}")
@@ -171,9 +239,15 @@ class _EncoderStatus:
         return lines[-1] if lines else "no output"
 
 
-def run_encoder(tools: AomTools, settings: EncodeSettings, src: Path, out: Path,
-                bit_depth: int, on_frame: Callable[[int], None] | None = None,
-                env: dict[str, str] | None = None) -> EncodeResult:
+def run_encoder(
+    tools: AomTools,
+    settings: EncodeSettings,
+    src: Path,
+    out: Path,
+    bit_depth: int,
+    on_frame: Callable[[int], None] | None = None,
+    env: dict[str, str] | None = None,
+) -> EncodeResult:
     """Run aomenc into ``out``; ``on_frame(n)`` is called as the encoder reports n frames
     done; ``env`` replaces the environment (the guided encoder reads its files from it)."""
     cmd = [str(tools.aomenc)] + settings.aomenc_args(src, out, bit_depth)
@@ -191,13 +265,19 @@ def run_encoder(tools: AomTools, settings: EncodeSettings, src: Path, out: Path,
 @dataclass
 class StreamedEncode:
     """What ``encode_and_inspect`` leaves behind once its records are consumed."""
+
     command: list[str]
     result: EncodeResult | None = None
 
 
-def encode_and_inspect(tools: AomTools, settings: EncodeSettings, src: Path, out: Path,
-                       bit_depth: int, on_frame: Callable[[int], None] | None = None,
-                       ) -> tuple[StreamedEncode, Iterator[tuple[dict, CodedFrame]]]:
+def encode_and_inspect(
+    tools: AomTools,
+    settings: EncodeSettings,
+    src: Path,
+    out: Path,
+    bit_depth: int,
+    on_frame: Callable[[int], None] | None = None,
+) -> tuple[StreamedEncode, Iterator[tuple[dict, CodedFrame]]]:
     """Encode ``src`` into ``out`` while ``inspect`` decodes the same bytes as they come.
 
     aomenc writes its IVF to a pipe; a thread copies it to ``out`` and on to inspect's
@@ -211,13 +291,15 @@ def encode_and_inspect(tools: AomTools, settings: EncodeSettings, src: Path, out
     return recorded, _stream(tools, cmd, out, on_frame, recorded)
 
 
-def _stream(tools: AomTools, cmd: list[str], out: Path, on_frame, recorded: StreamedEncode
-            ) -> Iterator[tuple[dict, CodedFrame]]:
+def _stream(
+    tools: AomTools, cmd: list[str], out: Path, on_frame, recorded: StreamedEncode
+) -> Iterator[tuple[dict, CodedFrame]]:
     start = time.perf_counter()
     enc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     insp_log = tempfile.TemporaryFile()  # a file, not a pipe: nobody need drain it
-    insp = subprocess.Popen([str(tools.inspect), "-", "-bs", "-dq"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=insp_log)
+    insp = subprocess.Popen(
+        [str(tools.inspect), "-", "-bs", "-dq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=insp_log
+    )
     status = _EncoderStatus(enc.stderr, on_frame)
     frames: list[CodedFrame] = []
     tee_error: list[BaseException] = []

@@ -1,14 +1,16 @@
-"""The partition-labelled HDF5 dataset: writing it frame by frame, and reading its summary.
+"""The partition-labelled HDF5 dataset: the one module that writes and reads it.
 
 Layout (docs/dataset.md is the contract): root attributes describe the sequence and encode;
 ``blocks/SxS`` holds one row per square node of that size; ``frames`` holds one row per
-coded frame with its whole block-size grid, so every tree can be rebuilt.
+coded frame with its whole block-size grid, so every tree can be rebuilt. Readers go through
+``open_dataset``, which checks the schema and gives typed attributes.
 """
 
 from __future__ import annotations
 
+import errno
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +20,21 @@ import numpy as np
 from av1tools.extract.inspect import FrameGrid
 from av1tools.partition import MI_SIZE, NODE_SIZES, PARTITION_NAMES, frame_nodes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # v2: blocks/*/display_index (v1: frame), build and source provenance
 FLUSH_BYTES = 32 << 20  # written in batches while the encoder still runs
 NODE_FIELDS = {  # name -> dtype, one value per node
-    "partition": np.uint8, "frame": np.int32, "x": np.int32, "y": np.int32,
-    "qindex": np.uint8, "frame_type": np.uint8, "inside": np.bool_,
+    "partition": np.uint8,
+    "display_index": np.int32,
+    "x": np.int32,
+    "y": np.int32,
+    "qindex": np.uint8,
+    "frame_type": np.uint8,
+    "inside": np.bool_,
 }
+
+
+class DatasetError(ValueError):
+    """A file that is not a readable, complete av1tools dataset; the message names it."""
 
 
 def node_group(size: int) -> str:
@@ -33,6 +44,7 @@ def node_group(size: int) -> str:
 @dataclass
 class FrameNodes:
     """The nodes of one shown frame, per node size, as column arrays."""
+
     columns: dict[int, dict[str, np.ndarray]]
 
 
@@ -46,8 +58,9 @@ def frame_node_columns(grid: FrameGrid, sb_size: int, width: int, height: int) -
         x, y = arr[:, 1], arr[:, 2]
         columns[size] = {
             "partition": arr[:, 0].astype(np.uint8),
-            "frame": np.full(len(arr), grid.display_index, dtype=np.int32),
-            "x": x, "y": y,
+            "display_index": np.full(len(arr), grid.display_index, dtype=np.int32),
+            "x": x,
+            "y": y,
             "qindex": grid.qindex[y // MI_SIZE, x // MI_SIZE].astype(np.uint8),
             "frame_type": np.full(len(arr), grid.frame_type, dtype=np.uint8),
             "inside": (x + size <= width) & (y + size <= height),
@@ -64,35 +77,61 @@ def node_pixels(luma: np.ndarray, xs: np.ndarray, ys: np.ndarray, size: int) -> 
     padded = np.pad(luma, ((0, pad_y), (0, pad_x)), mode="edge") if pad_y or pad_x else luma
     out = np.empty((len(xs), size, size), dtype=luma.dtype)
     for i, (x, y) in enumerate(zip(xs, ys)):
-        out[i] = padded[y:y + size, x:x + size]
+        out[i] = padded[y : y + size, x : x + size]
     return out
 
 
+def _no_space(e: BaseException) -> bool:
+    return getattr(e, "errno", None) == errno.ENOSPC or "No space left" in str(e)
+
+
 class DatasetWriter:
-    """Appends frames to a new HDF5 file (the caller writes to a temp path and renames)."""
+    """Builds a dataset in memory (HDF5's core driver) and writes the finished file in one
+    go: a full disk then fails one plain write with ENOSPC, which is reported cleanly,
+    instead of failing deep inside HDF5's chunk cache (which crashed the process)."""
 
     def __init__(self, path: Path, sb_size: int, pixel_dtype: np.dtype, mi_shape: tuple[int, int]):
-        self.file = h5py.File(path, "w")
+        self.path = Path(path)
+        self.file = h5py.File(f"{self.path.name}-{id(self)}", "w", driver="core", backing_store=False)
         self.file.attrs["schema_version"] = SCHEMA_VERSION
         self.sizes = [s for s in NODE_SIZES if s <= sb_size]
         for size in self.sizes:
             g = self.file.create_group(node_group(size))
             chunk = max(1, min(1024, (64 << 10) // (size * size)))  # ~64 KB: cheap random reads
-            g.create_dataset("pixels", shape=(0, size, size), maxshape=(None, size, size),
-                             dtype=pixel_dtype, chunks=(chunk, size, size),
-                             compression="gzip", compression_opts=1, shuffle=True)
+            g.create_dataset(
+                "pixels",
+                shape=(0, size, size),
+                maxshape=(None, size, size),
+                dtype=pixel_dtype,
+                chunks=(chunk, size, size),
+                compression="gzip",
+                compression_opts=1,
+                shuffle=True,
+            )
             for name, dtype in NODE_FIELDS.items():
-                g.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype,
-                                 chunks=(4096,), compression="gzip", compression_opts=1)
+                g.create_dataset(
+                    name,
+                    shape=(0,),
+                    maxshape=(None,),
+                    dtype=dtype,
+                    chunks=(4096,),
+                    compression="gzip",
+                    compression_opts=1,
+                )
         f = self.file.create_group("frames")
         for name in ("decode_index", "display_index", "base_qindex"):
             f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=np.int32, chunks=(256,))
         for name in ("frame_type", "show_frame"):
             f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=np.uint8, chunks=(256,))
-        f.create_dataset("block_size", shape=(0, *mi_shape), maxshape=(None, *mi_shape),
-                         dtype=np.uint8, chunks=(1, *mi_shape), compression="gzip",
-                         compression_opts=1)
-
+        f.create_dataset(
+            "block_size",
+            shape=(0, *mi_shape),
+            maxshape=(None, *mi_shape),
+            dtype=np.uint8,
+            chunks=(1, *mi_shape),
+            compression="gzip",
+            compression_opts=1,
+        )
         self.pending: dict[str, list[np.ndarray]] = {}
         self.pending_bytes = 0
 
@@ -107,9 +146,13 @@ class DatasetWriter:
     def add_frame(self, grid: FrameGrid, nodes: FrameNodes | None, luma: np.ndarray | None) -> None:
         """Queue one coded frame (``nodes``/``luma`` None for hidden frames); written in
         batches, since growing many HDF5 datasets per frame costs more than the frame."""
-        for name, value in (("decode_index", grid.decode_index), ("display_index", grid.display_index),
-                            ("base_qindex", grid.base_qindex), ("frame_type", grid.frame_type),
-                            ("show_frame", grid.show_frame)):
+        for name, value in (
+            ("decode_index", grid.decode_index),
+            ("display_index", grid.display_index),
+            ("base_qindex", grid.base_qindex),
+            ("frame_type", grid.frame_type),
+            ("show_frame", grid.show_frame),
+        ):
             self._queue(f"frames/{name}", np.asarray([value]))
         self._queue("frames/block_size", grid.block_size[None])
         if nodes is not None and luma is not None:
@@ -131,28 +174,68 @@ class DatasetWriter:
         self.pending.clear()
         self.pending_bytes = 0
 
-    def close(self) -> None:
+    def finish(self) -> None:
+        """Write the file to ``path`` (the caller's temp path; it renames it when done)."""
+        self.flush()
+        self.file.flush()
+        image = self.file.id.get_file_image()
+        self.close()
         try:
-            self.flush()
-        finally:
+            with open(self.path, "wb") as out:
+                out.write(image)
+        except OSError as e:
+            self.path.unlink(missing_ok=True)
+            if _no_space(e):
+                raise OSError(
+                    errno.ENOSPC, f"{self.path.parent}: no space left on device ({len(image) / 1e6:.1f} MB to write)"
+                ) from None
+            raise
+
+    def close(self) -> None:
+        if self.file.id.valid:
             self.file.close()
 
 
-@dataclass(frozen=True)
-class DatasetSummary:
-    path: Path
-    attrs: dict[str, Any]
-    counts: dict[int, Counter]  # node size -> partition type -> count
-    border: dict[int, int]  # node size -> nodes crossing the frame edge
+# ---------------------------------------------------------------------------------------
+# Reading
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "attrs": self.attrs,
-            "nodes": {f"{s}x{s}": {"total": sum(c.values()), "border": self.border[s],
-                                   "partition": {PARTITION_NAMES[p]: int(n) for p, n in sorted(c.items())}}
-                      for s, c in self.counts.items()},
-        }
+
+@dataclass(frozen=True)
+class DatasetAttrs:
+    """The root attributes every complete dataset carries (docs/dataset.md)."""
+
+    schema_version: int
+    sequence: str
+    group: str  # sequences of one group stay on one side of a train/val split
+    sequence_path: str
+    sequence_sha256: str
+    width: int
+    height: int
+    bit_depth: int
+    fps: float
+    frames: int
+    cq_level: int
+    cpu_used: int
+    mode: str
+    sb_size: int
+    threads: int
+    encoder_version: str
+    encoder_build: str
+    encoder_command: str
+    bitstream: str
+    bitstream_bytes: int
+    bitstream_sha256: str
+    av1tools_version: str
+
+    @property
+    def max_value(self) -> float:
+        return float((1 << self.bit_depth) - 1)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What the encode depended on besides the source: a rerun with other values is
+        another dataset."""
+        return {k: getattr(self, k) for k in ("frames", "cq_level", "cpu_used", "mode", "sb_size")}
 
 
 def _plain(value: Any) -> Any:
@@ -163,58 +246,160 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class DatasetError(ValueError):
-    pass
+def _typed_attrs(path: Path, raw: dict[str, Any]) -> DatasetAttrs:
+    values = {}
+    for f in fields(DatasetAttrs):
+        if f.name not in raw:
+            raise DatasetError(f"{path}: not a complete av1tools dataset (no attribute {f.name!r})")
+        cast = {"int": int, "float": float, "str": str}[f.type]
+        try:
+            values[f.name] = cast(_plain(raw[f.name]))
+        except (TypeError, ValueError):
+            raise DatasetError(f"{path}: attribute {f.name!r} has an unreadable value") from None
+    return DatasetAttrs(**values)
 
 
-def open_dataset(path: Path) -> h5py.File:
-    """Open an av1tools dataset read-only, with a one-line error for anything else."""
+class DatasetFile:
+    """An open, checked dataset (read-only). Use as a context manager."""
+
+    def __init__(self, path: Path, file: h5py.File, attrs: DatasetAttrs):
+        self.path = path
+        self.file = file
+        self.attrs = attrs
+
+    @property
+    def node_sizes(self) -> list[int]:
+        return [s for s in NODE_SIZES if node_group(s) in self.file]
+
+    def column(self, size: int, name: str) -> np.ndarray:
+        """One per-node column of ``blocks/SxS`` (a DatasetError names a broken file)."""
+        try:
+            return self.file[node_group(size)][name][:]
+        except (KeyError, OSError) as e:
+            raise DatasetError(f"{self.path}: cannot read {node_group(size)}/{name} ({_reason(e)})") from None
+
+    def pixels(self, size: int, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        try:
+            return self.file[node_group(size)]["pixels"][rows]
+        except (KeyError, OSError) as e:
+            raise DatasetError(f"{self.path}: cannot read {node_group(size)}/pixels ({_reason(e)})") from None
+
+    def frames_table(self) -> dict[str, np.ndarray]:
+        try:
+            return {k: v[:] for k, v in self.file["frames"].items()}
+        except (KeyError, OSError) as e:
+            raise DatasetError(f"{self.path}: cannot read frames/ ({_reason(e)})") from None
+
+    def frame_lumas(self) -> dict[int, np.ndarray]:
+        """Every shown frame's luma (by display index), re-assembled from its superblock
+        nodes' pixels."""
+        sb = self.attrs.sb_size
+        shown, xs, ys = self.column(sb, "display_index"), self.column(sb, "x"), self.column(sb, "y")
+        pixels = self.pixels(sb)
+        out = {}
+        for index in np.unique(shown):
+            sel = np.flatnonzero(shown == index)
+            canvas = np.zeros((int(ys[sel].max()) + sb, int(xs[sel].max()) + sb), dtype=pixels.dtype)
+            for i in sel:
+                canvas[ys[i] : ys[i] + sb, xs[i] : xs[i] + sb] = pixels[i]
+            out[int(index)] = canvas[: self.attrs.height, : self.attrs.width]
+        return out
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> DatasetFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text.split("(")[-1].rstrip(")") if "(" in text else text
+
+
+def open_dataset(path: str | Path) -> DatasetFile:
+    """Open an av1tools dataset read-only, with a one-line DatasetError for anything else."""
+    path = Path(path)
+    if path.is_dir():
+        raise DatasetError(f"{path}: is a directory, not a dataset file")
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file")
     try:
         f = h5py.File(path, "r")
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
     except OSError as e:
-        raise DatasetError(f"{path}: not an HDF5 file ({str(e).split('(')[-1].rstrip(')')})") from None
-    version = f.attrs.get("schema_version")
-    if version is None:
+        raise DatasetError(f"{path}: not a readable HDF5 file ({_reason(e)})") from None
+    try:
+        version = f.attrs.get("schema_version")
+        if version is None:
+            raise DatasetError(f"{path}: not an av1tools dataset (no schema_version)")
+        if int(version) > SCHEMA_VERSION:
+            raise DatasetError(
+                f"{path}: schema v{version} is newer than this av1tools reads (v{SCHEMA_VERSION}); upgrade av1tools"
+            )
+        if int(version) < SCHEMA_VERSION:
+            raise DatasetError(
+                f"{path}: schema v{version} is older than this av1tools reads (v{SCHEMA_VERSION}); extract it again"
+            )
+        attrs = _typed_attrs(path, dict(f.attrs))
+        if node_group(attrs.sb_size) not in f or "frames" not in f:
+            raise DatasetError(f"{path}: not a complete av1tools dataset (no {node_group(attrs.sb_size)} or frames)")
+    except BaseException:
         f.close()
-        raise DatasetError(f"{path}: not an av1tools dataset (no schema_version)")
-    if int(version) > SCHEMA_VERSION:
-        f.close()
-        raise DatasetError(f"{path}: schema v{version} is newer than this av1tools reads "
-                           f"(v{SCHEMA_VERSION}); upgrade av1tools")
-    return f
+        raise
+    return DatasetFile(path, f, attrs)
 
 
-def read_summary(path: Path) -> DatasetSummary:
-    with open_dataset(path) as f:
-        attrs = {k: _plain(v) for k, v in f.attrs.items()}
+@dataclass(frozen=True)
+class DatasetSummary:
+    path: Path
+    attrs: DatasetAttrs
+    counts: dict[int, Counter]  # node size -> partition type -> count
+    border: dict[int, int]  # node size -> nodes crossing the frame edge
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "attrs": self.attrs.__dict__,
+            "nodes": {
+                f"{s}x{s}": {
+                    "total": sum(c.values()),
+                    "border": self.border[s],
+                    "partition": {PARTITION_NAMES[p]: int(n) for p, n in sorted(c.items())},
+                }
+                for s, c in self.counts.items()
+            },
+        }
+
+
+def read_summary(path: str | Path) -> DatasetSummary:
+    with open_dataset(path) as ds:
         counts, border = {}, {}
-        for size in NODE_SIZES:
-            name = node_group(size)
-            if name not in f:
-                continue
-            parts = f[name]["partition"][:]
-            counts[size] = Counter(dict(enumerate(
-                np.bincount(parts, minlength=len(PARTITION_NAMES)).tolist())))
-            border[size] = int((~f[name]["inside"][:]).sum())
-    return DatasetSummary(Path(path), attrs, counts, border)
+        for size in ds.node_sizes:
+            parts = ds.column(size, "partition")
+            counts[size] = Counter(dict(enumerate(np.bincount(parts, minlength=len(PARTITION_NAMES)).tolist())))
+            border[size] = int((~ds.column(size, "inside")).sum())
+    return DatasetSummary(Path(path), ds.attrs, counts, border)
 
 
 def format_summary(summary: DatasetSummary) -> str:
     a = summary.attrs
-    lines = [f"{summary.path}",
-             f"  sequence   {a.get('sequence')}  {a.get('width')}x{a.get('height')} "
-             f"{a.get('bit_depth')}-bit, {a.get('frames')} frames (sha256 {str(a.get('sequence_sha256'))[:12]})",
-             f"  encoder    libaom {a.get('encoder_version')}  mode={a.get('mode')} "
-             f"cq-level={a.get('cq_level')} cpu-used={a.get('cpu_used')} sb={a.get('sb_size')}",
-             f"  command    {a.get('encoder_command')}",
-             f"  schema     v{a.get('schema_version')}, written by av1tools {a.get('av1tools_version')}",
-             "",
-             "  node    total  border  " + " ".join(f"{n:>7}" for n in PARTITION_NAMES)]
+    lines = [
+        f"{summary.path}",
+        f"  sequence   {a.sequence}  {a.width}x{a.height} {a.bit_depth}-bit, {a.frames} frames "
+        f"(sha256 {a.sequence_sha256[:12]})",
+        f"  encoder    {a.encoder_build}  mode={a.mode} cq-level={a.cq_level} cpu-used={a.cpu_used} sb={a.sb_size}",
+        f"  command    {a.encoder_command}",
+        f"  schema     v{a.schema_version}, written by av1tools {a.av1tools_version}",
+        "",
+        "  node    total  border  " + " ".join(f"{n:>7}" for n in PARTITION_NAMES),
+    ]
     for size, counts in summary.counts.items():
         total = sum(counts.values())
-        lines.append(f"  {size:>3}x{size:<3} {total:>6}  {summary.border[size]:>6}  "
-                     + " ".join(f"{counts.get(p, 0):>7}" for p in range(len(PARTITION_NAMES))))
+        lines.append(
+            f"  {size:>3}x{size:<3} {total:>6}  {summary.border[size]:>6}  "
+            + " ".join(f"{counts.get(p, 0):>7}" for p in range(len(PARTITION_NAMES)))
+        )
     return "\n".join(lines)
-

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
@@ -37,8 +38,8 @@ def inspect_records(stream: BinaryIO) -> Iterator[dict]:
         buf += chunk
         while (end := buf.find(RECORD_END)) >= 0:
             start = buf.find(b"{")
-            yield json.loads(buf[start:end + 2])
-            buf = buf[end + len(RECORD_END):]
+            yield json.loads(buf[start : end + 2])
+            buf = buf[end + len(RECORD_END) :]
     if b"{" in buf:  # what may remain is the closing "null ]"
         raise InspectError("inspect output ended inside a frame record")
 
@@ -58,7 +59,11 @@ def frame_grid(record: dict, coded: CodedFrame, decode_index: int) -> FrameGrid:
     if show != coded.show_frame or record["frameType"] != coded.frame_type:
         raise InspectError(f"frame {decode_index}: inspect and bitstream headers disagree")
     block_size = np.asarray(record["blockSize"], dtype=np.uint8)
-    qindex = (np.asarray(record["delta_q"], dtype=np.uint8) if record.get("deltaQPresentFlag")
-              else np.full(block_size.shape, record["baseQIndex"], dtype=np.uint8))
-    return FrameGrid(decode_index, coded.pts if show else -1, record["frameType"], show,
-                     record["baseQIndex"], block_size, qindex)
+    qindex = (
+        np.asarray(record["delta_q"], dtype=np.uint8)
+        if record.get("deltaQPresentFlag")
+        else np.full(block_size.shape, record["baseQIndex"], dtype=np.uint8)
+    )
+    return FrameGrid(
+        decode_index, coded.pts if show else -1, record["frameType"], show, record["baseQIndex"], block_size, qindex
+    )

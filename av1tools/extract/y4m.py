@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -52,8 +52,10 @@ class Y4MHeader:
     def header_line(self) -> bytes:
         c = "420jpeg" if self.bit_depth == 8 else f"420p{self.bit_depth}"
         extra = " XYSCSS=420JPEG" if self.bit_depth == 8 else f" XYSCSS=420P{self.bit_depth}"
-        return (f"YUV4MPEG2 W{self.width} H{self.height} F{self.fps.numerator}:{self.fps.denominator}"
-                f" I{self.interlace} A{self.aspect} C{c}{extra}\n").encode()
+        return (
+            f"YUV4MPEG2 W{self.width} H{self.height} F{self.fps.numerator}:{self.fps.denominator}"
+            f" I{self.interlace} A{self.aspect} C{c}{extra}\n"
+        ).encode()
 
 
 def parse_header(line: bytes, name: str = "<y4m>") -> Y4MHeader:
@@ -84,10 +86,10 @@ def parse_header(line: bytes, name: str = "<y4m>") -> Y4MHeader:
         raise Y4MError(f"{name}: interlaced y4m (I{interlace}) is not supported; deinterlace first")
     colorspace = fields.get("C", "420jpeg")
     if colorspace not in SUPPORTED_C:
-        raise Y4MError(f"{name}: unsupported chroma format C{colorspace}; "
-                       f"only 4:2:0 at 8 or 10 bits (C420, C420p10) is supported")
-    return Y4MHeader(width, height, fps, SUPPORTED_C[colorspace], colorspace, "p",
-                     fields.get("A", "0:0"))
+        raise Y4MError(
+            f"{name}: unsupported chroma format C{colorspace}; only 4:2:0 at 8 or 10 bits (C420, C420p10) is supported"
+        )
+    return Y4MHeader(width, height, fps, SUPPORTED_C[colorspace], colorspace, "p", fields.get("A", "0:0"))
 
 
 def _parse_ratio(text: str, name: str, what: str) -> Fraction:
@@ -129,13 +131,15 @@ class Y4MReader:
             self._f.seek(pos)
             marker = self._f.readline(MAX_HEADER)
             index = len(offsets)
-            if not marker.startswith(b"FRAME") or not marker.endswith(b"\n") or \
-                    (len(marker) > 6 and marker[5:6] != b" "):
+            if (
+                not marker.startswith(b"FRAME")
+                or not marker.endswith(b"\n")
+                or (len(marker) > 6 and marker[5:6] != b" ")
+            ):
                 raise Y4MError(f"{self.name}: frame {index}: bad FRAME marker at byte {pos}")
             data = pos + len(marker)
             if data + frame_bytes > size:
-                raise Y4MError(f"{self.name}: frame {index}: truncated "
-                               f"({size - data} of {frame_bytes} bytes)")
+                raise Y4MError(f"{self.name}: frame {index}: truncated ({size - data} of {frame_bytes} bytes)")
             offsets.append(data)
             pos = data + frame_bytes
         if not offsets:
@@ -166,8 +170,11 @@ class Y4MReader:
         buf = np.frombuffer(self._f.read(h.frame_bytes), dtype=h.dtype)
         ch, cw = h.chroma_shape
         ny, nc = h.width * h.height, ch * cw
-        planes = (buf[:ny].reshape(h.height, h.width), buf[ny:ny + nc].reshape(ch, cw),
-                  buf[ny + nc:].reshape(ch, cw))
+        planes = (
+            buf[:ny].reshape(h.height, h.width),
+            buf[ny : ny + nc].reshape(ch, cw),
+            buf[ny + nc :].reshape(ch, cw),
+        )
         return tuple(p.astype(p.dtype.newbyteorder("=")) for p in planes)  # type: ignore[return-value]
 
     def read_luma(self, index: int) -> np.ndarray:
@@ -180,15 +187,16 @@ class Y4MReader:
     def close(self) -> None:
         self._f.close()
 
-    def __enter__(self) -> "Y4MReader":
+    def __enter__(self) -> Y4MReader:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
 
-def write_y4m(path: str | os.PathLike, header: Y4MHeader,
-              frames: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> int:
+def write_y4m(
+    path: str | os.PathLike, header: Y4MHeader, frames: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]
+) -> int:
     """Write frames to ``path`` atomically (temp file, then rename); returns the count."""
     path = Path(path)
     count = 0

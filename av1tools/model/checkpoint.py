@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
+from av1tools.model.staged import ModelConfig, StagedPredictor
+from av1tools.model.stages import STAGE_ORDER, STAGES
 from av1tools.paths import atomic_output
-from av1tools.model.network import ModelConfig, StagedPredictor
-from av1tools.model.stages import STAGES, STAGE_ORDER
 
 FORMAT = 1
 KIND = "av1tools-partition-stage"
@@ -25,6 +25,14 @@ KIND = "av1tools-partition-stage"
 
 class CheckpointError(ValueError):
     pass
+
+
+def _short(e: BaseException, limit: int = 100) -> str:
+    """The first line of an exception, cut at a word boundary."""
+    text = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def state_hash(state: dict[str, torch.Tensor]) -> str:
@@ -48,8 +56,15 @@ def _atomic_save(obj: dict, path: Path) -> None:
 
 def save_stage(model: StagedPredictor, stage: str, run_dir: Path, extra: dict | None = None) -> Path:
     trunk_hash = state_hash(model.trunk.state_dict())
-    obj = {"kind": KIND, "format": FORMAT, "stage": stage, "config": model.config.to_dict(),
-           "classes": list(STAGES[stage].classes), "trunk_hash": trunk_hash, "extra": extra or {}}
+    obj = {
+        "kind": KIND,
+        "format": FORMAT,
+        "stage": stage,
+        "config": model.config.to_dict(),
+        "classes": list(STAGES[stage].classes),
+        "trunk_hash": trunk_hash,
+        "extra": extra or {},
+    }
     if stage == "stage1":
         obj["trunk"] = model.trunk.state_dict()
         obj["head"] = model.heads["stage1"].state_dict()
@@ -67,8 +82,7 @@ def read_checkpoint(path: Path) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as e:
-        raise CheckpointError(f"{path}: corrupted or not a torch checkpoint "
-                              f"({str(e).splitlines()[0][:80]})") from None
+        raise CheckpointError(f"{path}: corrupted or not a torch checkpoint ({_short(e)})") from None
     if not isinstance(obj, dict) or obj.get("kind") != KIND:
         raise CheckpointError(f"{path}: not an av1tools partition checkpoint")
     if obj.get("format") != FORMAT:
@@ -76,19 +90,23 @@ def read_checkpoint(path: Path) -> dict:
     return obj
 
 
-def load_model(run_dir: Path, stages: tuple[str, ...] = STAGE_ORDER,
-               device: str | torch.device = "cpu") -> StagedPredictor:
+def load_model(
+    run_dir: Path, stages: tuple[str, ...] = STAGE_ORDER, device: str | torch.device = "cpu"
+) -> StagedPredictor:
     """A predictor with the trunk from stage1.pt and each later stage's branch."""
     run_dir = Path(run_dir)
     first = read_checkpoint(checkpoint_path(run_dir, "stage1"))
+    if first.get("stage") != "stage1":
+        raise CheckpointError(
+            f"{checkpoint_path(run_dir, 'stage1')}: holds {first.get('stage')}, not stage1 (renamed?)"
+        )
     config = ModelConfig.from_dict(first["config"])
     model = StagedPredictor(config, {s: len(STAGES[s].classes) for s in STAGE_ORDER})
     try:
         model.trunk.load_state_dict(first["trunk"])
         model.heads["stage1"].load_state_dict(first["head"])
     except (RuntimeError, KeyError) as e:
-        raise CheckpointError(f"{checkpoint_path(run_dir, 'stage1')}: does not fit the model "
-                              f"({str(e).splitlines()[0][:80]})") from None
+        raise CheckpointError(f"{checkpoint_path(run_dir, 'stage1')}: does not fit the model ({_short(e)})") from None
     trunk_hash = state_hash(model.trunk.state_dict())
     if trunk_hash != first["trunk_hash"]:
         raise CheckpointError(f"{checkpoint_path(run_dir, 'stage1')}: trunk does not match its own hash")
@@ -97,13 +115,17 @@ def load_model(run_dir: Path, stages: tuple[str, ...] = STAGE_ORDER,
             continue
         path = checkpoint_path(run_dir, stage)
         obj = read_checkpoint(path)
+        if obj.get("stage") != stage:
+            raise CheckpointError(f"{path}: holds {obj.get('stage')}, not {stage} (renamed?)")
         if obj["trunk_hash"] != trunk_hash:
-            raise CheckpointError(f"{path}: trained on another Stage-1 trunk "
-                                  f"(hash {obj['trunk_hash'][:12]}, this run's is {trunk_hash[:12]})")
-        if obj["config"] != first["config"] or obj["stage"] != stage:
+            raise CheckpointError(
+                f"{path}: trained on another Stage-1 trunk "
+                f"(hash {obj['trunk_hash'][:12]}, this run's is {trunk_hash[:12]})"
+            )
+        if obj["config"] != first["config"]:
             raise CheckpointError(f"{path}: its model configuration differs from stage1.pt's")
         try:
             model.branches[stage].load_state_dict(obj["branch"])
         except RuntimeError as e:
-            raise CheckpointError(f"{path}: does not fit the model ({str(e).splitlines()[0][:80]})") from None
+            raise CheckpointError(f"{path}: does not fit the model ({_short(e)})") from None
     return model.to(device).eval()

@@ -1,87 +1,82 @@
 """Datasets over av1tools HDF5 files: an index of nodes, splits, and per-stage views.
 
-Pixels are read lazily (one h5py handle per DataLoader worker, opened in the worker) or
+Pixels are read lazily (one file handle per DataLoader worker, opened in the worker) or
 cached in memory for small sets. Batches hold one node size each, so every block is fed
 at its native size (see docs/model.md for why).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
-import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from av1tools.extract.dataset import DatasetError, node_group, open_dataset
+from av1tools.extract.dataset import DatasetFile, open_dataset
+from av1tools.extract.manifest import data_source, stable_fraction
 from av1tools.model.stages import STAGES
 from av1tools.partition import NODE_SIZES
 
 SIZE_INDEX = {s: i for i, s in enumerate(NODE_SIZES)}
 
 
-def dataset_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
-    """The .h5 files named, directories searched (non-recursively), in a stable order."""
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(p.glob("*.h5"))
-            if not found:
-                raise DatasetError(f"{p}: no .h5 datasets in this directory")
-            files += found
-        elif p.exists():
-            files.append(p)
-        else:
-            raise DatasetError(f"{p}: no such file or directory")
-    return files
-
-
 @dataclass
 class NodeIndex:
     """Every node of every file, as parallel arrays (no pixels)."""
+
     files: list[Path]
     sequences: list[str]  # per file
+    groups: list[str]  # per file: the split unit (a sequence, or a still-image directory)
+    cq_levels: list[int]  # per file
     max_value: list[float]  # per file: 255 or 1023
     file: np.ndarray = field(repr=False)  # per node: file number
     size: np.ndarray = field(repr=False)
     row: np.ndarray = field(repr=False)  # row within blocks/SxS of its file
     partition: np.ndarray = field(repr=False)
     qindex: np.ndarray = field(repr=False)
-    frame: np.ndarray = field(repr=False)
+    display_index: np.ndarray = field(repr=False)
     inside: np.ndarray = field(repr=False)
+    splits: dict[str, str] = field(default_factory=dict, repr=False)  # from manifests
 
     def __len__(self) -> int:
         return len(self.file)
 
+    def node_group(self) -> np.ndarray:
+        """Per node: its file's split group."""
+        return np.array(self.groups)[self.file]
+
+
+NODE_COLUMNS = ("partition", "qindex", "display_index", "inside")
+
 
 def load_index(paths: Sequence[str | os.PathLike]) -> NodeIndex:
-    files = dataset_files(paths)
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in
-                                         ("file", "size", "row", "partition", "qindex", "frame", "inside")}
-    sequences, max_value = [], []
-    for fi, path in enumerate(files):
-        with open_dataset(path) as f:
-            sequences.append(str(f.attrs["sequence"]))
-            max_value.append(float((1 << int(f.attrs["bit_depth"])) - 1))
-            for size in NODE_SIZES:
-                if node_group(size) not in f:
-                    continue
-                g = f[node_group(size)]
-                n = len(g["partition"])
+    source = data_source(paths)
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("file", "size", "row") + NODE_COLUMNS}
+    sequences, groups, cq_levels, max_value = [], [], [], []
+    for fi, path in enumerate(source.files):
+        with open_dataset(path) as ds:
+            sequences.append(ds.attrs.sequence)
+            groups.append(ds.attrs.group)
+            cq_levels.append(ds.attrs.cq_level)
+            max_value.append(ds.attrs.max_value)
+            for size in ds.node_sizes:
+                values = {name: ds.column(size, name) for name in NODE_COLUMNS}
+                n = len(values["partition"])
                 cols["file"].append(np.full(n, fi, dtype=np.int32))
                 cols["size"].append(np.full(n, size, dtype=np.int32))
                 cols["row"].append(np.arange(n, dtype=np.int64))
-                for name in ("partition", "qindex", "frame", "inside"):
-                    cols[name].append(g[name][:])
-    if not files:
-        raise DatasetError("no datasets given")
+                for name in NODE_COLUMNS:
+                    cols[name].append(values[name])
     arrays = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
-    return NodeIndex(files, sequences, max_value, **arrays)
+    return NodeIndex(source.files, sequences, groups, cq_levels, max_value, **arrays, splits=source.splits)
+
+
+class SplitError(ValueError):
+    """A train/validation split that leaves one side empty."""
 
 
 @dataclass(frozen=True)
@@ -91,45 +86,83 @@ class Split:
     record: dict  # what a run writes down to be reproduced
 
 
-def _stable_fraction(text: str) -> float:
-    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+def _val_groups(
+    index: NodeIndex, val_fraction: float, val_sequences: Sequence[str] | None, seed: int
+) -> tuple[list[str], str]:
+    groups = sorted(set(index.groups))
+    if val_sequences:
+        names = set(val_sequences)
+        unknown = names - set(groups) - set(index.sequences)
+        if unknown:
+            raise SplitError(f"validation sequences not in the data: {', '.join(sorted(unknown))}")
+        held = {g for g, s in zip(index.groups, index.sequences) if g in names or s in names}
+        return sorted(held), "--val-seq"
+    if index.splits and all(g in index.splits for g in groups):
+        return sorted(g for g in groups if index.splits[g] == "val"), "manifest"
+    # Each group's side is fixed by its name (and the seed) alone: adding data never moves
+    # a group; at least one group is held out.
+    held = [g for g in groups if stable_fraction(f"{seed}:{g}") < val_fraction]
+    return held or [min(groups, key=lambda g: stable_fraction(f"{seed}:{g}"))], "hash"
 
 
-def split_index(index: NodeIndex, mode: str = "sequence", val_fraction: float = 0.25,
-                val_sequences: Sequence[str] | None = None, seed: int = 0) -> Split:
-    """Train/validation masks. ``sequence``: whole sequences (all their QPs) are held out, so
-    no frame of a validation sequence is trained on; ``frame``: frames are held out, the
-    same frames at every QP. Falls back to ``frame`` when there is a single sequence."""
-    names = sorted(set(index.sequences))
-    if mode == "sequence" and len(names) < 2 and not val_sequences:
+def split_index(
+    index: NodeIndex,
+    mode: str = "sequence",
+    val_fraction: float = 0.25,
+    val_sequences: Sequence[str] | None = None,
+    seed: int = 0,
+) -> Split:
+    """Train/validation masks. ``sequence``: whole groups (a sequence with all its QPs, or a
+    still-image directory) are held out, as the manifest assigns them, else as named, else
+    by a hash of their name; ``frame``: frames are held out, the same frames at every QP.
+    Falls back to ``frame`` when there is a single group. Raises SplitError when either side
+    would be empty."""
+    groups = sorted(set(index.groups))
+    if mode == "sequence" and len(groups) < 2 and not val_sequences:
         mode = "frame"
     if mode == "sequence":
-        if val_sequences:
-            unknown = set(val_sequences) - set(names)
-            if unknown:
-                raise ValueError(f"validation sequences not in the data: {', '.join(sorted(unknown))}")
-            held = sorted(val_sequences)
-        else:
-            rng = np.random.default_rng(seed)
-            k = max(1, round(len(names) * val_fraction))
-            held = sorted(rng.choice(names, size=k, replace=False).tolist())
-        val = np.isin(np.array(index.sequences)[index.file], held)
-        record = {"mode": "sequence", "val_sequences": held,
-                  "train_sequences": [n for n in names if n not in held]}
+        held, how = _val_groups(index, val_fraction, val_sequences, seed)
+        val = np.isin(index.node_group(), held)
+        record = {
+            "mode": "sequence",
+            "chosen_by": how,
+            "val_sequences": held,
+            "train_sequences": [g for g in groups if g not in held],
+        }
     elif mode == "frame":
-        keys = {(s, f) for s, f in zip(np.array(index.sequences)[index.file], index.frame)}
-        held_frames = {k for k in keys if _stable_fraction(f"{seed}:{k[0]}:{k[1]}") < val_fraction}
-        val = np.array([(s, f) in held_frames
-                        for s, f in zip(np.array(index.sequences)[index.file], index.frame)], dtype=bool)
-        record = {"mode": "frame", "val_fraction": val_fraction, "seed": seed,
-                  "val_frames": sorted([f"{s}:{int(f)}" for s, f in held_frames])}
+        seqs = np.array(index.sequences)[index.file]
+        keys = sorted({(s, int(f)) for s, f in zip(seqs, index.display_index)})
+        held_frames = {k for k in keys if stable_fraction(f"{seed}:{k[0]}:{k[1]}") < val_fraction}
+        if not held_frames and len(keys) > 1:  # documented fallback: hold out one frame
+            held_frames = {min(keys, key=lambda k: stable_fraction(f"{seed}:{k[0]}:{k[1]}"))}
+        val = np.array([(s, int(f)) in held_frames for s, f in zip(seqs, index.display_index)], dtype=bool)
+        record = {
+            "mode": "frame",
+            "val_fraction": val_fraction,
+            "seed": seed,
+            "val_frames": sorted(f"{s}:{f}" for s, f in held_frames),
+        }
     else:
         raise ValueError(f"split mode must be 'sequence' or 'frame', not {mode!r}")
+    if not val.any():
+        raise SplitError(
+            f"the validation split is empty ({len(groups)} sequence(s), "
+            f"{len(set(zip(index.file, index.display_index)))} frame(s)): "
+            "add data or choose --val-seq"
+        )
+    if val.all():
+        raise SplitError("the training split is empty: every node is held out for validation")
     return Split(~val, val, record)
 
 
-def stage_rows(index: NodeIndex, stage: str, mask: np.ndarray, include_border: bool = False,
-               max_samples: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def stage_rows(
+    index: NodeIndex,
+    stage: str,
+    mask: np.ndarray,
+    include_border: bool = False,
+    max_samples: int | None = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """(positions in the index, class labels) of the nodes a stage trains on. Border nodes
     are left out by default: the frame edge, not the content, constrains their type."""
     labels = STAGES[stage].label_of()[index.partition]
@@ -155,7 +188,7 @@ class NodeDataset(Dataset):
         self.rows = rows
         self.labels = labels
         self.sizes = index.size[rows]
-        self._handles: dict[int, h5py.File] = {}
+        self._handles: dict[int, DatasetFile] = {}
         self._pid = -1
         self._cache = self._load_all() if cache else None
 
@@ -167,12 +200,12 @@ class NodeDataset(Dataset):
         out: dict[int, np.ndarray] = {}
         ix = self.index
         for fi in np.unique(ix.file[self.rows]):
-            with h5py.File(ix.files[fi], "r") as f:
+            with open_dataset(ix.files[fi]) as ds:
                 for size in np.unique(ix.size[self.rows]):
                     sel = np.flatnonzero((ix.file[self.rows] == fi) & (ix.size[self.rows] == size))
                     if not len(sel):
                         continue
-                    pixels = f[node_group(int(size))]["pixels"][:]
+                    pixels = ds.pixels(int(size))
                     for i, r in zip(sel, ix.row[self.rows[sel]]):
                         out[int(i)] = pixels[r]
         return out
@@ -185,21 +218,26 @@ class NodeDataset(Dataset):
         j = self.rows[i]
         fi = int(self.index.file[j])
         if fi not in self._handles:
-            self._handles[fi] = h5py.File(self.index.files[fi], "r")
-        return self._handles[fi][node_group(int(self.index.size[j]))]["pixels"][self.index.row[j]]
+            self._handles[fi] = open_dataset(self.index.files[fi])
+        return self._handles[fi].pixels(int(self.index.size[j]), int(self.index.row[j]))
 
     def __getitem__(self, i: int):
         j = self.rows[i]
         pixels = self._pixels(i).astype(np.float32) / self.index.max_value[self.index.file[j]]
-        return (torch.from_numpy(pixels)[None], torch.tensor(self.index.qindex[j] / 255.0, dtype=torch.float32),
-                torch.tensor(SIZE_INDEX[int(self.index.size[j])]), torch.tensor(int(self.labels[i])))
+        return (
+            torch.from_numpy(pixels)[None],
+            torch.tensor(self.index.qindex[j] / 255.0, dtype=torch.float32),
+            torch.tensor(SIZE_INDEX[int(self.index.size[j])]),
+            torch.tensor(int(self.labels[i])),
+        )
 
 
 class SizeBatchSampler(Sampler[list[int]]):
     """Batches of one node size each (blocks keep their native size), shuffled by seed."""
 
-    def __init__(self, sizes: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0,
-                 weights: np.ndarray | None = None):
+    def __init__(
+        self, sizes: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0, weights: np.ndarray | None = None
+    ):
         self.sizes = sizes
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -219,8 +257,7 @@ class SizeBatchSampler(Sampler[list[int]]):
         batches = []
         for size in np.unique(self.sizes):
             members = order[self.sizes[order] == size]
-            batches += [members[i:i + self.batch_size].tolist()
-                        for i in range(0, len(members), self.batch_size)]
+            batches += [members[i : i + self.batch_size].tolist() for i in range(0, len(members), self.batch_size)]
         if self.shuffle:  # training: BatchNorm cannot normalise a lone 8x8 block's 1x1 maps
             batches = [b for b in batches if len(b) > 1]
             rng.shuffle(batches)

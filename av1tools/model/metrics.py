@@ -42,9 +42,15 @@ def report(matrix: np.ndarray, names: tuple[str, ...] | list[str]) -> dict:
         "macro_f1": macro_f1(matrix),
         "accuracy": accuracy(matrix),
         "samples": int(matrix.sum()),
-        "per_class": {n: {"precision": float(pc["precision"][i]), "recall": float(pc["recall"][i]),
-                          "f1": float(pc["f1"][i]), "support": int(pc["support"][i])}
-                      for i, n in enumerate(names)},
+        "per_class": {
+            n: {
+                "precision": float(pc["precision"][i]),
+                "recall": float(pc["recall"][i]),
+                "f1": float(pc["f1"][i]),
+                "support": int(pc["support"][i]),
+            }
+            for i, n in enumerate(names)
+        },
         "confusion": matrix.tolist(),
         "classes": list(names),
     }

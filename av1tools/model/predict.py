@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import h5py
 import numpy as np
@@ -21,23 +21,27 @@ import torch
 
 from av1tools.extract.dataset import node_pixels
 from av1tools.extract.y4m import Y4MReader
-from av1tools.model.checkpoint import load_model, read_checkpoint, checkpoint_path
+from av1tools.model.checkpoint import checkpoint_path, load_model, read_checkpoint
+from av1tools.model.config import AGREEMENT_DECISION, DECISIONS, WALKS, PredictConfig
 from av1tools.model.data import SIZE_INDEX
-from av1tools.model.network import StagedPredictor
+from av1tools.model.staged import StagedPredictor
 from av1tools.model.stages import STAGE_ORDER, allowed_class_masks, combine, greedy_decision
 from av1tools.model.train import pick_device
-from av1tools.paths import atomic_output
 from av1tools.partition import (
-    MI_SIZE, MIN_NODE_SIZE, NUM_PARTITIONS, Partition, allowed_mask, edge_allowed, mi_grid_shape,
+    MI_SIZE,
+    MIN_NODE_SIZE,
+    NUM_PARTITIONS,
+    Partition,
+    allowed_mask,
+    edge_allowed,
+    mi_grid_shape,
 )
-
-WALKS = ("split", "all")
-DECISIONS = ("greedy", "product")  # stage by stage, or the argmax of the 10-type product
+from av1tools.paths import atomic_output, output_dir
 
 
 @dataclass
 class FramePrediction:
-    frame: int
+    display_index: int
     x: np.ndarray
     y: np.ndarray
     size: np.ndarray
@@ -47,16 +51,25 @@ class FramePrediction:
 
 
 class Predictor:
-    def __init__(self, run_dir: str | os.PathLike, device: str = "auto", batch_size: int = 1024,
-                 decision: str = "greedy"):
+    """A trained staged model (a ``train`` run directory) ready to predict: per-node stage
+    probabilities, ten-type probabilities and decisions, and whole frames' trees."""
+
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        device: str = "auto",
+        batch_size: int = 1024,
+        decision: str = AGREEMENT_DECISION,
+    ):
         if decision not in DECISIONS:
             raise ValueError(f"decision must be one of {DECISIONS}")
         self.decision = decision
         self.run_dir = Path(run_dir)
         self.device = pick_device(device)
         self.model: StagedPredictor = load_model(self.run_dir, device=self.device)
-        self.untrained = {s for s in STAGE_ORDER
-                          if read_checkpoint(checkpoint_path(self.run_dir, s))["extra"].get("untrained")}
+        self.untrained = {
+            s for s in STAGE_ORDER if read_checkpoint(checkpoint_path(self.run_dir, s))["extra"].get("untrained")
+        }
         self.batch_size = batch_size
         self.masks = {s: allowed_class_masks(s) for s in STAGE_ORDER}
 
@@ -66,9 +79,9 @@ class Predictor:
         out: dict[str, list[np.ndarray]] = {s: [] for s in STAGE_ORDER}
         size_row = SIZE_INDEX[size]
         for i in range(0, len(pixels), self.batch_size):
-            px = torch.from_numpy(np.ascontiguousarray(pixels[i:i + self.batch_size], dtype=np.float32))
+            px = torch.from_numpy(np.ascontiguousarray(pixels[i : i + self.batch_size], dtype=np.float32))
             px = px[:, None].to(self.device)
-            q = torch.from_numpy(qindex[i:i + self.batch_size].astype(np.float32) / 255.0).to(self.device)
+            q = torch.from_numpy(qindex[i : i + self.batch_size].astype(np.float32) / 255.0).to(self.device)
             s = torch.full((len(px),), size_row, dtype=torch.long, device=self.device)
             prefix = self.model.trunk_prefix(px, size_row)
             for stage in STAGE_ORDER:
@@ -84,14 +97,16 @@ class Predictor:
                 out[stage].append(torch.softmax(logits, dim=1).cpu().numpy())
         return {s: np.concatenate(v) for s, v in out.items()}
 
-    def predict_nodes(self, pixels: np.ndarray, qindex: np.ndarray, size: int,
-                      allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict_nodes(
+        self, pixels: np.ndarray, qindex: np.ndarray, size: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(N, 10) probabilities over the allowed types and (N,) decisions for same-size
         blocks; ``allowed`` (N, 10) narrows the size's types further (frame edges)."""
         return self.decide(self.stage_probs(pixels, qindex, size), size, allowed)
 
-    def decide(self, stage_probs: dict[str, np.ndarray], size: int,
-               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def decide(
+        self, stage_probs: dict[str, np.ndarray], size: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``predict_nodes`` from stage probabilities already computed."""
         n = len(stage_probs["stage1"])
         if allowed is None:
@@ -104,15 +119,21 @@ class Predictor:
             decision = greedy_decision(stage_probs, allowed)
         return probs, decision.astype(np.uint8)
 
-    def predict_frame(self, luma: np.ndarray, max_value: float, qindex: int, sb_size: int = 64,
-                      walk: str = "split", frame: int = 0) -> FramePrediction:
+    def predict_frame(
+        self,
+        luma: np.ndarray,
+        max_value: float,
+        qindex: int,
+        sb_size: int = 64,
+        walk: str = "split",
+        display_index: int = 0,
+    ) -> FramePrediction:
         if walk not in WALKS:
             raise ValueError(f"walk must be one of {WALKS}")
         start = time.perf_counter()
         h, w = luma.shape
         mi_rows, mi_cols = mi_grid_shape(w, h)
-        xs, ys = np.meshgrid(np.arange(0, mi_cols * MI_SIZE, sb_size),
-                             np.arange(0, mi_rows * MI_SIZE, sb_size))
+        xs, ys = np.meshgrid(np.arange(0, mi_cols * MI_SIZE, sb_size), np.arange(0, mi_rows * MI_SIZE, sb_size))
         level_x, level_y = xs.ravel(), ys.ravel()
         size = sb_size
         parts: list[tuple[np.ndarray, ...]] = []
@@ -133,18 +154,17 @@ class Predictor:
             inside = (cx // MI_SIZE < mi_cols) & (cy // MI_SIZE < mi_rows)
             level_x, level_y, size = cx[inside], cy[inside], half
         cols = [np.concatenate(c) for c in zip(*parts)]
-        return FramePrediction(frame, cols[0], cols[1], cols[2], cols[3], cols[4],
-                               time.perf_counter() - start)
+        return FramePrediction(display_index, cols[0], cols[1], cols[2], cols[3], cols[4], time.perf_counter() - start)
 
 
 def write_predictions(path: Path, preds: list[FramePrediction], attrs: dict) -> None:
-    """Predictions in the dataset's layout: ``blocks/SxS/{frame,x,y,probs,decision}``."""
+    """Predictions in the dataset's layout: ``blocks/SxS/{display_index,x,y,probs,decision}``."""
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
         for k, v in attrs.items():
             f.attrs[k] = v
         size = np.concatenate([p.size for p in preds])
         columns = {
-            "frame": np.concatenate([np.full(len(p.x), p.frame, np.int32) for p in preds]),
+            "display_index": np.concatenate([np.full(len(p.x), p.display_index, np.int32) for p in preds]),
             "x": np.concatenate([p.x for p in preds]).astype(np.int32),
             "y": np.concatenate([p.y for p in preds]).astype(np.int32),
             "probs": np.concatenate([p.probs for p in preds]).astype(np.float32),
@@ -156,9 +176,16 @@ def write_predictions(path: Path, preds: list[FramePrediction], attrs: dict) -> 
                 g.create_dataset(name, data=values[size == s], compression="gzip")
         f.create_dataset("frame_seconds", data=np.array([p.seconds for p in preds]))
 
-def predict_sequence(predictor: Predictor, reader: Y4MReader, qindex: int, sb_size: int = 64,
-                     walk: str = "split", frames: int | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> list[FramePrediction]:
+
+def predict_sequence(
+    predictor: Predictor,
+    reader: Y4MReader,
+    qindex: int,
+    sb_size: int = 64,
+    walk: str = "split",
+    frames: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[FramePrediction]:
     n = min(frames or len(reader), len(reader))
     max_value = float((1 << reader.bit_depth) - 1)
     out = []
@@ -167,3 +194,47 @@ def predict_sequence(predictor: Predictor, reader: Y4MReader, qindex: int, sb_si
         if progress:
             progress(i + 1, n)
     return out
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    path: Path
+    frames: int
+    nodes: int
+    seconds: float  # the model's time over all frames
+
+    def to_dict(self) -> dict:
+        return {
+            "predictions": str(self.path),
+            "frames": self.frames,
+            "nodes": self.nodes,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def predict(config: PredictConfig, progress: Callable[[int, int], None] | None = None) -> PredictResult:
+    """Every frame's predicted trees of ``config.sequence``, written to ``config.out``."""
+    from av1tools.extract.sequences import open_sequence
+    from av1tools.partition import cq_level_to_qindex
+
+    predictor = Predictor(config.model, config.device, decision=config.decision)
+    qindex = cq_level_to_qindex(config.cq_level)
+    ref, reader = open_sequence(config.sequence)
+    with reader, output_dir(config.out.parent):  # made before the work, removed if it fails
+        preds = predict_sequence(predictor, reader, qindex, config.sb_size, config.walk, config.frames, progress)
+        attrs = {
+            "model": str(Path(config.model).resolve()),
+            "sequence": ref.name,
+            "sequence_path": str(Path(reader.path).resolve()),
+            "width": reader.width,
+            "height": reader.height,
+            "cq_level": config.cq_level,
+            "qindex": qindex,
+            "sb_size": config.sb_size,
+            "walk": config.walk,
+            "decision": config.decision,
+            "frames": len(preds),
+            "device": str(predictor.device),
+        }
+        write_predictions(config.out, preds, attrs)
+    return PredictResult(config.out, len(preds), int(sum(len(p.x) for p in preds)), sum(p.seconds for p in preds))

@@ -43,13 +43,15 @@ P = Partition
 RECT_TYPES = (P.HORZ, P.VERT, P.HORZ_4, P.VERT_4)
 AB_TYPES = (P.HORZ_A, P.HORZ_B, P.VERT_A, P.VERT_B)
 
-STAGES: dict[str, Stage] = {s.name: s for s in (
-    Stage("stage1", ("NONE", "PARTITION"),
-          ((P.NONE,), (P.SPLIT,) + RECT_TYPES + AB_TYPES)),
-    Stage("stage2", ("SPLIT", "RECT", "AB"), ((P.SPLIT,), RECT_TYPES, AB_TYPES)),
-    Stage("stage3_rect", tuple(p.name for p in RECT_TYPES), tuple((p,) for p in RECT_TYPES)),
-    Stage("stage3_ab", tuple(p.name for p in AB_TYPES), tuple((p,) for p in AB_TYPES)),
-)}
+STAGES: dict[str, Stage] = {
+    s.name: s
+    for s in (
+        Stage("stage1", ("NONE", "PARTITION"), ((P.NONE,), (P.SPLIT,) + RECT_TYPES + AB_TYPES)),
+        Stage("stage2", ("SPLIT", "RECT", "AB"), ((P.SPLIT,), RECT_TYPES, AB_TYPES)),
+        Stage("stage3_rect", tuple(p.name for p in RECT_TYPES), tuple((p,) for p in RECT_TYPES)),
+        Stage("stage3_ab", tuple(p.name for p in AB_TYPES), tuple((p,) for p in AB_TYPES)),
+    )
+}
 STAGE_ORDER = tuple(STAGES)
 LATER_STAGES = STAGE_ORDER[1:]
 

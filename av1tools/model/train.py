@@ -5,12 +5,11 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -18,39 +17,24 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from av1tools.model.checkpoint import save_stage
+from av1tools.model.config import BALANCE, TrainConfig, TrainJob
 from av1tools.model.data import (
-    NodeDataset, NodeIndex, SizeBatchSampler, Split, class_counts, load_index, split_index, stage_rows,
+    NodeDataset,
+    NodeIndex,
+    SizeBatchSampler,
+    Split,
+    class_counts,
+    load_index,
+    split_index,
+    stage_rows,
 )
 from av1tools.model.metrics import confusion, macro_f1, report
-from av1tools.model.network import ModelConfig, StagedPredictor
-from av1tools.model.stages import STAGES, STAGE_ORDER, allowed_class_masks
+from av1tools.model.staged import StagedPredictor
+from av1tools.model.stages import STAGE_ORDER, STAGES, allowed_class_masks
+from av1tools.paths import output_dir, write_text_atomic
 
-BALANCE = ("weights", "sampler", "focal", "none")
 CACHE_BYTES = 2 << 30
 Log = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    patience: int = 4  # early stopping, epochs without a better validation macro-F1
-    lr_patience: int = 1
-    lr_factor: float = 0.5
-    seed: int = 0
-    max_samples: int | None = None  # per stage, training set
-    max_val_samples: int | None = None
-    balance: str = "sampler"  # measured best of the four (benchmarks/model_choices.py, README)
-    device: str = "auto"
-    include_border: bool = False
-    split: str = "sequence"
-    val_fraction: float = 0.25
-    val_sequences: tuple[str, ...] = ()
-    cache: bool | None = None  # pixels in memory; None: when they fit in CACHE_BYTES
-    workers: int = 0
-    progress: bool = True
 
 
 def pick_device(name: str) -> torch.device:
@@ -72,14 +56,19 @@ def parameter_counts(model: StagedPredictor, stage: str) -> dict:
     """Trainable and frozen parameters of what a stage runs: the modules it trains, plus the
     shared Stage-1 trunk unless it carries a trunk copy of its own."""
     trained = model.stage_modules(stage)
-    used = trained if stage == "stage1" or model.config.stage_strategy == "finetune" else trained + [model.trunk]
+    used = model.modules_run(stage)
     n_train = sum(p.numel() for m in trained for p in m.parameters())
     total = sum(p.numel() for m in used for p in m.parameters())
-    out = {"trainable": n_train, "frozen": total - n_train, "total": total,
-           "trainable_percent": 100.0 * n_train / total}
+    out = {
+        "trainable": n_train,
+        "frozen": total - n_train,
+        "total": total,
+        "trainable_percent": 100.0 * n_train / total,
+    }
     if stage != "stage1":
         branch = model.branches[stage]
-        out["adapters"] = sum(p.numel() for p in branch.adapters.parameters())
+        adapters = branch.adapters_to_run()
+        out["adapters"] = sum(p.numel() for p in adapters.parameters()) if adapters is not None else 0
         out["head"] = sum(p.numel() for p in branch.head.parameters())
     return out
 
@@ -90,11 +79,10 @@ def _class_weights(counts: np.ndarray) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
-def stage_loss(logits: torch.Tensor, labels: torch.Tensor, balance: str,
-               weights: torch.Tensor | None) -> torch.Tensor:
+def stage_loss(logits: torch.Tensor, labels: torch.Tensor, balance: str, weights: torch.Tensor | None) -> torch.Tensor:
     if balance == "focal":
         logp = F.log_softmax(logits, dim=1).gather(1, labels[:, None]).squeeze(1)
-        return (-(1 - logp.exp()) ** 2 * logp).mean()
+        return (-((1 - logp.exp()) ** 2) * logp).mean()
     return F.cross_entropy(logits, labels, weight=weights if balance == "weights" else None)
 
 
@@ -107,6 +95,7 @@ def masked_logits(logits: torch.Tensor, size_index: torch.Tensor, masks: torch.T
 class StageResult:
     stage: str
     skipped: str = ""  # why, when the stage had nothing to learn from
+    notes: list = field(default_factory=list)  # anything a reader must know about the result
     best_epoch: int = 0
     best_val_f1: float = 0.0
     train_f1_at_best: float = 0.0
@@ -120,19 +109,25 @@ class StageResult:
     seconds: float = 0.0
 
 
-def make_loader(index: NodeIndex, rows: np.ndarray, labels: np.ndarray, tc: TrainConfig, shuffle: bool,
-                weights: np.ndarray | None = None) -> DataLoader:
+def make_loader(
+    index: NodeIndex,
+    rows: np.ndarray,
+    labels: np.ndarray,
+    tc: TrainConfig,
+    shuffle: bool,
+    weights: np.ndarray | None = None,
+) -> DataLoader:
     cache = tc.cache
     if cache is None:  # 2 bytes a sample covers 10-bit data too
         cache = int((index.size[rows].astype(np.int64) ** 2).sum()) * 2 < CACHE_BYTES
     ds = NodeDataset(index, rows, labels, cache=cache)
     sampler = SizeBatchSampler(ds.sizes, tc.batch_size, shuffle, tc.seed, weights)
-    return DataLoader(ds, batch_sampler=sampler, num_workers=tc.workers,
-                      persistent_workers=tc.workers > 0)
+    return DataLoader(ds, batch_sampler=sampler, num_workers=tc.workers, persistent_workers=tc.workers > 0)
 
 
-def evaluate_stage(model: StagedPredictor, stage: str, loader: DataLoader, device: torch.device,
-                   masks: torch.Tensor) -> tuple[np.ndarray, np.ndarray, float]:
+def evaluate_stage(
+    model: StagedPredictor, stage: str, loader: DataLoader, device: torch.device, masks: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray, float]:
     """(truth, prediction, mean loss) over a loader, in eval mode."""
     model.eval()
     truth, pred, losses = [], [], []
@@ -144,8 +139,11 @@ def evaluate_stage(model: StagedPredictor, stage: str, loader: DataLoader, devic
             truth.append(label.cpu().numpy())
             pred.append(logits.argmax(1).cpu().numpy())
     n = sum(len(t) for t in truth)
-    return (np.concatenate(truth) if truth else np.zeros(0, int),
-            np.concatenate(pred) if pred else np.zeros(0, int), sum(losses) / max(n, 1))
+    return (
+        np.concatenate(truth) if truth else np.zeros(0, int),
+        np.concatenate(pred) if pred else np.zeros(0, int),
+        sum(losses) / max(n, 1),
+    )
 
 
 def _set_trainable(model: StagedPredictor, stage: str) -> list[torch.nn.Parameter]:
@@ -163,8 +161,12 @@ def _train_mode(model: StagedPredictor, stage: str) -> None:
         m.eval()  # the seed's defect: a frozen trunk in train mode drifts its BN statistics
 
 
-def train_stage(model: StagedPredictor, stage: str, index: NodeIndex, split: Split, tc: TrainConfig,
-                device: torch.device, log: Log) -> StageResult:
+def train_stage(
+    model: StagedPredictor, stage: str, index: NodeIndex, split: Split, tc: TrainConfig, device: torch.device, log: Log
+) -> StageResult:
+    """Train one stage on its nodes of ``split.train``, keep the epoch with the best
+    validation macro-F1 (the last epoch when the stage has no validation nodes, which the
+    result says), and leave those weights in ``model``."""
     start = time.perf_counter()
     spec = STAGES[stage]
     k = len(spec.classes)
@@ -172,12 +174,16 @@ def train_stage(model: StagedPredictor, stage: str, index: NodeIndex, split: Spl
     tr_rows, tr_labels = stage_rows(index, stage, split.train, tc.include_border, tc.max_samples, tc.seed)
     va_rows, va_labels = stage_rows(index, stage, split.val, tc.include_border, tc.max_val_samples, tc.seed)
     counts = class_counts(tr_labels, k)
-    result.class_counts = {"train": dict(zip(spec.classes, counts.tolist())),
-                           "val": dict(zip(spec.classes, class_counts(va_labels, k).tolist()))}
-    log(f"{stage}: train {len(tr_rows)} nodes {result.class_counts['train']}, "
-        f"val {len(va_rows)} nodes {result.class_counts['val']}")
-    if stage != "stage1" and model.config.stage_strategy == "finetune":
-        model.branches[stage].trunk.load_state_dict(model.trunk.state_dict())
+    result.class_counts = {
+        "train": dict(zip(spec.classes, counts.tolist())),
+        "val": dict(zip(spec.classes, class_counts(va_labels, k).tolist())),
+    }
+    log(
+        f"{stage}: train {len(tr_rows)} nodes {result.class_counts['train']}, "
+        f"val {len(va_rows)} nodes {result.class_counts['val']}"
+    )
+    if stage != "stage1":
+        model.branches[stage].start_from(model.trunk)
     result.parameters = parameter_counts(model, stage)
     if (counts > 0).sum() < 2:
         result.skipped = f"fewer than two classes in its training data ({len(tr_rows)} nodes)"
@@ -191,8 +197,10 @@ def train_stage(model: StagedPredictor, stage: str, index: NodeIndex, split: Spl
     val_loader = make_loader(index, va_rows, va_labels, tc, False)
     params = _set_trainable(model, stage)
     opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=tc.lr_factor,
-                                                       patience=tc.lr_patience)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=tc.lr_factor, patience=tc.lr_patience)
+    if not len(va_rows):
+        result.notes.append("no validation nodes for this stage: kept the last epoch")
+        log(f"{stage}: {result.notes[-1]}")
     best_state, best_f1, stale = None, -1.0, 0
     for epoch in range(1, tc.epochs + 1):
         t0 = time.perf_counter()
@@ -202,8 +210,10 @@ def train_stage(model: StagedPredictor, stage: str, index: NodeIndex, split: Spl
         batches = train_loader
         if tc.progress:
             from tqdm import tqdm
-            batches = tqdm(train_loader, desc=f"{stage} epoch {epoch}/{tc.epochs}", unit="batch",
-                           leave=False, mininterval=1.0)
+
+            batches = tqdm(
+                train_loader, desc=f"{stage} epoch {epoch}/{tc.epochs}", unit="batch", leave=False, mininterval=1.0
+            )
         for pixels, q, size, label in batches:
             pixels, q, size, label = (t.to(device) for t in (pixels, q, size, label))
             logits = masked_logits(model(stage, pixels, q, size), size, masks)
@@ -218,14 +228,22 @@ def train_stage(model: StagedPredictor, stage: str, index: NodeIndex, split: Spl
         va_conf = confusion(truth, pred, k)
         val_f1, train_f1 = macro_f1(va_conf), macro_f1(tr_conf)
         sched.step(val_f1)
-        row = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "val_loss": val_loss,
-               "train_macro_f1": train_f1, "val_macro_f1": val_f1,
-               "val_f1_per_class": {c: v["f1"] for c, v in report(va_conf, spec.classes)["per_class"].items()},
-               "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+        row = {
+            "epoch": epoch,
+            "train_loss": loss_sum / max(seen, 1),
+            "val_loss": val_loss,
+            "train_macro_f1": train_f1,
+            "val_macro_f1": val_f1,
+            "val_f1_per_class": {c: v["f1"] for c, v in report(va_conf, spec.classes)["per_class"].items()},
+            "lr": opt.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - t0,
+        }
         result.history.append(row)
-        log(f"{stage} epoch {epoch}: loss {row['train_loss']:.4f}/{val_loss:.4f} "
-            f"macro-F1 train {train_f1:.4f} val {val_f1:.4f} lr {row['lr']:.2e}")
-        if val_f1 > best_f1:
+        log(
+            f"{stage} epoch {epoch}: loss {row['train_loss']:.4f}/{val_loss:.4f} "
+            f"macro-F1 train {train_f1:.4f} val {val_f1:.4f} lr {row['lr']:.2e}"
+        )
+        if val_f1 > best_f1 or not len(va_rows):
             best_f1, stale = val_f1, 0
             best_state = [copy.deepcopy(m.state_dict()) for m in model.stage_modules(stage)]
             result.best_epoch, result.best_val_f1, result.train_f1_at_best = epoch, val_f1, train_f1
@@ -250,43 +268,78 @@ def write_history(result: StageResult, run_dir: Path) -> None:
     with open(run_dir / f"{result.stage}_history.csv", "w", newline="") as f:
         w = csv.writer(f)
         classes = list(result.history[0]["val_f1_per_class"])
-        w.writerow(["epoch", "train_loss", "val_loss", "train_macro_f1", "val_macro_f1", "lr", "seconds"]
-                   + [f"val_f1_{c}" for c in classes])
+        w.writerow(
+            ["epoch", "train_loss", "val_loss", "train_macro_f1", "val_macro_f1", "lr", "seconds"]
+            + [f"val_f1_{c}" for c in classes]
+        )
         for r in result.history:
-            w.writerow([r["epoch"], r["train_loss"], r["val_loss"], r["train_macro_f1"], r["val_macro_f1"],
-                        r["lr"], r["seconds"]] + [r["val_f1_per_class"][c] for c in classes])
+            w.writerow(
+                [
+                    r["epoch"],
+                    r["train_loss"],
+                    r["val_loss"],
+                    r["train_macro_f1"],
+                    r["val_macro_f1"],
+                    r["lr"],
+                    r["seconds"],
+                ]
+                + [r["val_f1_per_class"][c] for c in classes]
+            )
 
 
-def train_run(data: Sequence[str | os.PathLike], run_dir: Path, mc: ModelConfig, tc: TrainConfig,
-              stages: Sequence[str] = STAGE_ORDER, log: Log = print,
-              model: StagedPredictor | None = None, index: NodeIndex | None = None) -> dict:
-    """Train ``stages`` in order into ``run_dir``; returns (and writes) metrics.json's content.
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    metrics: dict  # metrics.json's content
+    stages: dict  # stage -> StageResult
+
+    def summary(self) -> dict:
+        return {
+            s: {
+                "val_macro_f1": round(r.best_val_f1, 4),
+                "best_epoch": r.best_epoch,
+                "trainable_percent": round(r.parameters["trainable_percent"], 3),
+                "checkpoint": str(self.run_dir / r.checkpoint),
+                "checkpoint_bytes": r.checkpoint_bytes,
+                **({"skipped": r.skipped} if r.skipped else {}),
+                **({"notes": r.notes} if r.notes else {}),
+            }
+            for s, r in self.stages.items()
+        }
+
+
+def train_run(
+    job: TrainJob, log: Log = print, model: StagedPredictor | None = None, index: NodeIndex | None = None
+) -> TrainResult:
+    """Train ``job.stages`` in order into ``job.out`` (checkpoints, histories, metrics.json).
     Pass ``model`` with a trained Stage 1 to train only later stages against it."""
+    mc, tc = job.model, job.train
     if tc.balance not in BALANCE:
         raise ValueError(f"balance must be one of {BALANCE}")
     seed_everything(tc.seed)
     device = pick_device(tc.device)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    index = index or load_index(data)
+    index = index or load_index(job.data)
     split = split_index(index, tc.split, tc.val_fraction, tc.val_sequences or None, tc.seed)
-    model = (model or StagedPredictor(mc, {s: len(STAGES[s].classes) for s in STAGE_ORDER})).to(device)
-    log(f"{len(index)} nodes from {len(index.files)} files; split {split.record['mode']}"
-        + (f", validation sequences {split.record['val_sequences']}" if split.record["mode"] == "sequence" else ""))
-    results = {}
-    for stage in stages:
-        res = train_stage(model, stage, index, split, tc, device, log)
-        path = save_stage(model, stage, run_dir, extra={"untrained": bool(res.skipped)})
-        res.checkpoint, res.checkpoint_bytes = path.name, path.stat().st_size
-        write_history(res, run_dir)
-        results[stage] = res
-    metrics = {
-        "data": [str(p) for p in index.files],
-        "split": split.record,
-        "model": mc.to_dict(),
-        "train": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(tc).items()},
-        "device": str(device),
-        "stages": {s: asdict(r) | {"history": None} for s, r in results.items()},
-    }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return metrics
+    with output_dir(job.out) as run_dir:
+        model = (model or StagedPredictor(mc, {s: len(STAGES[s].classes) for s in STAGE_ORDER})).to(device)
+        log(
+            f"{len(index)} nodes from {len(index.files)} files; split {split.record['mode']}"
+            + (f", validation sequences {split.record['val_sequences']}" if split.record["mode"] == "sequence" else "")
+        )
+        results = {}
+        for stage in job.stages:
+            res = train_stage(model, stage, index, split, tc, device, log)
+            path = save_stage(model, stage, run_dir, extra={"untrained": bool(res.skipped)})
+            res.checkpoint, res.checkpoint_bytes = path.name, path.stat().st_size
+            write_history(res, run_dir)
+            results[stage] = res
+        metrics = {
+            "data": [str(p) for p in index.files],
+            "split": split.record,
+            "model": mc.to_dict(),
+            "train": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(tc).items()},
+            "device": str(device),
+            "stages": {s: asdict(r) | {"history": None} for s, r in results.items()},
+        }
+        write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2))
+    return TrainResult(run_dir, metrics, results)

@@ -1,4 +1,5 @@
-"""The staged partition predictor: a ResNet-18 trunk on luma blocks, Conv-Adapters, heads.
+"""The staged partition predictor (the reference study's design): a ResNet-18 trunk on
+luma blocks, Conv-Adapters, heads.
 
 Stage 1 trains the trunk with its head. Later stages reuse the Stage-1 trunk frozen and
 learn, per stage, Conv-Adapters after chosen layers plus a head (``adapter``), only a head
@@ -10,40 +11,18 @@ splits differently at different QPs and sizes.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet18
 
+from av1tools.model.config import LAYERS, ModelConfig
 from av1tools.partition import NODE_SIZES
 
-LAYERS = ("layer1", "layer2", "layer3", "layer4")
 FEATURES = 512
 COND_DIM = 1 + len(NODE_SIZES)  # qindex, one-hot node size
 BLOCK_STD = 0.1  # typical std of a luma block in [0, 1]: inputs reach unit scale
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    input_mode: str = "native"  # "native": blocks at their own size; "resize": all to resize_to
-    resize_to: int = 64
-    adapter_layers: tuple[str, ...] = ("layer3", "layer4")
-    adapter_reduction: int = 4
-    stage_strategy: str = "adapter"  # for stages after 1: adapter | frozen | finetune
-    head_dropout: float = 0.2
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["adapter_layers"] = list(self.adapter_layers)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
-        d = dict(d)
-        d["adapter_layers"] = tuple(d.get("adapter_layers", ()))
-        return cls(**d)
 
 
 class SizeBatchNorm2d(nn.Module):
@@ -64,8 +43,16 @@ class SizeBatchNorm2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Row views: batch_norm updates the active size's statistics in place.
-        return F.batch_norm(x, self.running_mean[self.active], self.running_var[self.active],
-                            self.weight, self.bias, self.training, self.momentum, self.eps)
+        return F.batch_norm(
+            x,
+            self.running_mean[self.active],
+            self.running_var[self.active],
+            self.weight,
+            self.bias,
+            self.training,
+            self.momentum,
+            self.eps,
+        )
 
 
 def set_node_size(module: nn.Module, size_index: int) -> None:
@@ -118,8 +105,12 @@ class StageHead(nn.Module):
         super().__init__()
         self.cond = nn.Linear(COND_DIM, FEATURES)
         self.mlp = nn.Sequential(
-            nn.Linear(FEATURES, 256), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(256, 128), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(FEATURES, 256),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(256, 128),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
             nn.Linear(128, num_classes),
         )
 
@@ -129,8 +120,7 @@ class StageHead(nn.Module):
 
 def condition(qindex: torch.Tensor, size_index: torch.Tensor) -> torch.Tensor:
     """(N, COND_DIM): qindex/255 and a one-hot of the node size."""
-    return torch.cat([qindex.view(-1, 1).float(),
-                      F.one_hot(size_index.long(), len(NODE_SIZES)).float()], dim=1)
+    return torch.cat([qindex.view(-1, 1).float(), F.one_hot(size_index.long(), len(NODE_SIZES)).float()], dim=1)
 
 
 def prepare(pixels: torch.Tensor, config: ModelConfig) -> torch.Tensor:
@@ -138,27 +128,84 @@ def prepare(pixels: torch.Tensor, config: ModelConfig) -> torch.Tensor:
     partition, texture does), scaled to unit range, resized only in ``resize`` mode."""
     x = (pixels - pixels.mean(dim=(2, 3), keepdim=True)) / BLOCK_STD
     if config.input_mode == "resize" and x.shape[-1] != config.resize_to:
-        x = F.interpolate(x, size=(config.resize_to, config.resize_to), mode="bilinear",
-                          align_corners=False)
+        x = F.interpolate(x, size=(config.resize_to, config.resize_to), mode="bilinear", align_corners=False)
     return x
 
 
-class StageBranch(nn.Module):
-    """What one stage after Stage 1 adds: adapters (keyed by layer name) or a fine-tuned
-    trunk copy, and its head."""
+class Branch(nn.Module):
+    """What one stage after Stage 1 adds to the shared Stage-1 trunk: a head, and per
+    strategy adapters or a trunk of its own. Subclasses say how features are computed."""
 
-    def __init__(self, num_classes: int, config: ModelConfig, trunk: nn.Module | None = None):
+    strategy = ""
+
+    def __init__(self, num_classes: int, config: ModelConfig, trunk: nn.Module):
         super().__init__()
-        self.strategy = config.stage_strategy
-        self.adapters = nn.ModuleDict(
-            {name: ConvAdapter(_channels(name), config.adapter_reduction)
-             for name in config.adapter_layers} if self.strategy == "adapter" else {})
-        self.trunk = copy.deepcopy(trunk) if self.strategy == "finetune" and trunk is not None else None
         self.head = StageHead(num_classes, config.head_dropout)
 
+    def first_own_layer(self) -> int:
+        """Index in LAYERS of the first trunk layer this branch changes (len(LAYERS): none):
+        the layers before it are shared with Stage 1 and computed once per node."""
+        return len(LAYERS)
 
-def run_layers(trunk: nn.Module, x: torch.Tensor, layers: tuple[str, ...],
-               adapters: nn.ModuleDict | None = None) -> torch.Tensor:
+    def trunk_to_run(self, shared: nn.Module) -> nn.Module:
+        return shared
+
+    def adapters_to_run(self) -> nn.ModuleDict | None:
+        return None
+
+    def start_from(self, trunk: nn.Module) -> None:
+        """Called before the stage trains: take what it needs from the trained Stage 1."""
+
+
+class FrozenBranch(Branch):
+    """The frozen Stage-1 trunk and a head: the trunk's pooled features, unchanged."""
+
+    strategy = "frozen"
+
+
+class AdapterBranch(Branch):
+    """Conv-Adapters after chosen layers of the frozen trunk, and a head."""
+
+    strategy = "adapter"
+
+    def __init__(self, num_classes: int, config: ModelConfig, trunk: nn.Module):
+        super().__init__(num_classes, config, trunk)
+        self.adapters = nn.ModuleDict(
+            {name: ConvAdapter(_channels(name), config.adapter_reduction) for name in config.adapter_layers}
+        )
+
+    def first_own_layer(self) -> int:
+        return min((LAYERS.index(name) for name in self.adapters), default=len(LAYERS))
+
+    def adapters_to_run(self) -> nn.ModuleDict | None:
+        return self.adapters
+
+
+class FinetuneBranch(Branch):
+    """A copy of the Stage-1 trunk, fine-tuned, and a head."""
+
+    strategy = "finetune"
+
+    def __init__(self, num_classes: int, config: ModelConfig, trunk: nn.Module):
+        super().__init__(num_classes, config, trunk)
+        self.trunk = copy.deepcopy(trunk)
+
+    def first_own_layer(self) -> int:
+        return -1  # even the stem is its own
+
+    def trunk_to_run(self, shared: nn.Module) -> nn.Module:
+        return self.trunk
+
+    def start_from(self, trunk: nn.Module) -> None:
+        self.trunk.load_state_dict(trunk.state_dict())
+
+
+BRANCHES: dict[str, type[Branch]] = {b.strategy: b for b in (AdapterBranch, FrozenBranch, FinetuneBranch)}
+
+
+def run_layers(
+    trunk: nn.Module, x: torch.Tensor, layers: tuple[str, ...], adapters: nn.ModuleDict | None = None
+) -> torch.Tensor:
     for name in layers:
         x = getattr(trunk, name)(x)
         if adapters is not None and name in adapters:
@@ -178,19 +225,16 @@ class StagedPredictor(nn.Module):
         self.config = config
         self.trunk = luma_resnet18()
         self.heads = nn.ModuleDict({"stage1": StageHead(stage_classes["stage1"], config.head_dropout)})
+        branch = BRANCHES[config.stage_strategy]
         self.branches = nn.ModuleDict(
-            {name: StageBranch(k, config, self.trunk) for name, k in stage_classes.items()
-             if name != "stage1"})
+            {name: branch(k, config, self.trunk) for name, k in stage_classes.items() if name != "stage1"}
+        )
 
     def shared_prefix(self) -> tuple[str, ...]:
-        """Trunk layers every stage computes identically (before the first adapted layer):
+        """Trunk layers every stage computes identically (before any branch's own layer):
         computed once per node for all stages."""
-        if self.config.stage_strategy == "finetune":
-            return ()
-        if self.config.stage_strategy == "frozen":
-            return LAYERS
-        first = min(LAYERS.index(l) for l in self.config.adapter_layers) if self.config.adapter_layers else 4
-        return LAYERS[:first]
+        first = min((b.first_own_layer() for b in self.branches.values()), default=len(LAYERS))
+        return LAYERS[:first] if first >= 0 else ()
 
     def _select_size(self, trunk: nn.Module, size_index: torch.Tensor | int) -> None:
         if isinstance(size_index, torch.Tensor):
@@ -202,40 +246,55 @@ class StagedPredictor(nn.Module):
 
     def trunk_prefix(self, pixels: torch.Tensor, size_index: torch.Tensor | int) -> torch.Tensor:
         self._select_size(self.trunk, size_index)
-        return run_layers(self.trunk, stem(self.trunk, prepare(pixels, self.config)),
-                          self.shared_prefix())
+        return run_layers(self.trunk, stem(self.trunk, prepare(pixels, self.config)), self.shared_prefix())
 
-    def features(self, stage: str, pixels: torch.Tensor | None, size_index: torch.Tensor | int,
-                 prefix: torch.Tensor | None = None) -> torch.Tensor:
+    def features(
+        self,
+        stage: str,
+        pixels: torch.Tensor | None,
+        size_index: torch.Tensor | int,
+        prefix: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Pooled 512-d features of ``stage`` (from pixels, or from a shared prefix)."""
-        if stage == "stage1" or self.config.stage_strategy != "finetune":
-            trunk = self.trunk
-        else:
-            trunk = self.branches[stage].trunk
+        branch = self.branches[stage] if stage != "stage1" else None
+        trunk = branch.trunk_to_run(self.trunk) if branch else self.trunk
         self._select_size(trunk, size_index)
-        if prefix is None or (stage != "stage1" and self.config.stage_strategy == "finetune"):
+        if prefix is None or (branch is not None and branch.first_own_layer() < 0):
             x, done = stem(trunk, prepare(pixels, self.config)), ()
         else:
             x, done = prefix, self.shared_prefix()
-        rest = tuple(l for l in LAYERS if l not in done)
-        adapters = self.branches[stage].adapters if stage != "stage1" else None
+        rest = tuple(name for name in LAYERS if name not in done)
+        adapters = branch.adapters_to_run() if branch else None
         return torch.flatten(trunk.avgpool(run_layers(trunk, x, rest, adapters)), 1)
 
-    def forward(self, stage: str, pixels: torch.Tensor, qindex: torch.Tensor,
-                size_index: torch.Tensor, prefix: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        stage: str,
+        pixels: torch.Tensor,
+        qindex: torch.Tensor,
+        size_index: torch.Tensor,
+        prefix: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Class logits of one stage."""
         feats = self.features(stage, pixels, size_index, prefix)
         head = self.heads["stage1"] if stage == "stage1" else self.branches[stage].head
         return head(feats, condition(qindex, size_index))
 
     def stage_modules(self, stage: str) -> list[nn.Module]:
-        """The modules a stage trains (its strategy decides what its branch holds)."""
+        """The modules a stage trains (its branch holds what its strategy adds)."""
         if stage == "stage1":
             return [self.trunk, self.heads["stage1"]]
         return [self.branches[stage]]
 
     def stage_parameters(self, stage: str) -> list[nn.Parameter]:
         return [p for m in self.stage_modules(stage) for p in m.parameters()]
+
+    def modules_run(self, stage: str) -> list[nn.Module]:
+        """Everything a stage's prediction runs: what it trains, plus the shared trunk
+        unless its branch brings its own."""
+        if stage == "stage1" or self.branches[stage].first_own_layer() < 0:
+            return self.stage_modules(stage)
+        return self.stage_modules(stage) + [self.trunk]
 
     def frozen_modules(self, stage: str) -> list[nn.Module]:
         """Modules that must stay in eval mode while ``stage`` trains (their BatchNorm

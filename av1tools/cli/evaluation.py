@@ -1,0 +1,304 @@
+"""Evaluation commands: evaluate, eval-encode, experiment transfer, and demo (the main job)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from av1tools.cli import cli
+from av1tools.cli.common import (
+    Output,
+    cq_level_option,
+    decision_option,
+    default,
+    device_option,
+    epilog,
+    output_options,
+    paths_text,
+    tools,
+)
+from av1tools.eval.config import DEFAULT_CQ_LEVELS, EvalEncodeConfig, EvaluateConfig, OperatingPoint
+from av1tools.model.config import TransferConfig
+
+
+@cli.command(epilog=epilog("evaluate"))
+@click.option("--model", "run_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--data", "data", multiple=True, required=True, help="Shard files, directories or manifest.json files (repeatable)."
+)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--include-border", is_flag=True, help="Also score nodes crossing the frame edge.")
+@click.option(
+    "--calibration",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="report.json of an eval-encode run: relate the maps' work to libaom's own search.",
+)
+@decision_option(default(EvaluateConfig, "decision"))
+@device_option
+@output_options("Print the headline numbers as JSON.")
+def evaluate(run_dir, data, out: Path, include_border, calibration, decision, device, quiet, as_json) -> None:
+    """Per-stage and end-to-end F1 of a model against the encoder's decisions."""
+    from av1tools.eval.evaluate import evaluate as run_evaluate
+    from av1tools.eval.speedup import Calibration
+    from av1tools.paths import output_dir
+    from av1tools.report import write_report
+    from av1tools.report.plots import confusion_plots
+
+    cal = None
+    if calibration:
+        try:
+            cal = Calibration(**json.loads(calibration.read_text())["calibration"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise click.BadParameter(
+                f"{calibration}: not an eval-encode report with a calibration", param_hint="--calibration"
+            ) from None
+    output = Output(quiet, as_json)
+    config = EvaluateConfig(run_dir, tuple(data), out, include_border, cal, decision, device)
+    result = run_evaluate(config, output.log)
+    with output_dir(out):
+        paths = write_report(
+            "evaluation", result.to_dict(), out, "Partition prediction: agreement", confusion_plots, stem="evaluation"
+        )
+    head = result.headline()
+    output.emit(
+        {"macro_f1": head, "report": str(paths["md"]), "json": str(paths["json"])},
+        lambda: "\n".join(
+            [f"{k:<22} {100 * v:6.2f}%" for k, v in head.items()] + [str(paths["md"]), str(paths["json"])]
+        ),
+    )
+
+
+def _presets(text: str) -> tuple[int, ...]:
+    try:
+        steps = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a comma-separated list of integers", param_hint="--presets"
+        ) from None
+    if any(s < 1 for s in steps):
+        raise click.BadParameter(
+            f"{text!r}: steps must be 1 or more (presets faster than --cpu-used)", param_hint="--presets"
+        )
+    return steps
+
+
+@cli.command("eval-encode", epilog=epilog("eval-encode"))
+@click.option("--seq", required=True, help="A y4m file, another container, or a sample name.")
+@click.option(
+    "--model",
+    "run_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A trained run; without it only baseline, oracle and presets are encoded.",
+)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@cq_level_option(
+    multiple=True,
+    help="cq-levels (repeatable); default 23 31 39 47, four points spread over the useful range as BD-rate needs.",
+)
+@click.option(
+    "--mode", type=click.Choice(["intra", "inter"]), default=default(EvalEncodeConfig, "mode"), show_default=True
+)
+@click.option("--cpu-used", type=click.IntRange(0, 7), default=default(EvalEncodeConfig, "cpu_used"), show_default=True)
+@click.option("--frames", type=click.IntRange(min=1), help="Encode only the first N frames.")
+@click.option(
+    "--top-k",
+    "top_ks",
+    type=click.IntRange(1, 10),
+    multiple=True,
+    help="Operating point: allow the k most probable types (repeatable; default 1).",
+)
+@click.option(
+    "--threshold",
+    "thresholds",
+    type=click.FloatRange(0, 1),
+    multiple=True,
+    help="Operating point: allow types with probability >= T (repeatable).",
+)
+@click.option(
+    "--presets",
+    default=",".join(map(str, default(EvalEncodeConfig, "presets"))),
+    show_default=True,
+    help="libaom presets to compare, as steps above --cpu-used (comma-separated; '' for none).",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=default(EvalEncodeConfig, "repeat"),
+    show_default=True,
+    help="Encodes per run; the median CPU time is reported.",
+)
+@click.option(
+    "--sb-size", type=click.Choice(["64", "128"]), default=str(default(EvalEncodeConfig, "sb_size")), show_default=True
+)
+@decision_option(default(EvalEncodeConfig, "decision"))
+@device_option
+@output_options("Print the summary rows as JSON.")
+@click.pass_context
+def eval_encode(
+    ctx,
+    seq,
+    run_dir,
+    out: Path,
+    cq_levels,
+    mode,
+    cpu_used,
+    frames,
+    top_ks,
+    thresholds,
+    presets,
+    repeat,
+    sb_size,
+    decision,
+    device,
+    quiet,
+    as_json,
+) -> None:
+    """Encoder time saving vs quality loss when the model replaces libaom's partition search."""
+    from av1tools.eval.encode_eval import eval_encode as run_eval
+    from av1tools.paths import output_dir
+    from av1tools.report import write_report
+    from av1tools.report.plots import encode_plots
+
+    steps = _presets(presets)
+    points = tuple(OperatingPoint(top_k=k) for k in top_ks) + tuple(OperatingPoint(threshold=t) for t in thresholds)
+    config = EvalEncodeConfig(
+        seq,
+        out,
+        run_dir,
+        tuple(sorted(cq_levels or DEFAULT_CQ_LEVELS)),
+        mode,
+        cpu_used,
+        frames,
+        points or default(EvalEncodeConfig, "points"),
+        steps,
+        repeat,
+        int(sb_size),
+        decision,
+        device,
+    )
+    output = Output(quiet, as_json)
+    aom = tools(ctx)
+    per_level = 2 + len(config.points) * (run_dir is not None) + len([s for s in steps if cpu_used + s <= 9])
+    bar = []  # made at the first run, once every input has been checked
+
+    def progress(label: str) -> None:
+        if output.quiet:
+            return
+        if not bar:
+            from tqdm import tqdm
+
+            bar.append(tqdm(total=per_level * len(config.cq_levels), desc="eval-encode", unit="run"))
+        bar[0].set_postfix_str(label)
+        bar[0].update(1)
+
+    try:
+        with output_dir(out):
+            report = run_eval(config, aom, progress=progress)
+            paths = write_report("encode", report, out, f"eval-encode: {report['settings']['sequence']}", encode_plots)
+    finally:
+        if bar:
+            bar[0].close()
+
+    def text() -> str:
+        rows = [["run", "TS encoder", "TS end-to-end", "BD-rate PSNR-Y", "BD-rate SSIM-Y"]]
+        from av1tools.report import pct, signed
+
+        rows += [
+            [
+                r["label"],
+                pct(r.get("time_saving_encoder")),
+                pct(r.get("time_saving_end_to_end")),
+                signed(r.get("bd_rate_psnr_y_cubic")),
+                signed(r.get("bd_rate_ssim_y_cubic")),
+            ]
+            for r in report["rows"]
+        ]
+        return "\n".join("  ".join(f"{c:<14}" for c in row) for row in rows) + "\n" + paths_text(paths)
+
+    output.emit({"rows": report["rows"], **{k: str(v) for k, v in paths.items()}}, text)
+
+
+@cli.group()
+def experiment() -> None:
+    """Studies that train several models and write a report."""
+
+
+@experiment.command(epilog=epilog("transfer"))
+@click.option("--data", "data", multiple=True, required=True, help="Shard files, directories or manifests.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    help="Independent repetitions, each training its own Stage 1 (default 3; 2 with --quick); "
+    "intervals need 2 or more.",
+)
+@click.option("--first-seed", type=int, default=default(TransferConfig, "first_seed"), show_default=True)
+@click.option("--quick", is_flag=True, help="A smoke run of the whole study: small samples, few epochs.")
+@click.option("--epochs", type=click.IntRange(min=1), default=default(TransferConfig, "epochs"), show_default=True)
+@click.option(
+    "--max-samples",
+    type=click.IntRange(min=1),
+    default=default(TransferConfig, "max_samples"),
+    show_default=True,
+    help="Training nodes per stage.",
+)
+@click.option(
+    "--max-val-samples",
+    type=click.IntRange(min=1),
+    default=default(TransferConfig, "max_val_samples"),
+    show_default=True,
+    help="Validation nodes per stage.",
+)
+@device_option
+@output_options("Print each variant's Stage-2 macro-F1 interval as JSON.")
+def transfer(
+    data, out: Path, seeds, first_seed, quick, epochs, max_samples, max_val_samples, device, quiet, as_json
+) -> None:
+    """The reference study's Stage-2 transfer experiment over seeds: fine-tune vs frozen vs
+    Conv-Adapter, and ablations, with intervals and a computed verdict."""
+    from av1tools.model.transfer import run_transfer
+    from av1tools.report import write_report
+    from av1tools.report.plots import transfer_plots
+
+    output = Output(quiet, as_json)
+    config = TransferConfig(
+        tuple(data), out, seeds, first_seed, epochs, max_samples, max_val_samples, quick=quick, device=device
+    )
+    result = run_transfer(config, output.log).to_dict()
+    paths = write_report("transfer", result, out, "Stage-2 transfer study", transfer_plots, stem="transfer")
+    output.emit(
+        {
+            "val_macro_f1": {k: v["val_macro_f1"] for k, v in result["summary"].items()},
+            "claim": result["claim"],
+            "files": [str(p) for p in paths.values()],
+        },
+        lambda: f"the reference study's claim {result['claim']['verdict']}\n" + paths_text(paths),
+    )
+
+
+@cli.command(epilog=epilog("demo"))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-out"),
+    show_default=True,
+    help="Where the demo writes everything.",
+)
+@click.option("--quick", is_flag=True, help="A smoke version (a few minutes): fewer clips, frames, epochs.")
+@click.option("--fresh", is_flag=True, help="Retrain and re-evaluate even if earlier results exist.")
+@output_options("Print the headline numbers as JSON.")
+@click.pass_context
+def demo(ctx: click.Context, out: Path, quick: bool, fresh: bool, quiet: bool, as_json: bool) -> None:
+    """The main job on the embedded clips: extract, train, evaluate F1, eval-encode, report."""
+    from av1tools.demo import format_headline, run_demo
+
+    output = Output(quiet, as_json)
+    bars = output.bars()
+    try:
+        head = run_demo(tools(ctx), out, quick=quick, progress=bars, log=output.log, fresh=fresh)
+    finally:
+        if bars:
+            bars.close()
+    output.emit(head, lambda: format_headline(head))

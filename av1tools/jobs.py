@@ -1,0 +1,137 @@
+"""Independent jobs (one encode, one shard) on this machine or on a Dask cluster.
+
+The same job function runs inline (one worker), on a local process pool (``workers`` > 1),
+or on a ``dask.distributed`` scheduler (``scheduler="tcp://host:port"``): the toolkit
+brings no engine of its own. A job that raises is retried once; a second failure is
+reported in its outcome, not raised, so one bad item never loses the others' results.
+Jobs must be picklable and their functions importable by module path (workers import
+av1tools themselves).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+J = TypeVar("J")
+R = TypeVar("R")
+ATTEMPTS = 2  # a job runs at most twice
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[J, R]):
+    job: J
+    result: R | None
+    error: str = ""  # one line, when the job failed twice
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+OnDone = Callable[[Outcome], None]
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _one_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return (lines[0] if lines else type(e).__name__)[:300]
+
+
+def run_jobs(
+    fn: Callable[[J], R],
+    jobs: Sequence[J],
+    workers: int = 1,
+    scheduler: str | None = None,
+    on_done: OnDone | None = None,
+) -> list[Outcome]:
+    """Run ``fn`` on every job; outcomes in the jobs' order. ``on_done`` sees each outcome
+    as it completes (progress)."""
+    if not jobs:
+        return []
+    if scheduler:
+        return _run_dask(fn, jobs, scheduler, on_done)
+    if workers <= 1 or len(jobs) == 1:
+        return [_inline(fn, job, on_done) for job in jobs]
+    return _run_pool(fn, jobs, min(workers, len(jobs)), on_done)
+
+
+def _inline(fn, job, on_done: OnDone | None) -> Outcome:
+    error = ""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            outcome = Outcome(job, fn(job), attempts=attempt)
+            break
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as e:  # noqa: BLE001 - reported in the outcome
+            error = _one_line(e)
+    else:
+        outcome = Outcome(job, None, error, ATTEMPTS)
+    if on_done:
+        on_done(outcome)
+    return outcome
+
+
+def _run_pool(fn, jobs, workers: int, on_done: OnDone | None) -> list[Outcome]:
+    # spawn: workers import av1tools afresh (a forked copy of a process holding threads or
+    # torch state is unsafe).
+    context = multiprocessing.get_context("spawn")
+    outcomes: dict[int, Outcome] = {}
+    attempts = {i: 0 for i in range(len(jobs))}
+    pending = list(range(len(jobs)))
+    while pending:
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {}
+            for i in pending:
+                attempts[i] += 1
+                futures[pool.submit(fn, jobs[i])] = i
+            pending = []
+            for future in cf.as_completed(futures):
+                i = futures[future]
+                try:
+                    outcome = Outcome(jobs[i], future.result(), attempts=attempts[i])
+                except cf.process.BrokenProcessPool:
+                    # a worker died (killed, out of memory): its jobs and the rest of
+                    # this pool's are resubmitted on a fresh pool, counting one attempt
+                    outcome = None
+                    error = "a worker process died"
+                except Exception as e:  # noqa: BLE001
+                    outcome, error = None, _one_line(e)
+                if outcome is None:
+                    if attempts[i] < ATTEMPTS:
+                        pending.append(i)
+                        continue
+                    outcome = Outcome(jobs[i], None, error, attempts[i])
+                outcomes[i] = outcome
+                if on_done:
+                    on_done(outcome)
+    return [outcomes[i] for i in range(len(jobs))]
+
+
+def _run_dask(fn, jobs, scheduler: str, on_done: OnDone | None) -> list[Outcome]:
+    from distributed import Client, as_completed
+
+    with Client(scheduler, timeout="30s") as client:
+        # retries=1: the scheduler reruns a failed task once; a task on a worker that
+        # dies is rescheduled by the scheduler itself.
+        futures = {client.submit(fn, job, pure=False, retries=ATTEMPTS - 1): i for i, job in enumerate(jobs)}
+        outcomes: dict[int, Outcome] = {}
+        for future in as_completed(futures):
+            i = futures[future]
+            try:
+                outcome = Outcome(jobs[i], future.result())
+            except Exception as e:  # noqa: BLE001
+                outcome = Outcome(jobs[i], None, _one_line(e), ATTEMPTS)
+            outcomes[i] = outcome
+            if on_done:
+                on_done(outcome)
+    return [outcomes[i] for i in range(len(jobs))]
