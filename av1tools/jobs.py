@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -81,6 +82,28 @@ def _inline(fn, job, on_done: OnDone | None) -> Outcome:
     return outcome
 
 
+def _worker_init() -> None:
+    # A terminated worker unwinds like an interrupted one: its finally blocks remove temp
+    # files and stop the encoder it started.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt()
+
+
+def _stop(pool: cf.ProcessPoolExecutor) -> None:
+    """Cancel what has not started and terminate what runs (each worker cleans up)."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(timeout=30)
+
+
 def _run_pool(fn, jobs, workers: int, on_done: OnDone | None) -> list[Outcome]:
     # spawn: workers import av1tools afresh (a forked copy of a process holding threads or
     # torch state is unsafe).
@@ -89,7 +112,8 @@ def _run_pool(fn, jobs, workers: int, on_done: OnDone | None) -> list[Outcome]:
     attempts = {i: 0 for i in range(len(jobs))}
     pending = list(range(len(jobs)))
     while pending:
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
+        try:
             futures = {}
             for i in pending:
                 attempts[i] += 1
@@ -114,6 +138,10 @@ def _run_pool(fn, jobs, workers: int, on_done: OnDone | None) -> list[Outcome]:
                 outcomes[i] = outcome
                 if on_done:
                     on_done(outcome)
+        except BaseException:
+            _stop(pool)
+            raise
+        pool.shutdown(wait=True)
     return [outcomes[i] for i in range(len(jobs))]
 
 

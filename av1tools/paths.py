@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -16,6 +17,17 @@ _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
 # .<name>.<host>.<pid>.<ns>.tmp: hidden, never mistaken for a finished file, never shared by
 # two writers, and its writer can be told dead or alive (on this host) from the name.
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.\d+\.tmp$")
+
+
+class OutputError(OSError):
+    """A file that could not be written (a full disk, no permission); the message names it."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
+
+
+def no_space(directory: Path, what: str) -> OutputError:
+    return OutputError(errno.ENOSPC, f"{directory}: no space left on device ({what})")
 
 
 def cache_root() -> Path:

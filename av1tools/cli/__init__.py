@@ -69,10 +69,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
-    except Terminated:
-        click.echo("av1tools: terminated", err=True)
-        sys.exit(143)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (click.exceptions.Abort, KeyboardInterrupt) as e:
+        # click turns an interrupt into Abort; the cause says which signal it was
+        if isinstance(e, Terminated) or isinstance(e.__cause__, Terminated):
+            click.echo("av1tools: terminated", err=True)
+            sys.exit(143)
         click.echo("av1tools: interrupted", err=True)
         sys.exit(130)
     except Exception as e:  # noqa: BLE001 - the one place errors become messages

@@ -111,8 +111,10 @@ class Output:
     def emit(self, data: Any, text: str | Callable[[], str]) -> None:
         if self.as_json:
             click.echo(json.dumps(data, indent=2, default=str))
-        else:
-            click.echo(text() if callable(text) else text)
+            return
+        words = text() if callable(text) else text
+        if words:
+            click.echo(words)
 
 
 class ProgressBars:

@@ -134,7 +134,7 @@ def extract(
     as_json: bool,
 ) -> None:
     """Encode sequences with libaom and write partition-labelled HDF5 shards."""
-    from av1tools.extract.pipeline import ExtractConfig
+    from av1tools.extract.pipeline import ExtractConfig, ExtractError
     from av1tools.extract.pipeline import extract as run_extract
 
     output = Output(quiet, as_json)
@@ -168,12 +168,12 @@ def extract(
             )
             for s in result.shards
         ]
-        lines += [f"FAILED {f}" for f in result.failed] + ([str(result.manifest)] if result.manifest else [])
-        return "\n".join(lines)
+        return "\n".join(lines + ([str(result.manifest)] if result.manifest else []))
 
     output.emit(result.to_dict(), text)
     if result.failed:
-        raise click.ClickException(f"{len(result.failed)} shard(s) failed: {result.failed[0]}")
+        more = f" (and {len(result.failed) - 1} more; --json lists them)" if len(result.failed) > 1 else ""
+        raise ExtractError(result.failed[0] + more)
 
 
 @cli.command(epilog=epilog("info"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from av1tools.extract.inspect import FrameGrid, frame_grid, inspect_records
 from av1tools.extract.ivf import CodedFrame, FrameHeaderReader, IvfSplitter, coded_frames, set_frame_count
-from av1tools.paths import REPO_ROOT
+from av1tools.paths import REPO_ROOT, no_space
 
 AOM_DIR_ENV = "AV1TOOLS_AOM_DIR"
 BUILD_SCRIPT = REPO_ROOT / "third_party" / "libaom" / "build.sh"
@@ -319,6 +320,7 @@ def _stream(
             set_frame_count(out, units)
         except BaseException as e:  # reported by the consumer, never lost in the thread
             tee_error.append(e)
+            enc.kill()  # nobody reads its output any more: it would block on the pipe forever
         finally:
             try:
                 insp.stdin.close()
@@ -340,10 +342,10 @@ def _stream(
         insp.wait()
         insp_log.seek(0)
         insp_err = insp_log.read().decode(errors="replace").strip().splitlines()
+        if tee_error:
+            raise AomError(_copy_failure(out, tee_error[0]))
         if enc.returncode != 0:
             raise AomError(f"aomenc failed (exit {enc.returncode}): {status.last_line()}")
-        if tee_error:
-            raise AomError(f"reading aomenc's output failed: {tee_error[0]}")
         if insp.returncode != 0:
             raise AomError(f"inspect failed: {insp_err[-1] if insp_err else insp.returncode}")
         if count != len(frames):
@@ -356,6 +358,14 @@ def _stream(
                 p.kill()
                 p.wait()
         insp_log.close()
+
+
+def _copy_failure(out: Path, e: BaseException) -> str:
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return str(no_space(out.parent, "writing the bitstream"))
+    if isinstance(e, OSError) and e.strerror:
+        return f"{out.parent}: {e.strerror} (writing the bitstream)"
+    return f"reading aomenc's output failed: {e}"
 
 
 def inspect_bitstream(tools: AomTools, ivf: Path) -> list[FrameGrid]:

@@ -19,6 +19,7 @@ import numpy as np
 
 from av1tools.extract.inspect import FrameGrid
 from av1tools.partition import MI_SIZE, NODE_SIZES, PARTITION_NAMES, frame_nodes
+from av1tools.paths import no_space
 
 SCHEMA_VERSION = 2  # v2: blocks/*/display_index (v1: frame), build and source provenance
 FLUSH_BYTES = 32 << 20  # written in batches while the encoder still runs
@@ -186,9 +187,7 @@ class DatasetWriter:
         except OSError as e:
             self.path.unlink(missing_ok=True)
             if _no_space(e):
-                raise OSError(
-                    errno.ENOSPC, f"{self.path.parent}: no space left on device ({len(image) / 1e6:.1f} MB to write)"
-                ) from None
+                raise no_space(self.path.parent, f"{len(image) / 1e6:.1f} MB to write") from None
             raise
 
     def close(self) -> None:

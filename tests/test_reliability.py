@@ -1,0 +1,288 @@
+"""Hostile-but-fair inputs: what was written is never lost or misstated, a failure is one
+line naming the problem, a killed run leaves nothing that looks whole."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from av1tools.extract.y4m import Y4MHeader, write_y4m
+from av1tools.paths import remove_stale_temps, temp_path
+
+EXTRACT = ["extract", "--cq-level", "40", "--cpu-used", "6", "--jobs", "1", "-q"]
+
+
+def tiny_clip(path, seed, frames=2, size=(64, 48)):
+    """A small random 8-bit y4m (different seeds, different content)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    planes = [
+        (rng.integers(0, 256, (h, w)), rng.integers(0, 256, (h // 2, w // 2)), rng.integers(0, 256, (h // 2, w // 2)))
+        for _ in range(frames)
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_y4m(path, Y4MHeader(w, h, 30, 8, "420jpeg"), planes)
+    return path
+
+
+def stored_sha(dataset):
+    with h5py.File(dataset) as f:
+        return f.attrs["sequence_sha256"]
+
+
+def only_shard(directory):
+    [h5] = sorted(directory.glob("*.h5"))
+    return h5
+
+
+def test_another_source_with_the_same_name_is_refused_by_name(cli, tmp_path, aom_tools):
+    first, second = tiny_clip(tmp_path / "in" / "small3.y4m", 1), tiny_clip(tmp_path / "in2" / "small3.y4m", 2)
+    out = tmp_path / "d"
+    assert cli(EXTRACT + ["--seq", first, "--out", out])[0] == 0
+    dataset = only_shard(out)
+    sha = stored_sha(dataset)
+    code, _, err = cli(EXTRACT + ["--seq", second, "--out", out])
+    assert code == 1 and err.count("\n") == 1
+    assert dataset.name in err and "another source" in err and "--overwrite" in err
+    assert stored_sha(dataset) == sha  # what was there is kept
+    code, _, err = cli(EXTRACT + ["--seq", second, "--out", out, "--overwrite"])
+    assert code == 0, err
+    assert stored_sha(dataset) != sha
+
+
+def test_two_sources_with_one_name_in_one_command_are_refused(cli, tmp_path, aom_tools):
+    a, b = tiny_clip(tmp_path / "in" / "small3.y4m", 1), tiny_clip(tmp_path / "in2" / "small3.y4m", 2)
+    code, _, err = cli(EXTRACT + ["--seq", a, "--seq", b, "--out", tmp_path / "d"])
+    assert code == 1 and "two sequences named 'small3'" in err and err.count("\n") == 1
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_truncated_dataset_is_redone_not_kept(cli, tmp_path, aom_tools):
+    clip, out = tiny_clip(tmp_path / "c.y4m", 3), tmp_path / "d"
+    assert cli(EXTRACT + ["--seq", clip, "--out", out])[0] == 0
+    dataset = only_shard(out)
+    dataset.write_bytes(dataset.read_bytes()[: dataset.stat().st_size // 2])
+    code, out_text, err = cli(EXTRACT + ["--seq", clip, "--out", out, "--json"])
+    assert code == 0, err
+    [shard] = json.loads(out_text)["shards"]
+    assert shard["status"] == "redone"
+    code, _, _ = cli(["info", dataset])
+    assert code == 0
+
+
+def test_a_changed_setting_is_another_shard_and_finished_ones_are_kept(cli, tmp_path, aom_tools):
+    clip, out = tiny_clip(tmp_path / "c.y4m", 4), tmp_path / "d"
+    assert cli(EXTRACT + ["--seq", clip, "--out", out])[0] == 0
+    code, text, _ = cli(EXTRACT + ["--seq", clip, "--out", out, "--cq-level", "40", "--cq-level", "50", "--json"])
+    statuses = sorted(s["status"] for s in json.loads(text)["shards"])
+    assert code == 0 and statuses == ["kept", "written"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["shards"]) == 2 and set(manifest["splits"]) == {"c"}
+
+
+def _mount_tmpfs(path, size):
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.decode().strip()[:80]})")
+
+
+def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, aom_tools):
+    disk = tmp_path / "t"
+    _mount_tmpfs(disk, "1m")
+    try:
+        cmd = [
+            sys.executable,
+            "-m",
+            "av1tools",
+            "extract",
+            "--seq",
+            "carphone",
+            "--out",
+            str(disk / "d"),
+            "--cq-level",
+            "30",
+            "--cpu-used",
+            "6",
+            "--frames",
+            "60",
+            "--jobs",
+            "1",
+            "-q",
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.count("\n") == 1 and "no space left on device" in done.stderr
+        assert "carphone_intra_cpu6_sb64_q30_f60" in done.stderr and "Traceback" not in done.stderr
+        assert list((disk / "d").iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_training_with_an_empty_validation_split_is_refused(cli, tmp_path, aom_tools):
+    clip = tiny_clip(tmp_path / "one.y4m", 5, frames=1)
+    assert cli(EXTRACT + ["--seq", clip, "--out", tmp_path / "d"])[0] == 0
+    code, _, err = cli(["train", "--data", tmp_path / "d", "--out", tmp_path / "runs" / "r", "--epochs", "1"])
+    assert code == 1 and "split is empty" in err and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()  # no empty shell left behind
+
+
+def test_failed_evaluate_leaves_no_output_directory(cli, tmp_path, data_dir):
+    code, _, err = cli(
+        ["evaluate", "--model", tmp_path / "nowhere", "--data", data_dir, "--out", tmp_path / "r" / "f1"]
+    )
+    assert code == 1 and "no such checkpoint" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_messages_name_the_problem(cli, tmp_path, trained_run):
+    run, _ = trained_run
+    only_version = tmp_path / "bare.h5"
+    with h5py.File(only_version, "w") as f:
+        f.attrs["schema_version"] = 2
+    code, out, err = cli(["info", only_version])
+    assert code == 1 and "bare.h5: not a complete av1tools dataset" in err and "None" not in out
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = cli(["info", empty])
+    assert code == 1 and "empty: no .h5 datasets" in err and err.count("\n") == 1
+
+    code, _, err = cli(["predict", "--model", run, "--seq", empty, "--cq-level", "30", "--out", tmp_path / "p.h5"])
+    assert code == 1 and "is a directory" in err
+
+    code, _, err = cli(["info", tmp_path / "missing.h5", "--debug"])  # --debug after the subcommand
+    assert code == 1 and "Traceback" in err
+
+
+def test_checkpoint_messages(cli, tmp_path, trained_run):
+    run, _ = trained_run
+    bad = tmp_path / "bad"
+    shutil.copytree(run, bad)
+    (bad / "stage2.pt").write_bytes((run / "stage2.pt").read_bytes()[:3000])
+    code, _, err = cli(
+        [
+            "predict",
+            "--model",
+            bad,
+            "--seq",
+            "carphone",
+            "--frames",
+            "1",
+            "--cq-level",
+            "30",
+            "--out",
+            tmp_path / "p.h5",
+        ]
+    )
+    message = err.strip()
+    assert code == 1 and "corrupted or not a torch checkpoint" in message
+    inner = message[message.index("(") + 1 : message.rindex(")")]
+    assert inner.endswith("...") or len(inner) < 100 and not inner.endswith(" ")  # never cut mid-word
+    shutil.copy(run / "stage3_rect.pt", bad / "stage2.pt")
+    code, _, err = cli(
+        [
+            "predict",
+            "--model",
+            bad,
+            "--seq",
+            "carphone",
+            "--frames",
+            "1",
+            "--cq-level",
+            "30",
+            "--out",
+            tmp_path / "p.h5",
+        ]
+    )
+    assert code == 1 and "holds stage3_rect, not stage2" in err
+
+
+def test_attributes_say_where_and_what(tmp_path, aom_tools, cli, monkeypatch):
+    clip = tiny_clip(tmp_path / "in" / "rel.y4m", 6)
+    monkeypatch.chdir(tmp_path)
+    assert cli(EXTRACT + ["--seq", "in/rel.y4m", "--out", "out"])[0] == 0
+    with h5py.File(only_shard(tmp_path / "out")) as f:
+        a = dict(f.attrs)
+    assert a["sequence_path"] == str(clip.resolve()) and a["working_directory"] == str(tmp_path)
+    assert str(tmp_path / "out") in a["encoder_command"]
+    assert "av1tools guided-partition patch" in a["encoder_build"]
+
+
+def _start_extract(out, frames=120):
+    cmd = [
+        sys.executable,
+        "-m",
+        "av1tools",
+        "extract",
+        "--seq",
+        "carphone",
+        "--out",
+        str(out),
+        "--cq-level",
+        "20",
+        "--cpu-used",
+        "5",
+        "--frames",
+        str(frames),
+        "--jobs",
+        "1",
+        "-q",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(out.glob(".*.tmp")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the extract finished before it could be interrupted"
+    return proc
+
+
+def test_sigterm_cleans_up_and_exits_143(tmp_path, aom_tools):
+    out = tmp_path / "d"
+    proc = _start_extract(out)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "terminated" in err
+    assert [p.name for p in out.iterdir()] == []
+
+
+def test_sigkill_leftovers_are_removed_by_the_next_run(tmp_path, aom_tools):
+    out = tmp_path / "d"
+    proc = _start_extract(out)
+    proc.kill()
+    proc.wait()
+    assert list(out.glob(".*.tmp")), "SIGKILL should leave the dead writer's temp files"
+    assert not list(out.glob("*.h5"))
+    assert remove_stale_temps(out) and not list(out.glob(".*.tmp"))
+
+
+def test_stale_temp_of_a_live_writer_is_kept(tmp_path):
+    mine = temp_path(tmp_path / "x.h5")
+    mine.write_bytes(b"partial")
+    assert remove_stale_temps(tmp_path) == [] and mine.exists()  # this process is alive
+    dead = tmp_path / mine.name.replace(f".{os.getpid()}.", ".999999999.")
+    dead.write_bytes(b"partial")
+    assert remove_stale_temps(tmp_path) == [dead]
+
+
+def test_corrupted_pixels_name_the_file(tmp_path, data_dir):
+    from av1tools.extract.dataset import DatasetError, open_dataset
+
+    [src] = sorted(data_dir.glob("carphone*q30*.h5"))
+    broken = tmp_path / src.name
+    data = bytearray(src.read_bytes())
+    with h5py.File(src) as f:
+        offset = f["blocks/64x64/pixels"].id.get_chunk_info(0).byte_offset
+    data[offset : offset + 64] = bytes(64)  # garbage in the first compressed chunk
+    broken.write_bytes(bytes(data))
+    with open_dataset(broken) as ds, pytest.raises(DatasetError, match=broken.name):
+        ds.pixels(64)
+    torch.manual_seed(0)  # (keeps this module's torch import used: the CLI loads models lazily)
