@@ -42,8 +42,13 @@ FULL = DemoPlan(
     cq_levels=DEFAULT_CQ_LEVELS,
     epochs=8,
     max_samples=15000,
-    points=(OperatingPoint(top_k=1), OperatingPoint(top_k=2)),
-    presets=(1, 2),
+    points=(
+        OperatingPoint(top_k=1),
+        OperatingPoint(top_k=2),
+        OperatingPoint(threshold=0.2),
+        OperatingPoint(threshold=0.1),
+    ),
+    presets=(4, 5, 6),
     repeat=3,
 )
 QUICK = DemoPlan(
@@ -55,7 +60,7 @@ QUICK = DemoPlan(
     epochs=2,
     max_samples=1500,
     points=(OperatingPoint(top_k=1),),
-    presets=(1,),
+    presets=(4,),
     repeat=1,
 )
 
@@ -128,9 +133,9 @@ def run_demo(
     if fresh or not (enc_dir / "report.json").exists():
         log(f"[4/4] eval-encode on {plan.heldout}: baseline, model, oracle and presets at each cq-level")
         config = EvalEncodeConfig(
-            plan.heldout,
+            (plan.heldout,),
             enc_dir,
-            run_dir,
+            str(run_dir),
             plan.cq_levels,
             frames=plan.heldout_frames,
             points=plan.points,
@@ -138,7 +143,7 @@ def run_demo(
             repeat=plan.repeat,
             decision=ENCODING_DECISION,
         )
-        report = eval_encode(config, tools, progress=(lambda label: log(f"      {label}")) if progress else None)
+        report = eval_encode(config, tools, progress, log)
         write_report("encode", report, enc_dir, f"eval-encode: {plan.heldout}", encode_plots)
     else:
         log(f"[4/4] reusing {enc_dir / 'report.json'}")

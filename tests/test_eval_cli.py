@@ -29,9 +29,9 @@ def test_eval_encode_report(trained_run, tmp_path, cli):
             "--seq",
             "carphone",
             "--model",
-            str(model),
+            model,
             "--out",
-            str(tmp_path),
+            tmp_path,
             "--frames",
             "2",
             "--repeat",
@@ -39,26 +39,56 @@ def test_eval_encode_report(trained_run, tmp_path, cli):
             "--cpu-used",
             "5",
             "--presets",
+            "6",
+            "--top-k",
             "1",
+            "--coverage",
+            "0.9",
+            "--calibration",
+            "coffee-pan",
             "--json",
         ]
     )
     assert code == 0, err
     result = json.loads(out)
     kinds = {r["kind"] for r in result["rows"]}
-    assert kinds == {"baseline", "oracle", "model", "preset"}
+    assert kinds == {"baseline", "stock", "oracle", "model", "preset"}
     for r in result["rows"]:
         assert not r["failed"] and r["cq_levels"] == [23, 31, 39, 47]
         assert r["bd_rate_psnr_y_cubic"] is not None
-    oracle = next(r for r in result["rows"] if r["kind"] == "oracle")
-    assert oracle["partition_mismatches"] == 0 and oracle["time_saving_encoder"] > 0.2
+    rows = {r["label"]: r for r in result["rows"]}
+    assert rows["oracle"]["bd_rate_psnr_y_cubic"] == 0.0 and rows["oracle"]["time_saving_encoder"] > 0.2
+    assert set(result["ladder"]) >= {"points", "oracle", "model top-1", "model cover 0.9"}
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["calibration"]["runs"] == 8
+    instrument = report["clips"]["carphone"]["instrument"]
+    assert instrument["oracle_identical"] == 4 and instrument["oracle_mismatched_nodes"] == 0
+    assert report["simulation"]["calibration_clip"] == "coffee-pan" and set(report["simulation"]["cost_models"]) == {
+        "23",
+        "31",
+        "39",
+        "47",
+    }
+    for label in ("oracle", "model top-1", "model cover 0.9"):
+        assert "simulation_error" in rows[label]
     md, page = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
     for section in SECTIONS:
         assert f"## {section}" in md and f"<h2>{section}</h2>" in page
-    for label in ("baseline", "oracle", "model top-1", "cpu-used 6"):
+    for label in ("baseline", "stock baseline", "oracle", "model top-1", "cpu-used 6"):
         assert f"| {label} |" in md
+    assert "libaom's presets" in md and "AV1TOOLS_EXACT_GUIDE=1" in md
+
+
+def test_eval_encode_refuses_bad_options_before_encoding(tmp_path, cli, aom_tools):
+    from av1tools.extract.aom import reference_tools
+
+    code, _, err = cli(["eval-encode", "--seq", "carphone", "--out", tmp_path / "a", "--presets=-9"])
+    assert code == 1 and "presets must be faster than cpu-used 3" in err and not (tmp_path / "a").exists()
+    code, _, err = cli(["eval-encode", "--seq", "carphone", "--out", tmp_path / "b", "--calibration", "carphone"])
+    assert code == 1 and "also evaluated" in err and not (tmp_path / "b").exists()
+    unpatched = reference_tools().root
+    code, _, err = cli(["--aom-dir", unpatched, "eval-encode", "--seq", "carphone", "--out", tmp_path / "c"])
+    assert code == 1 and "ignores partition maps" in err and err.count("\n") == 1
+    assert not (tmp_path / "c").exists()
 
 
 def test_eval_encode_bad_sequence(tmp_path, cli):

@@ -6,9 +6,19 @@ import pytest
 from conftest import ENCODE_SECTIONS as SECTIONS
 
 from av1tools.eval.bdrate import bd_rate
+from av1tools.eval.config import OperatingPoint
 from av1tools.eval.encode_eval import EncodeRun, summarise
-from av1tools.eval.guided import MapEntry, choose_mask, prediction_entries, read_stats, write_partition_map
-from av1tools.eval.speedup import calibrate, exhaustive_pixels, guided_pixels, simulated_time_saving
+from av1tools.eval.guided import (
+    STAT_SIZES,
+    FrameCounters,
+    MapEntry,
+    allowed_sets,
+    prediction_entries,
+    read_stats,
+    write_partition_map,
+)
+from av1tools.eval.ladder import compare, ladder_points
+from av1tools.eval.speedup import exhaustive_pixels, fit_cost_model, guided_pixels, simulate_counters, simulate_map
 from av1tools.model.metrics import confusion, macro_f1, per_class
 from av1tools.model.predict import FramePrediction
 from av1tools.partition import Partition
@@ -76,15 +86,27 @@ def test_greedy_decision_goes_stage_by_stage():
     assert greedy_decision(probs, edge)[0] == Partition.HORZ
 
 
-def test_choose_mask():
-    probs = np.array([0.5, 0.1, 0.05, 0.3, 0.05, 0, 0, 0, 0, 0])
-    assert choose_mask(probs) == 1 << Partition.NONE
-    assert choose_mask(probs, top_k=2) == (1 << Partition.NONE) | (1 << Partition.SPLIT)
-    assert choose_mask(probs, threshold=0.09) == 0b1011
-    assert choose_mask(probs, threshold=0.99) == 1  # the most probable always stays
-    assert choose_mask(probs, top_k=10) == 0b11111  # zero-probability types never allowed
-    assert choose_mask(probs, decision=Partition.VERT) == 1 << Partition.VERT
-    assert choose_mask(probs, top_k=2, decision=Partition.VERT) == (1 << Partition.VERT) | 1
+def test_allowed_sets_of_each_operating_point():
+    probs = np.array([[0.5, 0.1, 0.05, 0.3, 0.05, 0, 0, 0, 0, 0]])
+    top = np.array([0])
+
+    def sets(point, decision=top):
+        bits, guided = allowed_sets(probs, decision, point)
+        return int(bits[0]), bool(guided[0])
+
+    assert sets(OperatingPoint(top_k=1)) == (1 << Partition.NONE, True)
+    assert sets(OperatingPoint(top_k=2)) == ((1 << Partition.NONE) | (1 << Partition.SPLIT), True)
+    assert sets(OperatingPoint(threshold=0.09)) == (0b1011, True)
+    assert sets(OperatingPoint(threshold=0.99)) == (1, True)  # the most probable always stays
+    assert sets(OperatingPoint(top_k=10)) == (0b11111, True)  # zero-probability types never allowed
+    assert sets(OperatingPoint(top_k=1), np.array([Partition.VERT])) == (1 << Partition.VERT, True)
+    assert sets(OperatingPoint(top_k=2), np.array([Partition.VERT])) == ((1 << Partition.VERT) | 1, True)
+    assert sets(OperatingPoint(coverage=0.5)) == (1, True)  # 0.5 alone reaches 0.5
+    assert sets(OperatingPoint(coverage=0.8)) == (0b1001, True)  # 0.5 + 0.3
+    assert sets(OperatingPoint(coverage=0.85, max_types=2)) == (0b1011, False)  # needs 3: unsure
+    assert sets(OperatingPoint(coverage=0.85, max_types=3)) == (0b1011, True)
+    with pytest.raises(ValueError):
+        OperatingPoint(top_k=2, coverage=0.9)
 
 
 def test_prediction_entries_follow_allowed_splits(tmp_path):
@@ -99,7 +121,8 @@ def test_prediction_entries_follow_allowed_splits(tmp_path):
         probs,
         probs.argmax(1).astype(np.uint8),
     )
-    entries = prediction_entries([pred], 64)
+    top1 = OperatingPoint(top_k=1)
+    entries = prediction_entries([pred], 64, top1)
     assert [(e.x, e.y, e.size, e.mask) for e in entries] == [
         (0, 0, 64, 8),
         (0, 0, 32, 1),
@@ -108,45 +131,85 @@ def test_prediction_entries_follow_allowed_splits(tmp_path):
         (32, 32, 32, 1),
     ]
     pred.decision[0] = Partition.NONE  # now the root stays whole: its children are never reached
-    assert [e.mask for e in prediction_entries([pred], 64)] == [1]
+    assert [e.mask for e in prediction_entries([pred], 64, top1)] == [1]
+    # an unsure root keeps the normal search, and its children (which it may split) stay guided
+    pred.probs[0] = [0.3, 0.3, 0.3, 0.1, 0, 0, 0, 0, 0, 0]
+    unsure = prediction_entries([pred], 64, OperatingPoint(coverage=0.95, max_types=2))
+    assert [e.guided for e in unsure] == [False, True, True, True, True]
     path = tmp_path / "m.map"
     assert write_partition_map(path, entries) == 5
+    assert write_partition_map(tmp_path / "u.map", unsure) == 4  # only guided nodes are written
     lines = path.read_text().splitlines()
     assert lines[0] == "av1tools-partition-map 1" and lines[2] == "3 0 0 0 32 1"
     with pytest.raises(ValueError):
         write_partition_map(path, [MapEntry(0, 0, 0, 64, 0)])
 
 
-def test_cost_model():
+def _counters(frame_ns, nodes, node_ns, types):
+    """One frame's counters: ``types`` {(size, type): (count, ns)}."""
+    count, ns = np.zeros((6, 10), np.int64), np.zeros((6, 10), np.int64)
+    for (size, t), (c, n) in types.items():
+        count[STAT_SIZES.index(size), t], ns[STAT_SIZES.index(size), t] = c, n
+    node_count = np.array([nodes.get(s, 0) for s in STAT_SIZES])
+    node_time = np.array([node_ns.get(s, 0) for s in STAT_SIZES])
+    return FrameCounters(0, True, 0, 0, 0, 0, 0, frame_ns, node_count, node_time, count, ns)
+
+
+def test_cost_model_on_hand_made_counters():
     # 64x64 frame, sb 64: exhaustive = one 64 node (9 types) + 4x32 (9) + 16x16 (9) + 64x8 (3)
     assert exhaustive_pixels(64, 64, 64) == 9 * 4096 + 4 * 9 * 1024 + 16 * 9 * 256 + 64 * 3 * 64
-    forced = [MapEntry(0, 0, 0, 64, 1 << Partition.SPLIT)] + [
-        MapEntry(0, x, y, 32, 1 << Partition.HORZ) for y in (0, 32) for x in (0, 32)
+    # A baseline frame: one 64 node (NONE 100, SPLIT 10 own) over four 32 nodes (NONE 50, HORZ 60 each)
+    P = Partition
+    base = _counters(
+        1400,
+        {64: 1, 32: 4},
+        {64: 1000, 32: 4 * 120},
+        {(64, P.NONE): (1, 100), (64, P.SPLIT): (1, 10), (32, P.NONE): (4, 200), (32, P.HORZ): (4, 240)},
+    )
+    # A guided frame: the 64 node forced to SPLIT, each 32 node forced to HORZ (cost 80 each here)
+    guided = _counters(900, {64: 1, 32: 4}, {64: 500, 32: 4 * 90}, {(64, P.SPLIT): (1, 10), (32, P.HORZ): (4, 320)})
+    model = fit_cost_model([([base], 1.6e-6)], [([guided], 1.1e-6)], 64 * 64, 1, 31)
+    assert model.guided_type_ns[STAT_SIZES.index(32)][P.HORZ] == pytest.approx(80)
+    assert model.baseline_type_ns[STAT_SIZES.index(32)][P.HORZ] == pytest.approx(60)
+    # overhead: a 32 node took 120 with 110 of types (baseline); the 64 node 1000 - 480 - 110
+    assert model.baseline_overhead_ns[STAT_SIZES.index(32)] == pytest.approx(10)
+    assert model.baseline_overhead_ns[STAT_SIZES.index(64)] == pytest.approx(410)
+    assert model.startup_ns == pytest.approx(200)  # CPU time outside the frames, median
+    forced = [MapEntry(0, 0, 0, 64, 1 << P.SPLIT)] + [
+        MapEntry(0, x, y, 32, 1 << P.HORZ) for y in (0, 32) for x in (0, 32)
     ]
     assert guided_pixels(forced, 64, 64) == 4 * 1024
-    runs = [
-        {"cpu_seconds": 1.0 + 2e-6 * p, "frames": 10, "mode_pixels": p, "exhaustive_pixels": 4e6, "baseline": b}
-        for p, b in ((1e6, True), (2e5, False), (1.2e6, True), (3e5, False))
-    ]
-    cal = calibrate(runs)
-    assert cal.seconds_per_unit == pytest.approx(2e-6)
-    assert cal.fixed_per_frame == pytest.approx(1.0 / 10 / 2e-6)
-    assert cal.rho == pytest.approx((0.25 + 0.3) / 2)
-    assert simulated_time_saving(cal.rho * 4e6, 10, 4e6, cal) == pytest.approx(0.0)
+    # the guided calibration frame, simulated from its own map, takes what it measured
+    assert simulate_map(forced, model, 64 * 64, 1) == pytest.approx(900 + 200)
+    assert simulate_counters([base], model, 64 * 64) == pytest.approx(1400 + 200)
 
 
 def test_read_stats(tmp_path):
     p = tmp_path / "s.txt"
-    p.write_text("0 1 0 85 120 300 40960\n1 0 1 10 12 30 4096\n")
+    sizes = " ".join("1 2" for _ in range(6))
+    types = " ".join(f"{t} {10 * t}" for _ in range(6) for t in range(10))
+    p.write_text(f"0 1 0 85 120 300 40960 5000 {sizes} {types}\n1 0 1 10 12 30 4096 900 {sizes} {types}\n")
     a, b = read_stats(p)
-    assert (a.display_index, a.show_frame, a.nodes, a.mode_pixels) == (0, True, 85, 40960)
+    assert (a.display_index, a.show_frame, a.nodes, a.mode_pixels, a.frame_ns) == (0, True, 85, 40960, 5000)
+    assert a.node_count.tolist() == [1] * 6 and a.type_ns[2, 3] == 30
     assert not b.show_frame
 
 
+def test_ladder_comparison():
+    ladder = ladder_points([(0.5, 2.0), (0.6, 4.0), (0.7, 7.0)])
+    better = compare(0.55, 1.5, ladder)
+    assert better.ladder_bd_rate == pytest.approx(3.0) and better.difference == pytest.approx(-1.5)
+    assert "beats" in better.verdict and not better.extrapolated
+    assert better.ladder_time_saving_at_bd == pytest.approx(0.375)
+    worse = compare(0.8, 12.0, ladder)  # beyond the fastest preset: the last segment extended
+    assert worse.extrapolated and worse.ladder_bd_rate == pytest.approx(10.0) and "loses" in worse.verdict
+
+
 def _run(label, kind, cq_level, kbps, psnr, cpu, **kw):
-    r = EncodeRun(
+    return EncodeRun(
         label,
         kind,
+        "clip",
         cq_level,
         3,
         kbps=kbps,
@@ -156,7 +219,6 @@ def _run(label, kind, cq_level, kbps, psnr, cpu, **kw):
         counters={"mode_pixels": int(cpu * 1e6), "mode_searches": 10},
         **kw,
     )
-    return r
 
 
 def test_report_renders_all_sections(tmp_path):
@@ -164,7 +226,19 @@ def test_report_renders_all_sections(tmp_path):
     for cq, rate, psnr in zip((23, 31, 39, 47), RATES[::-1], PSNR[::-1]):
         runs += [
             _run("baseline", "baseline", cq, rate, psnr, 2.0),
-            _run("oracle", "oracle", cq, rate * 1.01, psnr, 0.5, partition_mismatches=0, map_nodes=100),
+            _run("stock baseline", "stock", cq, rate * 1.002, psnr, 1.6),
+            _run(
+                "oracle",
+                "oracle",
+                cq,
+                rate,
+                psnr,
+                0.5,
+                partition_mismatches=0,
+                map_nodes=100,
+                identical_to_baseline=True,
+                simulated_time_saving=0.74,
+            ),
             _run(
                 "model top-1",
                 "model",
@@ -173,43 +247,48 @@ def test_report_renders_all_sections(tmp_path):
                 psnr - 0.05,
                 0.6,
                 inference_cpu_seconds=0.2,
-                simulated_search_work=3e5,
                 map_nodes=90,
+                simulated_time_saving=0.72,
             ),
             _run("cpu-used 4", "preset", cq, rate * 1.02, psnr, 1.0),
+            _run("cpu-used 5", "preset", cq, rate * 1.05, psnr, 0.7),
         ]
-    runs.append(EncodeRun("cpu-used 5", "preset", 23, 5, ok=False, error="aomenc failed (exit 1): boom"))
-    report = summarise(
-        runs,
-        2,
-        4_000_000,
-        dict(
-            sequence="clip",
-            width=64,
-            height=64,
-            bit_depth=8,
-            frames=2,
-            mode="intra",
-            cpu_used=3,
-            sb_size=64,
-            cq_levels=[23, 31, 39, 47],
-            repeat=1,
-            encoder={"label": "libaom test build"},
-            points=["model top-1"],
-            presets=[4, 5],
-            decision="product",
-            model="runs/x",
-            machine="test",
-        ),
+    runs.append(EncodeRun("cpu-used 6", "preset", "clip", 23, 6, ok=False, error="aomenc failed (exit 1): boom"))
+    settings = dict(
+        clips=[{"name": "clip", "path": "clip.y4m", "width": 64, "height": 64, "frames": 2, "bit_depth": 8}],
+        calibration=None,
+        mode="intra",
+        cpu_used=3,
+        sb_size=64,
+        cq_levels=[23, 31, 39, 47],
+        repeat=1,
+        threads=1,
+        exact=True,
+        encoder={"label": "libaom test build"},
+        points=["model top-1"],
+        presets=[4, 5, 6],
+        model="runs/x",
+        model_kind="superblock",
+        decision="product",
+        device="cpu",
+        warmup_seconds=0.01,
+        machine="test",
     )
+    report = summarise(runs, settings, {"note": "no calibration clip"})
     rows = {r["label"]: r for r in report["rows"]}
-    assert rows["oracle"]["bd_rate_psnr_y_cubic"] == pytest.approx(1.0, abs=0.01)
+    assert rows["oracle"]["bd_rate_psnr_y_cubic"] == pytest.approx(0.0, abs=1e-9)
     assert rows["model top-1"]["time_saving_encoder"] == pytest.approx(0.7)
     assert rows["model top-1"]["time_saving_end_to_end"] == pytest.approx(0.6)
-    assert rows["cpu-used 5"]["failed"] == ["q23: aomenc failed (exit 1): boom"]
+    assert rows["model top-1"]["time_saving_vs_stock"] == pytest.approx(1 - 0.6 / 1.6)
+    assert rows["model top-1"]["simulation_error"] == pytest.approx(0.02)
+    assert rows["cpu-used 6"]["failed"] == ["q23: aomenc failed (exit 1): boom"]
+    verdict = report["ladder"]["model top-1"]["encoder"]
+    assert verdict["difference"] < 0 and "beats" in verdict["verdict"]  # +3% at 70% vs the ladder's ~+5%
+    instrument = report["clips"]["clip"]["instrument"]
+    assert instrument["oracle_identical"] == 4 and instrument["baseline_cpu_vs_stock"] == pytest.approx(0.25)
     paths = write_report("encode", report, tmp_path, "test", encode_plots)
     md, page = paths["md"].read_text(), paths["html"].read_text()
     for section in SECTIONS:
         assert f"## {section}" in md and f"<h2>{section}</h2>" in page
-    assert "boom" in md and "data:image/png;base64," in page
-    assert (tmp_path / "rd_curves.png").stat().st_size > 1000 and (tmp_path / "ts_vs_bdrate.png").exists()
+    assert "boom" in md and "data:image/png;base64," in page and "beats libaom's presets" in md
+    assert (tmp_path / "ts_vs_bdrate.png").stat().st_size > 1000 and (tmp_path / "delta_quality.png").exists()

@@ -12,7 +12,7 @@ from av1tools.eval.guided import (
     write_partition_map,
 )
 from av1tools.eval.quality import measure_quality
-from av1tools.extract.aom import EncodeSettings, inspect_bitstream, reference_tools, run_encoder
+from av1tools.extract.aom import AomError, EncodeSettings, inspect_bitstream, reference_tools, run_encoder
 from av1tools.extract.ivf import decode_frames
 from av1tools.extract.sequences import sample_path
 from av1tools.partition import frame_nodes
@@ -20,14 +20,17 @@ from av1tools.partition import frame_nodes
 SRC = "carphone"
 
 
-def encode(tools, tmp_path, name, settings, map_entries=None, stats=True):
+def encode(tools, tmp_path, name, settings, map_entries=None, stats=True, exact=False, src=SRC):
     map_path = None
     if map_entries is not None:
         map_path = tmp_path / f"{name}.map"
         write_partition_map(map_path, map_entries)
     stats_path = tmp_path / f"{name}.stats" if stats else None
     ivf = tmp_path / f"{name}.ivf"
-    result = run_encoder(tools, settings, sample_path(SRC), ivf, 8, env=guided_env(map_path, stats_path))
+    env = guided_env(map_path, stats_path)
+    if exact:
+        env["AV1TOOLS_EXACT_GUIDE"] = "1"
+    result = run_encoder(tools, settings, sample_path(src), ivf, 8, env=env)
     return ivf, result, (read_stats(stats_path) if stats else None)
 
 
@@ -66,6 +69,34 @@ def test_no_map_is_bit_identical_to_unpatched_libaom(aom_tools, tmp_path, intra)
         assert ivf.read_bytes() == ref.read_bytes(), ivf.name
 
 
+@pytest.mark.parametrize("cpu_used", [3, 5])
+def test_exact_oracle_is_the_baseline(aom_tools, tmp_path, cpu_used):
+    """With AV1TOOLS_EXACT_GUIDE=1 on both encodes, forcing the baseline's own partitions
+    gives the baseline's bitstream (issue target: bits within 0.1%, PSNR-Y within 0.01 dB),
+    at the setting behind the published numbers (cpu-used 3) and a faster one, at every
+    cq-level of the study, on real content with AB and 4-way partitions."""
+    for cq in (23, 31, 39, 47):
+        settings = EncodeSettings(cq_level=cq, cpu_used=cpu_used, frames=2)
+        base, base_run, _ = encode(aom_tools, tmp_path, f"b{cq}", settings, exact=True, src="bigbuckbunny-cif")
+        grids = inspect_bitstream(aom_tools, base)
+        oracle, oracle_run, _ = encode(
+            aom_tools, tmp_path, f"o{cq}", settings, oracle_entries(grids, 64), exact=True, src="bigbuckbunny-cif"
+        )
+        q_base = measure_quality(base, sample_path("bigbuckbunny-cif"), 2)
+        q_oracle = measure_quality(oracle, sample_path("bigbuckbunny-cif"), 2)
+        assert abs(oracle.stat().st_size - base.stat().st_size) <= 0.001 * base.stat().st_size, cq
+        assert abs(q_oracle.psnr_y - q_base.psnr_y) <= 0.01, cq
+        assert oracle.read_bytes() == base.read_bytes(), f"cq {cq}: not bit-identical"
+        assert oracle_run.cpu_seconds < 0.6 * base_run.cpu_seconds  # it did skip the search
+
+
+def test_exact_switch_is_refused_unless_0_or_1(aom_tools, tmp_path):
+    env = guided_env(None, None)
+    env["AV1TOOLS_EXACT_GUIDE"] = "yes"
+    with pytest.raises(AomError, match="AV1TOOLS_EXACT_GUIDE must be 0 or 1"):
+        run_encoder(aom_tools, EncodeSettings(frames=1), sample_path(SRC), tmp_path / "x.ivf", 8, env=env)
+
+
 @pytest.mark.parametrize("mode", ["intra", "inter"])
 def test_oracle_reproduces_the_baseline(aom_tools, tmp_path, mode):
     settings = EncodeSettings(cq_level=40, cpu_used=4, mode=mode, frames=8 if mode == "inter" else 3)
@@ -79,12 +110,15 @@ def test_oracle_reproduces_the_baseline(aom_tools, tmp_path, mode):
     q_base = measure_quality(base, sample_path(SRC), settings.frames)
     q_oracle = measure_quality(oracle, sample_path(SRC), settings.frames)
     assert q_oracle.frames == settings.frames  # dav1d decodes every frame
-    # Measured: partitions come back exactly, but mode decisions inside them drift a little
-    # (libaom prunes modes against what it evaluated before). PSNR stays within 0.5%;
-    # bits within 2% (the issue's 0.5% is not met at every QP; see the README).
+    # Stock speed features (no exact switch): partitions come back exactly, but mode decisions
+    # inside them drift a little (docs/guided.md). PSNR within 0.5%, bits within 2%.
     assert abs(q_oracle.psnr_y - q_base.psnr_y) / q_base.psnr_y < 0.005
     assert abs(oracle.stat().st_size - base.stat().st_size) / base.stat().st_size < 0.02
     # The counters: one line per coded frame, and far less search work when forced.
     assert len(base_stats) == len(grids) == len(oracle_stats)
     assert sum(s.mode_searches for s in oracle_stats) < 0.5 * sum(s.mode_searches for s in base_stats)
     assert all(s.nodes > 0 for s in base_stats)
+    # The timers: a frame's partition search lies within the frame's time, and the types'
+    # own times within their nodes'.
+    for c in base_stats:
+        assert 0 < c.node_ns[1] <= c.frame_ns and 0 < c.type_ns.sum() <= c.node_ns[1]

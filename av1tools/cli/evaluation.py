@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -24,7 +25,12 @@ from av1tools.model.config import TransferConfig
 
 
 @cli.command(epilog=epilog("evaluate"))
-@click.option("--model", "run_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--model",
+    "run_dir",
+    required=True,
+    help="A trained run (either model), or 'default' (the shipped superblock model).",
+)
 @click.option(
     "--data", "data", multiple=True, required=True, help="Shard files, directories or manifest.json files (repeatable)."
 )
@@ -33,7 +39,7 @@ from av1tools.model.config import TransferConfig
 @click.option(
     "--calibration",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="report.json of an eval-encode run: relate the maps' work to libaom's own search.",
+    help="report.json of an eval-encode run: its cost model turns the top-1 maps into a simulated time saving.",
 )
 @decision_option(default(EvaluateConfig, "decision"))
 @device_option
@@ -41,7 +47,6 @@ from av1tools.model.config import TransferConfig
 def evaluate(run_dir, data, out: Path, include_border, calibration, decision, device, quiet, as_json) -> None:
     """Per-stage and end-to-end F1 of a model against the encoder's decisions."""
     from av1tools.eval.evaluate import evaluate as run_evaluate
-    from av1tools.eval.speedup import Calibration
     from av1tools.paths import output_dir
     from av1tools.report import write_report
     from av1tools.report.plots import confusion_plots
@@ -49,10 +54,12 @@ def evaluate(run_dir, data, out: Path, include_border, calibration, decision, de
     cal = None
     if calibration:
         try:
-            cal = Calibration(**json.loads(calibration.read_text())["calibration"])
+            cal = json.loads(calibration.read_text())["simulation"]
+            if not cal.get("cost_models"):
+                raise KeyError("cost_models")
         except (OSError, ValueError, KeyError, TypeError):
             raise click.BadParameter(
-                f"{calibration}: not an eval-encode report with a calibration", param_hint="--calibration"
+                f"{calibration}: not an eval-encode report with a calibrated simulation", param_hint="--calibration"
             ) from None
     output = Output(quiet, as_json)
     config = EvaluateConfig(run_dir, tuple(data), out, include_border, cal, decision, device)
@@ -70,27 +77,26 @@ def evaluate(run_dir, data, out: Path, include_border, calibration, decision, de
     )
 
 
-def _presets(text: str) -> tuple[int, ...]:
+def _int_list(text: str, option: str) -> tuple[int, ...]:
     try:
-        steps = tuple(int(p) for p in text.split(",") if p.strip())
+        return tuple(int(p) for p in text.split(",") if p.strip())
     except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not a comma-separated list of integers", param_hint="--presets"
-        ) from None
-    if any(s < 1 for s in steps):
-        raise click.BadParameter(
-            f"{text!r}: steps must be 1 or more (presets faster than --cpu-used)", param_hint="--presets"
-        )
-    return steps
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of integers", param_hint=option) from None
 
 
 @cli.command("eval-encode", epilog=epilog("eval-encode"))
-@click.option("--seq", required=True, help="A y4m file, another container, or a sample name.")
+@click.option(
+    "--seq",
+    "seqs",
+    multiple=True,
+    required=True,
+    help="Clips to evaluate: files, samples, catalogue names, directories, list files or globs "
+    "(repeatable; one report over the set).",
+)
 @click.option(
     "--model",
-    "run_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="A trained run; without it only baseline, oracle and presets are encoded.",
+    help="A trained run (either model) or 'default' (the shipped superblock model); "
+    "without it only the baseline, oracle and presets are encoded.",
 )
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @cq_level_option(
@@ -100,27 +106,48 @@ def _presets(text: str) -> tuple[int, ...]:
 @click.option(
     "--mode", type=click.Choice(["intra", "inter"]), default=default(EvalEncodeConfig, "mode"), show_default=True
 )
-@click.option("--cpu-used", type=click.IntRange(0, 7), default=default(EvalEncodeConfig, "cpu_used"), show_default=True)
+@click.option(
+    "--cpu-used",
+    type=click.IntRange(0, 8),
+    default=default(EvalEncodeConfig, "cpu_used"),
+    show_default=True,
+    help="The baseline's preset.",
+)
 @click.option("--frames", type=click.IntRange(min=1), help="Encode only the first N frames.")
 @click.option(
     "--top-k",
     "top_ks",
     type=click.IntRange(1, 10),
     multiple=True,
-    help="Operating point: allow the k most probable types (repeatable; default 1).",
+    help="Operating point: allow the k most probable types (repeatable; default: top-1).",
 )
 @click.option(
     "--threshold",
     "thresholds",
     type=click.FloatRange(0, 1),
     multiple=True,
-    help="Operating point: allow types with probability >= T (repeatable).",
+    help="Operating point: the most probable type plus those of probability >= T (repeatable).",
+)
+@click.option(
+    "--coverage",
+    "coverages",
+    type=click.FloatRange(0, 1, min_open=True),
+    multiple=True,
+    help="Operating point: the fewest types whose probabilities reach P; nodes needing more than "
+    "--max-types of them keep libaom's search (repeatable).",
+)
+@click.option(
+    "--max-types",
+    type=click.IntRange(1, 10),
+    default=default(OperatingPoint, "max_types"),
+    show_default=True,
+    help="With --coverage: the most types a guided node may keep.",
 )
 @click.option(
     "--presets",
     default=",".join(map(str, default(EvalEncodeConfig, "presets"))),
     show_default=True,
-    help="libaom presets to compare, as steps above --cpu-used (comma-separated; '' for none).",
+    help="libaom's preset ladder to compare with, as cpu-used values (comma-separated; '' for none).",
 )
 @click.option(
     "--repeat",
@@ -130,16 +157,43 @@ def _presets(text: str) -> tuple[int, ...]:
     help="Encodes per run; the median CPU time is reported.",
 )
 @click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=default(EvalEncodeConfig, "threads"),
+    show_default=True,
+    help="Threads of the encoder and of the model alike.",
+)
+@click.option(
+    "--stock",
+    is_flag=True,
+    help="Leave libaom's speed features as they are (the oracle then drifts from the baseline; see docs/guided.md).",
+)
+@click.option(
+    "--calibration",
+    default=default(EvalEncodeConfig, "calibration"),
+    show_default=True,
+    help="The clip the speed-up simulation is calibrated on ('' for none); never an evaluated one.",
+)
+@click.option(
     "--sb-size", type=click.Choice(["64", "128"]), default=str(default(EvalEncodeConfig, "sb_size")), show_default=True
 )
 @decision_option(default(EvalEncodeConfig, "decision"))
 @device_option
+@click.option(
+    "--jobs",
+    "workers",
+    type=click.IntRange(min=1),
+    default=default(EvalEncodeConfig, "workers"),
+    show_default=True,
+    help="Encodes at once (1 gives the cleanest CPU times on a small machine).",
+)
+@click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run the encodes on this dask.distributed scheduler.")
 @output_options("Print the summary rows as JSON.")
 @click.pass_context
 def eval_encode(
     ctx,
-    seq,
-    run_dir,
+    seqs,
+    model,
     out: Path,
     cq_levels,
     mode,
@@ -147,77 +201,86 @@ def eval_encode(
     frames,
     top_ks,
     thresholds,
+    coverages,
+    max_types,
     presets,
     repeat,
+    threads,
+    stock,
+    calibration,
     sb_size,
     decision,
     device,
+    workers,
+    scheduler,
     quiet,
     as_json,
 ) -> None:
-    """Encoder time saving vs quality loss when the model replaces libaom's partition search."""
+    """Encoder time saving vs quality loss when a model replaces or prunes libaom's partition
+    search, against the oracle and libaom's own presets."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # no spinning threads billed as inference
     from av1tools.eval.encode_eval import eval_encode as run_eval
     from av1tools.paths import output_dir
     from av1tools.report import write_report
     from av1tools.report.plots import encode_plots
 
-    steps = _presets(presets)
-    points = tuple(OperatingPoint(top_k=k) for k in top_ks) + tuple(OperatingPoint(threshold=t) for t in thresholds)
+    ladder = _int_list(presets, "--presets")
+    points = (
+        tuple(OperatingPoint(top_k=k) for k in top_ks)
+        + tuple(OperatingPoint(threshold=t) for t in thresholds)
+        + tuple(OperatingPoint(coverage=c, max_types=max_types) for c in coverages)
+    )
     config = EvalEncodeConfig(
-        seq,
+        tuple(seqs),
         out,
-        run_dir,
+        model,
         tuple(sorted(cq_levels or DEFAULT_CQ_LEVELS)),
         mode,
         cpu_used,
         frames,
         points or default(EvalEncodeConfig, "points"),
-        steps,
+        ladder,
         repeat,
         int(sb_size),
         decision,
         device,
+        threads,
+        not stock,
+        calibration or None,
+        workers=workers,
+        scheduler=scheduler,
+        aom_dir=ctx.obj["aom_dir"],
     )
     output = Output(quiet, as_json)
-    aom = tools(ctx)
-    per_level = 2 + len(config.points) * (run_dir is not None) + len([s for s in steps if cpu_used + s <= 9])
-    bar = []  # made at the first run, once every input has been checked
-
-    def progress(label: str) -> None:
-        if output.quiet:
-            return
-        if not bar:
-            from tqdm import tqdm
-
-            bar.append(tqdm(total=per_level * len(config.cq_levels), desc="eval-encode", unit="run"))
-        bar[0].set_postfix_str(label)
-        bar[0].update(1)
-
+    bars = output.bars()
     try:
         with output_dir(out):
-            report = run_eval(config, aom, progress=progress)
-            paths = write_report("encode", report, out, f"eval-encode: {report['settings']['sequence']}", encode_plots)
+            report = run_eval(config, tools(ctx), bars, output.log)
+            title = f"eval-encode: {', '.join(c['name'] for c in report['settings']['clips'])}"
+            paths = write_report("encode", report, out, title, encode_plots)
     finally:
-        if bar:
-            bar[0].close()
+        if bars:
+            bars.close()
 
     def text() -> str:
-        rows = [["run", "TS encoder", "TS end-to-end", "BD-rate PSNR-Y", "BD-rate SSIM-Y"]]
         from av1tools.report import pct, signed
 
-        rows += [
-            [
-                r["label"],
-                pct(r.get("time_saving_encoder")),
-                pct(r.get("time_saving_end_to_end")),
-                signed(r.get("bd_rate_psnr_y_cubic")),
-                signed(r.get("bd_rate_ssim_y_cubic")),
-            ]
-            for r in report["rows"]
-        ]
-        return "\n".join("  ".join(f"{c:<14}" for c in row) for row in rows) + "\n" + paths_text(paths)
+        rows = [["run", "TS encoder", "TS end-to-end", "BD-rate PSNR-Y", "vs presets"]]
+        verdicts = report.get("ladder", {})
+        for r in report["rows"]:
+            diff = verdicts.get(r["label"], {}).get("encoder", {}).get("difference")
+            rows.append(
+                [
+                    r["label"],
+                    pct(r.get("time_saving_encoder")),
+                    pct(r.get("time_saving_end_to_end")),
+                    signed(r.get("bd_rate_psnr_y_cubic")),
+                    signed(diff, unit=" pts") if diff is not None else "",
+                ]
+            )
+        return "\n".join("  ".join(f"{c:<15}" for c in row) for row in rows) + "\n" + paths_text(paths)
 
-    output.emit({"rows": report["rows"], **{k: str(v) for k, v in paths.items()}}, text)
+    output.emit({"rows": report["rows"], "ladder": report.get("ladder"), **{k: str(v) for k, v in paths.items()}}, text)
 
 
 @cli.group()

@@ -8,7 +8,16 @@ import click
 
 from av1tools.cli import cli
 from av1tools.cli.common import Output, cq_level_option, decision_option, default, device_option, epilog, output_options
-from av1tools.model.config import AGREEMENT_DECISION, LAYERS, ModelConfig, PredictConfig, TrainConfig, TrainJob
+from av1tools.model.config import (
+    AGREEMENT_DECISION,
+    ARCHS,
+    LAYERS,
+    ModelConfig,
+    PredictConfig,
+    SuperblockConfig,
+    TrainConfig,
+    TrainJob,
+)
 
 
 @cli.command(epilog=epilog("train"))
@@ -82,6 +91,28 @@ from av1tools.model.config import AGREEMENT_DECISION, LAYERS, ModelConfig, Predi
     show_default=True,
     help="DataLoader workers (0: load in the training process).",
 )
+@click.option(
+    "--arch",
+    type=click.Choice(ARCHS),
+    default=default(TrainJob, "arch"),
+    show_default=True,
+    help="staged: the reference study's ResNet-18 + Conv-Adapter stages; superblock: one pass per "
+    "64x64 superblock predicts every node (cheap enough for one CPU core).",
+)
+@click.option(
+    "--widths",
+    default=",".join(map(str, default(SuperblockConfig, "widths"))),
+    show_default=True,
+    help="superblock: channels at strides 4, 8, 16, 32, 64.",
+)
+@click.option(
+    "--level-weights",
+    type=click.Choice(["equal", "node"]),
+    default=default(SuperblockConfig, "level_weights"),
+    show_default=True,
+    help="superblock: each tree level weighs the same in the loss, or each node.",
+)
+@click.option("--stream", is_flag=True, help="superblock: read shards in worker processes (bounded memory).")
 @output_options("Print each stage's summary as JSON.")
 def train(
     data,
@@ -101,10 +132,16 @@ def train(
     max_samples,
     patience,
     workers,
+    arch,
+    widths,
+    level_weights,
+    stream,
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Train the staged partition predictor (Stage 1, 2, 3-RECT, 3-AB) on extracted datasets."""
+    """Train a partition predictor on extracted datasets: the staged model (Stage 1, 2,
+    3-RECT, 3-AB) or the superblock model. Under torchrun the superblock model trains with
+    DDP (one process per GPU, or gloo on CPUs)."""
     from av1tools.model.train import train_run
 
     layers = tuple(name.strip() for name in adapter_layers.split(",") if name.strip())
@@ -113,8 +150,17 @@ def train(
         raise click.BadParameter(
             f"unknown layer(s) {', '.join(bad)}; choose from {', '.join(LAYERS)}", param_hint="--adapter-layers"
         )
+    try:
+        width_list = tuple(int(w) for w in widths.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{widths!r}: five comma-separated integers", param_hint="--widths") from None
+    if len(width_list) != 5 or min(width_list) < 1:
+        raise click.BadParameter(f"{widths!r}: five positive integers", param_hint="--widths")
     output = Output(quiet, as_json)
     job = TrainJob(
+        arch=arch,
+        superblock=SuperblockConfig(widths=width_list, level_weights=level_weights),
+        stream=stream,
         data=tuple(data),
         out=out,
         model=ModelConfig(
@@ -146,10 +192,10 @@ def train(
         for s, r in summary.items():
             note = f"  SKIPPED: {r['skipped']}" if "skipped" in r else ""
             note += "".join(f"  NOTE: {n}" for n in r.get("notes", []))
+            trainable = f"trainable {r['trainable_percent']:.2f}%, " if "trainable_percent" in r else ""
             lines.append(
-                f"{s:<12} val macro-F1 {r['val_macro_f1']:.4f} (epoch {r['best_epoch']}), "
-                f"trainable {r['trainable_percent']:.2f}%, {r['checkpoint']} "
-                f"({r['checkpoint_bytes'] / 1e6:.1f} MB){note}"
+                f"{s:<12} val macro-F1 {r['val_macro_f1']:.4f} (epoch {r['best_epoch']}), {trainable}"
+                f"{r['checkpoint']} ({r['checkpoint_bytes'] / 1e6:.1f} MB){note}"
             )
         return "\n".join(lines + [str(out / "metrics.json")])
 
@@ -160,9 +206,8 @@ def train(
 @click.option(
     "--model",
     "run_dir",
-    type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="A run directory written by `av1tools train`.",
+    help="A run directory written by `av1tools train` (either model), or 'default' (the shipped superblock model).",
 )
 @click.option("--seq", required=True, help="A y4m file, another container, or a sample name.")
 @cq_level_option(

@@ -14,14 +14,14 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from av1tools.eval.config import EvaluateConfig
+from av1tools.eval.config import EvaluateConfig, OperatingPoint
 from av1tools.eval.guided import prediction_entries
-from av1tools.eval.speedup import Calibration, exhaustive_pixels, guided_pixels, search_work_fraction
+from av1tools.eval.speedup import CostModel, exhaustive_pixels, guided_pixels, simulate_map
 from av1tools.extract.dataset import open_dataset
 from av1tools.model.data import NodeIndex, load_index
 from av1tools.model.metrics import confusion, report
 from av1tools.model.stages import STAGE_ORDER, STAGES
-from av1tools.partition import PARTITION_NAMES, Node, Partition, frame_nodes
+from av1tools.partition import NODE_SIZES, PARTITION_NAMES, Node, Partition, frame_nodes
 
 Log = Callable[[str], None]
 
@@ -56,16 +56,18 @@ def _node_predictions(predictor, index: NodeIndex, log: Log) -> tuple[dict[str, 
     types = np.zeros(n, dtype=np.int64)
     for fi, path in enumerate(index.files):
         log(f"predicting {path.name}")
+        positions = {}
+        rows = {}
+        for size in NODE_SIZES:
+            sel = np.flatnonzero((index.file == fi) & (index.size == size))
+            if len(sel):
+                positions[size], rows[size] = sel, index.row[sel]
         with open_dataset(path) as ds:
-            for size in ds.node_sizes:
-                rows = np.flatnonzero((index.file == fi) & (index.size == size))
-                if not len(rows):
-                    continue
-                pixels = ds.pixels(size)[index.row[rows]].astype(np.float32) / index.max_value[fi]
-                probs = predictor.stage_probs(pixels, index.qindex[rows], size)
-                for s in STAGE_ORDER:
-                    stage[s][rows] = probs[s]
-                types[rows] = predictor.decide(probs, size)[1]
+            found = predictor.file_node_predictions(ds, rows)
+        for size, (probs, decisions) in found.items():
+            for s in STAGE_ORDER:
+                stage[s][positions[size]] = probs[s]
+            types[positions[size]] = decisions
     return stage, types
 
 
@@ -83,16 +85,31 @@ def _within(nodes, x: int, y: int, size: int) -> set:
     return {n for n in nodes if x <= n.x < x + size and y <= n.y < y + size}
 
 
-def _tree_agreement(predictor, index: NodeIndex, calibration: Calibration | None) -> dict:
-    """Share of superblocks whose predicted tree equals the encoder's, and the search work
-    the predicted trees' decision maps would leave."""
+def _simulation_for(calibration: dict | None, cq_level: int) -> tuple[CostModel, float] | None:
+    """An eval-encode report's cost model at ``cq_level`` and its clips' mean simulated
+    baseline time per frame pixel, when it has them."""
+    if not calibration or str(cq_level) not in calibration.get("cost_models", {}):
+        return None
+    per_pixel = [v for k, v in calibration.get("baseline_ns_per_pixel", {}).items() if k.endswith(f":{cq_level}")]
+    if not per_pixel:
+        return None
+    return CostModel(**calibration["cost_models"][str(cq_level)]), float(np.mean(per_pixel))
+
+
+def _tree_agreement(predictor, index: NodeIndex, calibration: dict | None) -> dict:
+    """Share of superblocks whose predicted tree equals the encoder's, the mode-search work
+    the top-1 maps would leave, and (with an eval-encode report's simulation) the time
+    saving the cost model expects from them."""
     same = total = 0
     work = exhaustive = 0.0
+    simulated = []
+    top1 = OperatingPoint(top_k=1)
     for path in index.files:
         with open_dataset(path) as ds:
             a = ds.attrs
             frames = ds.frames_table()
             lumas = ds.frame_lumas()
+        cost = _simulation_for(calibration, a.cq_level)
         shown = frames["show_frame"].astype(bool)
         for grid, display, qindex in zip(
             frames["block_size"][shown], frames["display_index"][shown], frames["base_qindex"][shown]
@@ -108,24 +125,29 @@ def _tree_agreement(predictor, index: NodeIndex, calibration: Calibration | None
             for sx, sy in {(n.x, n.y) for n in truth if n.size == a.sb_size}:
                 total += 1
                 same += _within(truth, sx, sy, a.sb_size) == _within(predicted, sx, sy, a.sb_size)
-            work += guided_pixels(prediction_entries([pred], a.sb_size), a.width, a.height)
+            entries = prediction_entries([pred], a.sb_size, top1)
+            work += guided_pixels(entries, a.width, a.height)
             exhaustive += exhaustive_pixels(a.width, a.height, a.sb_size)
+            if cost is not None:
+                model, per_pixel = cost
+                pixels = a.width * a.height
+                simulated.append(1.0 - simulate_map(entries, model, pixels, 1) / (per_pixel * pixels))
     out = {
         "superblocks": total,
         "identical_trees": same,
         "identical_tree_share": same / max(total, 1),
         "top1_work_vs_exhaustive": work / max(exhaustive, 1),
     }
-    if calibration is not None:
-        out["top1_work_vs_baseline"] = search_work_fraction(work, exhaustive, calibration)
+    if simulated:
+        out["top1_simulated_time_saving"] = float(np.mean(simulated))
     return out
 
 
 def evaluate(config: EvaluateConfig, log: Log = print) -> EvaluationResult:
     """Score ``config.model`` against the encoder's decisions in ``config.data``."""
-    from av1tools.model.predict import Predictor
+    from av1tools.model.predict import load_predictor
 
-    predictor = Predictor(config.model, config.device, decision=config.decision)
+    predictor = load_predictor(config.model, config.device, config.decision)
     index = load_index(config.data)
     keep = np.ones(len(index), bool) if config.include_border else index.inside.astype(bool)
     cq = np.array(index.cq_levels)[index.file]
@@ -157,5 +179,5 @@ def evaluate(config: EvaluateConfig, log: Log = print) -> EvaluationResult:
         stages,
         end_to_end,
         trees,
-        config.calibration.to_dict() if config.calibration else None,
+        {"calibration_clip": config.calibration.get("calibration_clip")} if config.calibration else None,
     )

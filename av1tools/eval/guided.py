@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from av1tools.eval.config import OperatingPoint
 from av1tools.extract.inspect import FrameGrid
 from av1tools.partition import MI_SIZE, MIN_NODE_SIZE, Partition, frame_nodes
 from av1tools.paths import atomic_output
@@ -35,6 +36,7 @@ class MapEntry:
     size: int
     mask: int  # bit p: partition type p allowed
     hidden: bool = False
+    guided: bool = True  # False: the node keeps libaom's normal search (not written to the map)
 
 
 def write_partition_map(path: Path, entries: Iterable[MapEntry]) -> int:
@@ -43,6 +45,8 @@ def write_partition_map(path: Path, entries: Iterable[MapEntry]) -> int:
     with atomic_output(path) as tmp, open(tmp, "w") as f:
         f.write(MAP_HEADER)
         for e in entries:
+            if not e.guided:
+                continue
             if not 0 < e.mask < 1 << 10:
                 raise ValueError(f"partition mask {e.mask} out of range at {e}")
             f.write(f"{e.display_index} {int(e.hidden)} {e.y // MI_SIZE} {e.x // MI_SIZE} {e.size} {e.mask}\n")
@@ -61,72 +65,111 @@ def oracle_entries(grids: Iterable[FrameGrid], sb_size: int) -> list[MapEntry]:
     ]
 
 
-def choose_mask(
-    probs: np.ndarray, top_k: int | None = None, threshold: float | None = None, decision: int | None = None
-) -> int:
-    """The allowed set for one node: its ``decision`` (else the most probable type), plus
-    the next most probable types up to ``top_k`` in all, or plus every type with
-    probability >= ``threshold``. Types of probability 0 (not allowed) never enter."""
-    order = [int(t) for t in np.argsort(-probs, kind="stable")]
-    first = order[0] if decision is None else int(decision)
-    rest = [t for t in order if t != first and probs[t] > 0]
-    if threshold is not None:
-        chosen = [first] + [t for t in rest if probs[t] >= threshold]
+SPLIT_BIT = 1 << Partition.SPLIT
+
+
+def allowed_sets(probs: np.ndarray, decision: np.ndarray, point: OperatingPoint) -> tuple[np.ndarray, np.ndarray]:
+    """Per node, the bit mask of types the encoder may try and whether the node is guided
+    at all (False: libaom's normal search). ``probs`` (N, 10) are over allowed types only
+    (zero elsewhere); ``decision`` (N,) comes first and is always in the set, the rest by
+    probability. Types of probability 0 never enter."""
+    n = len(probs)
+    first = np.where(np.arange(probs.shape[1])[None, :] == decision[:, None].astype(np.int64), np.inf, probs)
+    order = np.argsort(-first, axis=1, kind="stable")  # the decision first, then by probability
+    ranked = np.take_along_axis(probs, order, axis=1)
+    rank = np.arange(probs.shape[1])[None, :]
+    if point.threshold is not None:
+        chosen = (ranked >= point.threshold) | (rank == 0)
+    elif point.coverage is not None:
+        needed = (np.cumsum(ranked, axis=1) < point.coverage - 1e-9).sum(axis=1) + 1
+        chosen = rank < needed[:, None]
     else:
-        chosen = [first] + rest[: (top_k or 1) - 1]
-    return int(sum(1 << t for t in chosen))
+        chosen = rank < (point.top_k or 1)
+    chosen = chosen & ((ranked > 0) | (rank == 0))
+    bits = np.where(chosen, np.left_shift(1, order), 0).sum(axis=1)
+    guided = np.ones(n, bool)
+    if point.coverage is not None:
+        guided = np.bitwise_count(bits.astype(np.uint16)) <= point.max_types
+    return bits.astype(np.int64), guided
 
 
-def prediction_entries(
-    frames: Iterable, sb_size: int, top_k: int | None = None, threshold: float | None = None
-) -> list[MapEntry]:
-    """Decisions for the nodes the guided encoder will reach: superblocks, and the children
-    of nodes whose allowed set holds SPLIT. ``frames``: FramePrediction objects whose walk
-    visited at least those nodes."""
+def descends(probs: np.ndarray, decision: np.ndarray, point: OperatingPoint) -> np.ndarray:
+    """Which nodes the guided encoder looks below: those whose set holds SPLIT, and those
+    left to the normal search (which may split them)."""
+    bits, guided = allowed_sets(probs, decision, point)
+    return (bits & SPLIT_BIT).astype(bool) | ~guided
+
+
+def prediction_entries(frames: Iterable, sb_size: int, point: OperatingPoint) -> list[MapEntry]:
+    """The decision map of ``point`` for the nodes the guided encoder will reach:
+    superblocks, then the children of nodes it looks below. ``frames``: FramePrediction
+    objects whose walk visited at least those nodes."""
     out = []
     for p in frames:
-        probs = {(int(x), int(y), int(s)): (pr, d) for x, y, s, pr, d in zip(p.x, p.y, p.size, p.probs, p.decision)}
-        level = [(x, y) for (x, y, s) in probs if s == sb_size]
+        rows = {(int(s), int(x), int(y)): i for i, (x, y, s) in enumerate(zip(p.x, p.y, p.size))}
+        bits, guided = allowed_sets(p.probs, p.decision, point)
+        level = [i for i, s in enumerate(p.size) if s == sb_size]
         size = sb_size
         while level and size >= MIN_NODE_SIZE:
             nxt = []
-            for x, y in level:
-                if (x, y, size) not in probs:
-                    continue
-                pr, decision = probs[(x, y, size)]
-                mask = choose_mask(pr, top_k, threshold, decision)
-                out.append(MapEntry(int(p.display_index), x, y, size, mask))
-                if mask & (1 << Partition.SPLIT):
-                    h = size // 2
-                    nxt += [(x + dx, y + dy) for dy in (0, h) for dx in (0, h)]
-            level, size = nxt, size // 2
+            h = size // 2
+            for i in level:
+                x, y = int(p.x[i]), int(p.y[i])
+                out.append(MapEntry(int(p.display_index), x, y, size, int(bits[i]), guided=bool(guided[i])))
+                if bits[i] & SPLIT_BIT or not guided[i]:
+                    nxt += [rows[k] for k in ((h, x + dx, y + dy) for dy in (0, h) for dx in (0, h)) if k in rows]
+            level, size = nxt, h
     return out
+
+
+STAT_SIZES = (128, 64, 32, 16, 8, 4)  # the patch's node-size order
 
 
 @dataclass(frozen=True)
 class FrameCounters:
+    """One coded frame's line from AV1TOOLS_PARTITION_STATS (docs/guided.md)."""
+
     display_index: int  # source timestamp
     show_frame: bool
     frame_type: int
     nodes: int  # partition-search nodes visited
     partition_evals: int  # (node, partition type) pairs evaluated
-    mode_searches: int  # RD mode searches of a block
+    mode_searches: int  # RD mode searches of a block that ran (reused results not counted)
     mode_pixels: int  # luma pixels those mode searches covered
+    frame_ns: int  # the frame's encode time
+    node_count: np.ndarray  # (6,) per node size (STAT_SIZES): nodes searched
+    node_ns: np.ndarray  # (6,) their time, sub-blocks included
+    type_count: np.ndarray  # (6, 10) per node size and type: evaluations
+    type_ns: np.ndarray  # (6, 10) their own time (a SPLIT's excludes its sub-blocks' searches)
 
 
 def read_stats(path: Path) -> list[FrameCounters]:
     out = []
     for line in Path(path).read_text().splitlines():
-        if line.strip():
-            pts, show, ftype, *counts = (int(v) for v in line.split())
-            out.append(FrameCounters(pts, bool(show), ftype, *counts))
+        if not line.strip():
+            continue
+        v = np.array([int(x) for x in line.split()], dtype=np.int64)
+        sizes = v[8:20].reshape(6, 2)
+        types = v[20:140].reshape(6, 10, 2)
+        out.append(
+            FrameCounters(
+                int(v[0]),
+                bool(v[1]),
+                int(v[2]),
+                *map(int, v[3:8]),
+                sizes[:, 0],
+                sizes[:, 1],
+                types[..., 0],
+                types[..., 1],
+            )
+        )
     return out
 
 
 def counter_totals(counters: list[FrameCounters]) -> dict[str, int]:
     return {
         name: sum(getattr(c, name) for c in counters)
-        for name in ("nodes", "partition_evals", "mode_searches", "mode_pixels")
+        for name in ("nodes", "partition_evals", "mode_searches", "mode_pixels", "frame_ns")
     }
 
 

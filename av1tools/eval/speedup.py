@@ -1,43 +1,166 @@
-"""Simulated speed-up: how much partition-search work a decision map leaves the encoder.
+"""Simulated speed-up: a guided encode's time predicted from its decision map alone.
 
-Work unit: luma pixels covered by RD mode searches (the patched encoder counts exactly
-this, ``mode_pixels``). Evaluating a non-SPLIT type at a node of size S searches S*S
-pixels (its sub-blocks tile the node); SPLIT adds nothing of its own, its children count.
+The patched encoder times its own partition search (docs/guided.md): per node size and
+partition type, the evaluations and their own time; per node size, the nodes searched and
+their time including their sub-blocks; per frame, the whole encode. From *calibration*
+encodes (another clip, same settings) a cost model takes:
 
-- A guided node evaluates exactly its allowed types: S*S per allowed non-SPLIT type (at
-  the frame edge, those the edge allows; the normal search's one rectangular type when
-  none is left).
-- The unguided baseline searches a fraction ``rho`` of the exhaustive work (every allowed
-  type at every node of the full quadtree): libaom's own pruning; ``rho`` is measured.
-- Encoder time = ``fixed`` + work, in the same units: ``fixed`` is the per-frame work that
-  does not depend on the partition search (loop filters, entropy coding, ...).
+- the own time of one evaluation of each (node size, type), pooled over every calibration
+  encode (so budget exits and reused results are in the average, as they happen);
+- the overhead of searching a node beyond its type evaluations (pruning models, context
+  saves), per node size;
+- the cost of a node left to libaom's normal search (what the calibration baselines spent
+  per node of that size), and of a 4x4 node;
+- the time outside the partition search, per pixel of a frame.
 
-``rho`` and ``fixed`` are calibrated by least squares from real encodes' counters and CPU
-times (``calibrate``); the report shows how well the simulation then predicts measured runs.
+A map is then simulated node by node (the nodes the guided encoder reaches, each with its
+allowed types), and so is the evaluated clip's own baseline from its counters; the
+simulated time saving is one minus their ratio. It is checked against the measured one in
+every report: nothing in it is fitted to the encodes it predicts.
+
+``exhaustive_pixels``/``guided_pixels`` measure search work in mode-search pixels for
+``evaluate`` (no encoder run at all).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from av1tools.eval.guided import MapEntry
 from av1tools.partition import MIN_NODE_SIZE, Partition, allowed_partitions, edge_allowed, mi_grid_shape
 
 SPLIT_BIT = 1 << Partition.SPLIT
+SIZES = (128, 64, 32, 16, 8, 4)  # the patch's node-size order
+SIZE_ROW = {s: i for i, s in enumerate(SIZES)}
 
 
 @dataclass(frozen=True)
-class Calibration:
-    rho: float  # baseline mode pixels / exhaustive-search mode pixels
-    fixed_per_frame: float  # per-frame work outside the partition search, in mode pixels
-    seconds_per_unit: float  # encoder CPU seconds per mode pixel
-    runs: int  # how many encodes it was fitted on
+class CostModel:
+    """Unit costs (CPU nanoseconds) at one cq-level, from calibration encodes."""
+
+    cq_level: int
+    guided_type_ns: list  # [size row][type]: own time of one evaluation at a node a map constrains
+    baseline_type_ns: list  # [size row][type]: the same under libaom's normal search
+    guided_overhead_ns: list  # [size row]: per node, beyond its type evaluations (guided encodes)
+    baseline_overhead_ns: list  # [size row]: the same in the baselines
+    normal_node_ns: list  # [size row]: own cost of a node under libaom's normal search
+    node4_ns: float  # a 4x4 node, all included
+    fixed_ns_per_pixel: float  # per frame pixel: everything outside the partition search
+    startup_ns: float  # per encode: the encoder process's time outside its frames
+    encodes: int
+    clip: str = ""
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        return asdict(self)
+
+
+def _sums(counters: Iterable) -> dict[str, np.ndarray]:
+    counters = list(counters)
+    return {
+        "frame_ns": np.array(sum(c.frame_ns for c in counters), dtype=float),
+        "node_count": sum(c.node_count for c in counters).astype(float),
+        "node_ns": sum(c.node_ns for c in counters).astype(float),
+        "type_count": sum(c.type_count for c in counters).astype(float),
+        "type_ns": sum(c.type_ns for c in counters).astype(float),
+    }
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+def _overhead(s: dict) -> np.ndarray:
+    """Per node of each size: its search time beyond its sub-blocks' and its types'."""
+    children = np.append(s["node_ns"][1:], 0.0)
+    return _ratio(s["node_ns"] - children - s["type_ns"].sum(axis=1), s["node_count"])
+
+
+def fit_cost_model(
+    baselines: Sequence[tuple[list, float]],
+    guided: Sequence[tuple[list, float]],
+    frame_pixels: int,
+    frames: int,
+    cq_level: int,
+    clip: str = "",
+) -> CostModel:
+    """Unit costs from calibration encodes, each (its FrameCounters, its CPU seconds):
+    ``baselines`` (libaom's normal search) and ``guided`` ones (maps of any kind)."""
+    runs = list(baselines) + list(guided)
+    every = _sums(c for counters, _ in runs for c in counters)
+    base = _sums(c for counters, _ in baselines for c in counters)
+    steered = _sums(c for counters, _ in guided for c in counters) if guided else base
+    sb_row = int(np.argmax(every["node_count"] > 0))  # the largest node size searched
+    base_children = np.append(base["node_ns"][1:], 0.0)
+    fixed = every["frame_ns"] - every["node_ns"][sb_row]
+    startup = [cpu * 1e9 - sum(c.frame_ns for c in counters) for counters, cpu in runs]
+    return CostModel(
+        cq_level,
+        _ratio(steered["type_ns"], steered["type_count"]).tolist(),
+        _ratio(base["type_ns"], base["type_count"]).tolist(),
+        _overhead(steered).tolist(),
+        _overhead(base).tolist(),
+        _ratio(base["node_ns"] - base_children, base["node_count"]).tolist(),
+        float(_ratio(every["node_ns"][SIZE_ROW[4]], every["node_count"][SIZE_ROW[4]])),
+        float(fixed / max(frame_pixels * frames * len(runs), 1)),
+        float(max(np.median(startup), 0.0)),
+        len(runs),
+        clip,
+    )
+
+
+def _nan0(x: float) -> float:
+    return 0.0 if x != x else x
+
+
+def _unit(table: list, row: int, t: int) -> float:
+    unit = table[row][t]
+    if unit == unit:
+        return unit
+    known = [u for u in table[row] if u == u]  # never seen in calibration: the size's mean evaluation
+    return float(np.mean(known)) if known else 0.0
+
+
+def _node_ns(model: CostModel, size: int, mask: int | None) -> float:
+    """Simulated cost of searching one node (its sub-blocks' searches not included, but an
+    8x8 node's 4x4 sub-blocks are); ``mask`` None: libaom's normal search."""
+    row = SIZE_ROW[size]
+    if mask is None:
+        return _nan0(model.normal_node_ns[row])
+    total = _nan0(model.guided_overhead_ns[row])
+    for t in range(10):
+        if mask >> t & 1:
+            total += _unit(model.guided_type_ns, row, t)
+    if size == 8 and mask & SPLIT_BIT:
+        total += 4 * _nan0(model.node4_ns)
+    return total
+
+
+def simulate_map(entries: Iterable, model: CostModel, frame_pixels: int, frames: int) -> float:
+    """Simulated encode time (ns) of a map: every entry the guided encoder reaches
+    (``MapEntry``; ``guided=False`` ones keep the normal search), the time outside the
+    partition search, and the encoder's start-up."""
+    total = model.startup_ns + model.fixed_ns_per_pixel * frame_pixels * frames
+    for e in entries:
+        total += _node_ns(model, e.size, e.mask if e.guided else None)
+    return total
+
+
+def simulate_counters(counters: Sequence, model: CostModel, frame_pixels: int) -> float:
+    """Simulated time (ns) of an unguided encode whose work is known from its own counters
+    (the evaluated clip's baseline): its evaluations and nodes at the calibration baselines'
+    unit costs."""
+    s = _sums(counters)
+    unit = np.nan_to_num(np.array(model.baseline_type_ns, dtype=float))
+    total = float((s["type_count"] * unit).sum())
+    total += float((s["node_count"] * np.nan_to_num(np.array(model.baseline_overhead_ns, dtype=float))).sum())
+    return total + model.startup_ns + model.fixed_ns_per_pixel * frame_pixels * len(counters)
+
+
+def simulated_time_saving(map_ns: float, baseline_ns: float) -> float:
+    return 1.0 - map_ns / baseline_ns
 
 
 def exhaustive_pixels(width: int, height: int, sb_size: int) -> int:
@@ -62,11 +185,13 @@ def exhaustive_pixels(width: int, height: int, sb_size: int) -> int:
     return total
 
 
-def guided_pixels(entries: Iterable[MapEntry], width: int, height: int) -> int:
-    """Mode-search pixels the patched encoder spends on the nodes of a decision map."""
+def guided_pixels(entries: Iterable, width: int, height: int) -> int:
+    """Mode-search pixels the patched encoder spends on the guided nodes of a decision map."""
     mi_rows, mi_cols = mi_grid_shape(width, height)
     total = 0
     for e in entries:
+        if not e.guided:
+            continue
         mask = e.mask
         edge = edge_allowed(e.x, e.y, e.size, mi_rows, mi_cols)
         if edge is not None:
@@ -76,27 +201,3 @@ def guided_pixels(entries: Iterable[MapEntry], width: int, height: int) -> int:
                 continue
         total += bin(mask & ~SPLIT_BIT).count("1") * e.size * e.size
     return total
-
-
-def calibrate(runs: list[dict]) -> Calibration:
-    """Fit from encodes, each {"cpu_seconds", "frames", "mode_pixels", "exhaustive_pixels"}
-    (baseline runs must be among them): cpu = a * frames + b * mode_pixels."""
-    A = np.array([[r["frames"], r["mode_pixels"]] for r in runs], dtype=float)
-    t = np.array([r["cpu_seconds"] for r in runs], dtype=float)
-    (a, b), *_ = np.linalg.lstsq(A, t, rcond=None)
-    b = max(b, 1e-15)
-    baselines = [r for r in runs if r.get("baseline")]
-    rho = float(np.mean([r["mode_pixels"] / r["exhaustive_pixels"] for r in baselines])) if baselines else 1.0
-    return Calibration(rho=rho, fixed_per_frame=float(max(a, 0.0) / b), seconds_per_unit=float(b), runs=len(runs))
-
-
-def simulated_time_saving(guided_work: float, frames: int, exhaustive: float, cal: Calibration) -> float:
-    """Expected fraction of baseline encoder time saved by a map of ``guided_work`` pixels."""
-    fixed = cal.fixed_per_frame * frames
-    baseline = fixed + cal.rho * exhaustive
-    return 1.0 - (fixed + guided_work) / baseline
-
-
-def search_work_fraction(guided_work: float, exhaustive: float, cal: Calibration) -> float:
-    """Fraction of the baseline's partition-search work the map leaves."""
-    return guided_work / (cal.rho * exhaustive)

@@ -96,8 +96,11 @@ def encoder_version(tools: AomTools) -> str:
 
 @dataclass(frozen=True)
 class EncoderBuild:
-    """What an aomenc is: its version, whether it carries av1tools' guided-partition patch
-    (found by asking it, not assumed), and our build's cache key when it is one of ours."""
+    """What an aomenc is: its version and whether it carries av1tools' guided-partition patch
+    (found by asking it, not assumed); ``key`` is our build's cache key when it is one of
+    ours. The label (version and patch state) identifies the encoder in datasets: without
+    its environment variables the patched encoder codes exactly what the unpatched one does,
+    so instrumentation changes to the patch (a new key) do not make old shards stale."""
 
     version: str
     guided: bool
@@ -105,8 +108,9 @@ class EncoderBuild:
 
     @property
     def label(self) -> str:
-        patch = "+ av1tools guided-partition patch" if self.guided else "(no av1tools patch)"
-        return f"libaom {self.version} {patch}" + (f", build {self.key}" if self.key else "")
+        return f"libaom {self.version} " + (
+            "+ av1tools guided-partition patch" if self.guided else "(no av1tools patch)"
+        )
 
     def to_dict(self) -> dict:
         return {"version": self.version, "guided": self.guided, "key": self.key, "label": self.label}

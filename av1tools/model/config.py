@@ -58,6 +58,28 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class SuperblockConfig:
+    """The superblock model (one pass per 64x64 superblock, every node's ten types)."""
+
+    widths: tuple[int, ...] = (16, 24, 32, 48, 64)  # channels at strides 4, 8, 16, 32, 64
+    level_weights: str = "equal"  # "equal": each tree level weighs the same in the loss; "node": each node
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SuperblockConfig:
+        d = dict(d)
+        d["widths"] = tuple(d["widths"])
+        return cls(**d)
+
+
+ARCHS = ("staged", "superblock")
+
+
+@dataclass(frozen=True)
 class TrainJob:
     """One ``train`` run: data, where it goes, and the model and training settings."""
 
@@ -66,6 +88,9 @@ class TrainJob:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     stages: tuple[str, ...] = STAGE_ORDER
+    arch: str = "staged"  # "staged" (the reference study's) or "superblock"
+    superblock: SuperblockConfig = field(default_factory=SuperblockConfig)
+    stream: bool = False  # superblock model: read shards in worker processes (bounded memory)
 
 
 WALKS = ("split", "all")

@@ -86,23 +86,38 @@ class Split:
     record: dict  # what a run writes down to be reproduced
 
 
+def held_out_groups(
+    groups: Sequence[str],
+    sequences: dict[str, set[str]],
+    val_fraction: float,
+    val_sequences: Sequence[str] | None,
+    seed: int,
+    splits: dict[str, str],
+) -> tuple[list[str], str]:
+    """The validation groups, and what chose them: named (``val_sequences``, groups or
+    sequences), else the manifests' assignment, else each group's hash (its side never moves
+    as data is added; at least one group is held out)."""
+    groups = sorted(set(groups))
+    if val_sequences:
+        names = set(val_sequences)
+        known = set(groups) | {s for seqs in sequences.values() for s in seqs}
+        unknown = names - known
+        if unknown:
+            raise SplitError(f"validation sequences not in the data: {', '.join(sorted(unknown))}")
+        return sorted(g for g in groups if g in names or sequences.get(g, set()) & names), "--val-seq"
+    if splits and all(g in splits for g in groups):
+        return sorted(g for g in groups if splits[g] == "val"), "manifest"
+    held = [g for g in groups if stable_fraction(f"{seed}:{g}") < val_fraction]
+    return held or [min(groups, key=lambda g: stable_fraction(f"{seed}:{g}"))], "hash"
+
+
 def _val_groups(
     index: NodeIndex, val_fraction: float, val_sequences: Sequence[str] | None, seed: int
 ) -> tuple[list[str], str]:
-    groups = sorted(set(index.groups))
-    if val_sequences:
-        names = set(val_sequences)
-        unknown = names - set(groups) - set(index.sequences)
-        if unknown:
-            raise SplitError(f"validation sequences not in the data: {', '.join(sorted(unknown))}")
-        held = {g for g, s in zip(index.groups, index.sequences) if g in names or s in names}
-        return sorted(held), "--val-seq"
-    if index.splits and all(g in index.splits for g in groups):
-        return sorted(g for g in groups if index.splits[g] == "val"), "manifest"
-    # Each group's side is fixed by its name (and the seed) alone: adding data never moves
-    # a group; at least one group is held out.
-    held = [g for g in groups if stable_fraction(f"{seed}:{g}") < val_fraction]
-    return held or [min(groups, key=lambda g: stable_fraction(f"{seed}:{g}"))], "hash"
+    sequences: dict[str, set[str]] = {}
+    for g, s in zip(index.groups, index.sequences):
+        sequences.setdefault(g, set()).add(s)
+    return held_out_groups(index.groups, sequences, val_fraction, val_sequences, seed, index.splits)
 
 
 def split_index(

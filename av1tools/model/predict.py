@@ -54,6 +54,8 @@ class Predictor:
     """A trained staged model (a ``train`` run directory) ready to predict: per-node stage
     probabilities, ten-type probabilities and decisions, and whole frames' trees."""
 
+    kind = "staged"
+
     def __init__(
         self,
         run_dir: str | os.PathLike,
@@ -104,6 +106,16 @@ class Predictor:
         blocks; ``allowed`` (N, 10) narrows the size's types further (frame edges)."""
         return self.decide(self.stage_probs(pixels, qindex, size), size, allowed)
 
+    def file_node_predictions(self, ds, rows: dict[int, np.ndarray]) -> dict[int, tuple[dict, np.ndarray]]:
+        """Per node size, the stage probabilities and decisions of the nodes ``rows`` of an
+        open dataset (rows within its blocks/SxS)."""
+        out = {}
+        for size, sel in rows.items():
+            pixels = ds.pixels(size)[sel].astype(np.float32) / ds.attrs.max_value
+            probs = self.stage_probs(pixels, ds.column(size, "qindex")[sel], size)
+            out[size] = (probs, self.decide(probs, size)[1])
+        return out
+
     def decide(
         self, stage_probs: dict[str, np.ndarray], size: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -125,11 +137,13 @@ class Predictor:
         max_value: float,
         qindex: int,
         sb_size: int = 64,
-        walk: str = "split",
+        walk: str | Expand = "split",
         display_index: int = 0,
     ) -> FramePrediction:
-        if walk not in WALKS:
-            raise ValueError(f"walk must be one of {WALKS}")
+        """The frame's nodes, level by level from the superblocks: ``walk`` "split" descends
+        below predicted SPLITs, "all" below every node, or a function of (probs, decisions)
+        says below which (an operating point visits only the nodes it needs)."""
+        expand = _expander(walk)
         start = time.perf_counter()
         h, w = luma.shape
         mi_rows, mi_cols = mi_grid_shape(w, h)
@@ -147,7 +161,7 @@ class Predictor:
                     allowed[i, list(edge)] = True
             probs, decision = self.predict_nodes(pixels, np.full(len(level_x), qindex), size, allowed)
             parts.append((level_x, level_y, np.full(len(level_x), size), probs, decision))
-            go = np.ones(len(level_x), bool) if walk == "all" else decision == Partition.SPLIT
+            go = expand(probs, decision)
             half = size // 2
             cx = np.concatenate([level_x[go] + dx for dy in (0, half) for dx in (0, half)])
             cy = np.concatenate([level_y[go] + dy for dy in (0, half) for dx in (0, half)])
@@ -155,6 +169,30 @@ class Predictor:
             level_x, level_y, size = cx[inside], cy[inside], half
         cols = [np.concatenate(c) for c in zip(*parts)]
         return FramePrediction(display_index, cols[0], cols[1], cols[2], cols[3], cols[4], time.perf_counter() - start)
+
+
+Expand = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _expander(walk: str | Expand) -> Expand:
+    if callable(walk):
+        return walk
+    if walk == "all":
+        return lambda probs, decision: np.ones(len(decision), bool)
+    if walk == "split":
+        return lambda probs, decision: decision == Partition.SPLIT
+    raise ValueError(f"walk must be one of {WALKS} or a function")
+
+
+def load_predictor(spec: str | os.PathLike, device: str = "auto", decision: str = AGREEMENT_DECISION):
+    """The model ``spec`` names: a ``train`` run directory of either family, or "default"
+    (the superblock model shipped with av1tools)."""
+    from av1tools.model.superblock_predict import SUPERBLOCK_CHECKPOINT, SuperblockPredictor, default_model_dir
+
+    run_dir = default_model_dir() if str(spec) == "default" else Path(spec)
+    if (run_dir / SUPERBLOCK_CHECKPOINT).is_file():
+        return SuperblockPredictor(run_dir, device, decision)
+    return Predictor(run_dir, device, decision=decision)
 
 
 def write_predictions(path: Path, preds: list[FramePrediction], attrs: dict) -> None:
@@ -217,7 +255,7 @@ def predict(config: PredictConfig, progress: Callable[[int, int], None] | None =
     from av1tools.extract.sequences import open_sequence
     from av1tools.partition import cq_level_to_qindex
 
-    predictor = Predictor(config.model, config.device, decision=config.decision)
+    predictor = load_predictor(config.model, config.device, config.decision)
     qindex = cq_level_to_qindex(config.cq_level)
     ref, reader = open_sequence(config.sequence)
     with reader, output_dir(config.out.parent):  # made before the work, removed if it fails

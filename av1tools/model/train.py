@@ -294,6 +294,17 @@ class TrainResult:
     stages: dict  # stage -> StageResult
 
     def summary(self) -> dict:
+        if self.metrics.get("arch") == "superblock":
+            best = self.metrics["best_val"]
+            return {
+                "superblock": {
+                    "val_macro_f1": round(best["macro_f1"], 4),
+                    "val_nll": round(best["nll"], 4),
+                    "best_epoch": next((h["epoch"] for h in self.metrics["history"] if h.get("best")), 0),
+                    "checkpoint": str(self.run_dir / self.metrics["checkpoint"]),
+                    "checkpoint_bytes": self.metrics["checkpoint_bytes"],
+                }
+            }
         return {
             s: {
                 "val_macro_f1": round(r.best_val_f1, 4),
@@ -312,7 +323,12 @@ def train_run(
     job: TrainJob, log: Log = print, model: StagedPredictor | None = None, index: NodeIndex | None = None
 ) -> TrainResult:
     """Train ``job.stages`` in order into ``job.out`` (checkpoints, histories, metrics.json).
-    Pass ``model`` with a trained Stage 1 to train only later stages against it."""
+    Pass ``model`` with a trained Stage 1 to train only later stages against it. A
+    ``superblock`` job trains that model instead (one process, or DDP under torchrun)."""
+    if job.arch == "superblock":
+        from av1tools.model.superblock_train import train_superblock
+
+        return TrainResult(Path(job.out), train_superblock(job, log), {})
     mc, tc = job.model, job.train
     if tc.balance not in BALANCE:
         raise ValueError(f"balance must be one of {BALANCE}")

@@ -1,0 +1,62 @@
+"""libaom's preset ladder as a curve, and the verdict on a model's operating point against it.
+
+The ladder runs through the baseline (time saving 0, BD-rate 0) and each faster preset's
+(time saving, BD-rate), sorted by time saving and joined by straight lines. A model point is
+judged at its own time saving: the ladder's BD-rate there is what a user gets from libaom
+alone for the same saving; the model wins where its BD-rate is lower. Beyond the fastest
+preset the last segment is extended, and the verdict says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LadderComparison:
+    time_saving: float  # the model point's
+    bd_rate: float  # the model point's (%)
+    ladder_bd_rate: float  # the ladder's at that time saving (%)
+    difference: float  # model - ladder, BD-rate points (negative: the model is better)
+    extrapolated: bool  # beyond the fastest preset (or below 0 time saving)
+    ladder_time_saving_at_bd: float | None  # the ladder's time saving at the model's BD-rate
+    verdict: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def ladder_points(presets: list[tuple[float, float]]) -> np.ndarray:
+    """(time saving, BD-rate) of the baseline and the presets, sorted by time saving."""
+    pts = np.array(sorted([(0.0, 0.0)] + [(float(t), float(b)) for t, b in presets]))
+    return pts
+
+
+def _interp(x: float, xs: np.ndarray, ys: np.ndarray) -> tuple[float, bool]:
+    if xs[0] <= x <= xs[-1]:
+        return float(np.interp(x, xs, ys)), False
+    i = (0, 1) if x < xs[0] else (-2, -1)
+    if xs[i[1]] == xs[i[0]]:
+        return float(ys[i[1]]), True
+    slope = (ys[i[1]] - ys[i[0]]) / (xs[i[1]] - xs[i[0]])
+    return float(ys[i[1]] + slope * (x - xs[i[1]])), True
+
+
+def compare(time_saving: float, bd_rate: float, ladder: np.ndarray, label: str = "model") -> LadderComparison:
+    """The model point against the ladder at the same time saving."""
+    xs, ys = ladder[:, 0], ladder[:, 1]
+    at, extrapolated = _interp(time_saving, xs, ys)
+    diff = bd_rate - at
+    monotone = bool(np.all(np.diff(ys) >= 0))
+    inverse = None
+    if monotone and ys[0] <= bd_rate <= ys[-1]:
+        inverse = float(np.interp(bd_rate, ys, xs))
+    where = " (extended beyond the fastest preset)" if extrapolated else ""
+    word = "beats" if diff < 0 else "loses to"
+    verdict = (
+        f"{label} {word} libaom's presets: at {100 * time_saving:.1f}% time saved the ladder{where} costs "
+        f"{at:+.2f}% BD-rate, the model {bd_rate:+.2f}% ({diff:+.2f} points)"
+    )
+    return LadderComparison(time_saving, bd_rate, at, diff, extrapolated, inverse, verdict)

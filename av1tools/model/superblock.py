@@ -1,0 +1,158 @@
+"""The superblock model: one forward pass per 64x64 superblock gives the ten-type distribution
+of every node of its tree (1 + 4 + 16 + 64 nodes), as ETH-CNN does for HEVC.
+
+A small strided CNN maps the superblock's luma to feature grids at strides 8, 16, 32 and 64,
+one cell per node of the 8x8, 16x16, 32x32 and 64x64 levels; a top-down path gives the
+finer levels the coarser context; a 1x1 head per level reads ten logits per cell, shifted by
+an embedding of the qindex. Types a node cannot take (its size, the frame edge) are masked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from av1tools.model.config import SuperblockConfig
+from av1tools.partition import MI_SIZE, NUM_PARTITIONS, allowed_mask, edge_allowed
+
+SB = 64
+LEVEL_SIZES = (64, 32, 16, 8)  # node size per level; level l has 2**l x 2**l nodes
+LEVEL_SLOTS = tuple(4**lv for lv in range(len(LEVEL_SIZES)))  # 1, 4, 16, 64
+LEVEL_OFFSET = tuple(int(x) for x in np.cumsum((0,) + LEVEL_SLOTS[:-1]))  # 0, 1, 5, 21
+SLOTS = sum(LEVEL_SLOTS)  # 85
+BLOCK_SCALE = 0.1  # typical std of luma in [0, 1]: inputs reach unit scale
+
+
+def slot_geometry() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dx, dy, size) of every slot relative to its superblock, levels in order, each level
+    in raster order."""
+    dx, dy, size = [], [], []
+    for s in LEVEL_SIZES:
+        n = SB // s
+        for r in range(n):
+            for c in range(n):
+                dx.append(c * s)
+                dy.append(r * s)
+                size.append(s)
+    return np.array(dx), np.array(dy), np.array(size)
+
+
+SLOT_DX, SLOT_DY, SLOT_SIZE = slot_geometry()
+
+
+def slot_index(dx: np.ndarray, dy: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """The slot of nodes at offsets (dx, dy) inside their superblock, of the given sizes."""
+    level = np.log2(SB // size).astype(int)
+    per_row = SB // size
+    return np.asarray(LEVEL_OFFSET)[level] + (dy // size) * per_row + dx // size
+
+
+def allowed_slots(sb_x: int, sb_y: int, width: int, height: int) -> np.ndarray:
+    """(85, 10) booleans: the types each node of the superblock at (sb_x, sb_y) may take
+    (its size's types, narrowed at the frame edge; none for nodes outside the mi grid)."""
+    mi_rows, mi_cols = ((height + 7) // 8 * 8) // MI_SIZE, ((width + 7) // 8 * 8) // MI_SIZE
+    out = np.zeros((SLOTS, NUM_PARTITIONS), dtype=bool)
+    for i, (dx, dy, s) in enumerate(zip(SLOT_DX, SLOT_DY, SLOT_SIZE)):
+        x, y = sb_x + int(dx), sb_y + int(dy)
+        if y // MI_SIZE >= mi_rows or x // MI_SIZE >= mi_cols:
+            continue
+        edge = edge_allowed(x, y, int(s), mi_rows, mi_cols)
+        if edge is None:
+            out[i] = allowed_mask(int(s))
+        else:
+            out[i, list(edge)] = True
+    return out
+
+
+def frame_allowed(width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every superblock of a frame: (xs, ys, allowed (N, 85, 10)), raster order. Only edge
+    superblocks differ from the interior one, so the interior mask is computed once."""
+    mi_rows, mi_cols = ((height + 7) // 8 * 8) // MI_SIZE, ((width + 7) // 8 * 8) // MI_SIZE
+    xs, ys = np.meshgrid(np.arange(0, mi_cols * MI_SIZE, SB), np.arange(0, mi_rows * MI_SIZE, SB))
+    xs, ys = xs.ravel(), ys.ravel()
+    interior = allowed_slots(0, 0, 1 << 16, 1 << 16)
+    masks = np.broadcast_to(interior, (len(xs), SLOTS, NUM_PARTITIONS)).copy()
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        if x + SB > width or y + SB > height:
+            masks[i] = allowed_slots(int(x), int(y), width, height)
+    return xs, ys, masks
+
+
+def _conv(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    # No normalisation layer: the network is shallow, its input is normalised, and without
+    # batch statistics a batch split over DDP ranks trains exactly as it does in one process
+    # (CPU DDP has no SyncBatchNorm) and inference needs no folding.
+    conv = nn.Conv2d(cin, cout, k, stride, padding=(k - 1) // 2 if stride == 1 else 0, groups=groups)
+    nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+    nn.init.zeros_(conv.bias)
+    return nn.Sequential(conv, nn.ReLU(inplace=True))
+
+
+def _block(c: int) -> nn.Sequential:
+    """A depthwise-separable 3x3 block: cheap context within a level."""
+    return nn.Sequential(_conv(c, c, 3, groups=c), _conv(c, c, 1))
+
+
+class SuperblockNet(nn.Module):
+    """64x64 luma + qindex -> (N, 85, 10) logits, levels 64, 32, 16, 8 in slot order."""
+
+    def __init__(self, config: SuperblockConfig):
+        super().__init__()
+        self.config = config
+        w = config.widths  # channels at strides 4, 8, 16, 32, 64
+        self.stem = _conv(1, w[0], 4, stride=4)  # 16x16: 4x4 patches
+        self.down8 = nn.Sequential(_conv(w[0], w[1], 2, stride=2), _block(w[1]))  # 8x8
+        self.down16 = nn.Sequential(_conv(w[1], w[2], 2, stride=2), _block(w[2]))  # 4x4
+        self.down32 = nn.Sequential(_conv(w[2], w[3], 2, stride=2), _block(w[3]))  # 2x2
+        self.down64 = _conv(w[3], w[4], 2, stride=2)  # 1x1
+        # top-down: each finer level hears what the coarser one sees
+        self.lateral = nn.ModuleList([nn.Conv2d(w[i + 1], w[i], 1) for i in (3, 2, 1)])
+        self.q_embed = nn.Sequential(nn.Linear(1, 32), nn.ReLU(inplace=True))
+        self.q_shift = nn.ModuleList([nn.Linear(32, c) for c in (w[4], w[3], w[2], w[1])])
+        self.heads = nn.ModuleList([nn.Conv2d(c, NUM_PARTITIONS, 1) for c in (w[4], w[3], w[2], w[1])])
+
+    def forward(self, luma: torch.Tensor, qindex: torch.Tensor) -> torch.Tensor:
+        """``luma`` (N, 1, 64, 64) in [0, 1], ``qindex`` (N,) in [0, 1]."""
+        x = (luma - luma.mean(dim=(2, 3), keepdim=True)) / BLOCK_SCALE
+        f8 = self.down8(self.stem(x))
+        f16 = self.down16(f8)
+        f32 = self.down32(f16)
+        f64 = self.down64(f32)
+        u32 = f32 + F.interpolate(self.lateral[0](f64), size=f32.shape[-2:], mode="nearest")
+        u16 = f16 + F.interpolate(self.lateral[1](u32), size=f16.shape[-2:], mode="nearest")
+        u8 = f8 + F.interpolate(self.lateral[2](u16), size=f8.shape[-2:], mode="nearest")
+        q = self.q_embed(qindex.view(-1, 1).float())
+        out = []
+        for feats, shift, head in zip((f64, u32, u16, u8), self.q_shift, self.heads):
+            logits = head(F.relu(feats + shift(q)[:, :, None, None]))
+            out.append(logits.flatten(2).transpose(1, 2))  # (N, cells in raster order, 10)
+        return torch.cat(out, dim=1)
+
+
+def masked_log_probs(logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities over each node's allowed types (-inf elsewhere; nodes with no
+    allowed type get all -inf and must be ignored by the caller)."""
+    return torch.log_softmax(logits.masked_fill(~allowed, float("-inf")), dim=-1)
+
+
+def count_macs(config: SuperblockConfig) -> int:
+    """Multiply-adds of one superblock's forward pass (convolutions and heads)."""
+    net = SuperblockNet(config).eval()
+    macs = 0
+
+    def hook(module, inputs, output):
+        nonlocal macs
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            macs += output.numel() * k
+        elif isinstance(module, nn.Linear):
+            macs += module.in_features * module.out_features
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        net(torch.zeros(1, 1, SB, SB), torch.zeros(1))
+    for h in handles:
+        h.remove()
+    return macs

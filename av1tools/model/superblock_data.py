@@ -1,0 +1,215 @@
+"""Superblock samples from av1tools shards: a 64x64 luma block, its qindex, and the encoder's
+type of each of its 85 tree nodes (-1 where the encoder never coded the node: below a
+node it did not split, or outside the frame), with each node's allowed types.
+
+Two ways to feed training: ``SuperblockSet`` holds every sample in memory (fast, for what
+fits), ``SuperblockStream`` reads shards in a pool of DataLoader workers with a bounded
+shuffle buffer (for datasets larger than memory).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from av1tools.extract.dataset import DatasetError, DatasetFile, open_dataset
+from av1tools.model.superblock import SB, SLOTS, frame_allowed, slot_index
+from av1tools.partition import NUM_PARTITIONS
+
+BITS = (1 << np.arange(NUM_PARTITIONS)).astype(np.uint16)
+
+
+@dataclass
+class Superblocks:
+    """Samples as parallel arrays (N superblocks)."""
+
+    pixels: np.ndarray  # (N, 64, 64) uint8 or uint16
+    max_value: np.ndarray  # (N,) 255 or 1023
+    qindex: np.ndarray  # (N,) uint8
+    labels: np.ndarray  # (N, 85) int8, -1 where not coded
+    allowed: np.ndarray  # (N, 85) uint16 bit masks of allowed types
+    inside: np.ndarray  # (N, 85) bool: the node lies wholly inside the frame
+    group: np.ndarray  # (N,) int: index into ``groups``
+    groups: list[str]
+    soft: np.ndarray | None = None  # (N, 85, 10) float16 teacher probabilities (distillation)
+
+    def __len__(self) -> int:
+        return len(self.qindex)
+
+    def take(self, rows: np.ndarray) -> Superblocks:
+        return Superblocks(
+            self.pixels[rows],
+            self.max_value[rows],
+            self.qindex[rows],
+            self.labels[rows],
+            self.allowed[rows],
+            self.inside[rows],
+            self.group[rows],
+            self.groups,
+            None if self.soft is None else self.soft[rows],
+        )
+
+    @staticmethod
+    def concat(parts: Sequence[Superblocks]) -> Superblocks:
+        groups = sorted({g for p in parts for g in p.groups})
+        where = {g: i for i, g in enumerate(groups)}
+
+        def cat(name):
+            return np.concatenate([getattr(p, name) for p in parts])
+
+        group = np.concatenate([np.array([where[p.groups[i]] for i in p.group], dtype=np.int32) for p in parts])
+        soft = cat("soft") if all(p.soft is not None for p in parts) else None
+        return Superblocks(
+            cat("pixels"),
+            cat("max_value"),
+            cat("qindex"),
+            cat("labels"),
+            cat("allowed"),
+            cat("inside"),
+            group,
+            groups,
+            soft,
+        )
+
+
+def file_superblocks(ds: DatasetFile) -> Superblocks:
+    """Every superblock of one shard (64x64 superblocks only)."""
+    a = ds.attrs
+    if a.sb_size != SB:
+        raise DatasetError(f"{ds.path}: the superblock model reads 64x64 superblocks, this shard has {a.sb_size}")
+    frame = ds.column(SB, "display_index").astype(np.int64)
+    sx, sy = ds.column(SB, "x").astype(np.int64), ds.column(SB, "y").astype(np.int64)
+    n = len(frame)
+    key = (frame << 32) | ((sy // SB) << 16) | (sx // SB)
+    order = np.argsort(key)
+    labels = np.full((n, SLOTS), -1, dtype=np.int8)
+    inside = np.zeros((n, SLOTS), dtype=bool)
+    for size in ds.node_sizes:
+        f = ds.column(size, "display_index").astype(np.int64)
+        x, y = ds.column(size, "x").astype(np.int64), ds.column(size, "y").astype(np.int64)
+        k = (f << 32) | ((y // SB) << 16) | (x // SB)
+        rows = order[np.searchsorted(key[order], k)]
+        slots = slot_index(x % SB, y % SB, np.full(len(x), size))
+        labels[rows, slots] = ds.column(size, "partition").astype(np.int8)
+        inside[rows, slots] = ds.column(size, "inside")
+    xs, ys, masks = frame_allowed(a.width, a.height)
+    position = {(int(x), int(y)): i for i, (x, y) in enumerate(zip(xs, ys))}
+    per_sb = np.array([position[(int(x), int(y))] for x, y in zip(sx, sy)])
+    allowed = (masks.astype(np.uint16) * BITS).sum(axis=2).astype(np.uint16)[per_sb]
+    return Superblocks(
+        ds.pixels(SB),
+        np.full(n, a.max_value, np.float32),
+        ds.column(SB, "qindex"),
+        labels,
+        allowed,
+        inside,
+        np.zeros(n, np.int32),
+        [a.group],
+    )
+
+
+def load_superblocks(files: Sequence[Path], max_bytes: int = 8 << 30) -> Superblocks:
+    """Every superblock of ``files`` in memory (refused beyond ``max_bytes`` of pixels: use
+    the stream instead)."""
+    parts, total = [], 0
+    for path in files:
+        with open_dataset(path) as ds:
+            part = file_superblocks(ds)
+        total += part.pixels.nbytes
+        if total > max_bytes:
+            raise DatasetError(f"more than {max_bytes >> 30} GiB of superblock pixels: train with --stream")
+        parts.append(part)
+    if not parts:
+        raise DatasetError("no datasets given")
+    return Superblocks.concat(parts)
+
+
+def allowed_bool(bits: torch.Tensor) -> torch.Tensor:
+    """(..., 85) uint16-as-int bit masks -> (..., 85, 10) booleans."""
+    return (bits.long().unsqueeze(-1) >> torch.arange(NUM_PARTITIONS, device=bits.device)) & 1 == 1
+
+
+def batch_tensors(sb: Superblocks, rows: np.ndarray) -> dict[str, torch.Tensor]:
+    """One training batch as tensors (pixels in [0, 1])."""
+    pixels = torch.from_numpy(sb.pixels[rows].astype(np.float32) / sb.max_value[rows, None, None])[:, None]
+    out = {
+        "pixels": pixels,
+        "qindex": torch.from_numpy(sb.qindex[rows].astype(np.float32) / 255.0),
+        "labels": torch.from_numpy(sb.labels[rows].astype(np.int64)),
+        "allowed": allowed_bool(torch.from_numpy(sb.allowed[rows].astype(np.int32))),
+        "inside": torch.from_numpy(sb.inside[rows]),
+    }
+    if sb.soft is not None:
+        out["soft"] = torch.from_numpy(sb.soft[rows].astype(np.float32))
+    return out
+
+
+class SuperblockStream(IterableDataset):
+    """Batches read shard by shard in DataLoader workers (each worker takes every k-th
+    shard, each rank of a distributed run every world-th), shuffled within a buffer of at
+    most ``buffer`` superblocks: memory stays bounded however many shards there are."""
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        groups: set[str] | None,
+        batch_size: int,
+        buffer: int = 20000,
+        seed: int = 0,
+        rank: int = 0,
+        world: int = 1,
+    ):
+        self.files = list(files)
+        self.groups = groups
+        self.batch_size, self.buffer, self.seed = batch_size, buffer, seed
+        self.rank, self.world = rank, world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _my_files(self) -> list[Path]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        rng = np.random.default_rng(self.seed + self.epoch)
+        files = [self.files[i] for i in rng.permutation(len(self.files))]
+        mine = files[self.rank :: self.world]
+        return mine[worker::workers]
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        info = get_worker_info()
+        rng = np.random.default_rng((self.seed, self.epoch, self.rank, info.id if info else 0))
+        pool: list[Superblocks] = []
+        held = 0
+        for path in self._my_files():
+            with open_dataset(path) as ds:
+                part = file_superblocks(ds)
+            if self.groups is not None and part.groups[0] not in self.groups:
+                continue
+            pool.append(part)
+            held += len(part)
+            while held >= self.buffer:
+                yield from self._drain(pool, rng, keep=self.buffer // 2)
+                held = sum(len(p) for p in pool)
+        yield from self._drain(pool, rng, keep=0)
+
+    def _drain(self, pool: list[Superblocks], rng, keep: int) -> Iterator[dict[str, torch.Tensor]]:
+        merged = Superblocks.concat(pool)
+        order = rng.permutation(len(merged))
+        cut = len(order) - keep
+        cut -= cut % self.batch_size if keep else 0
+        for i in range(0, cut, self.batch_size):
+            yield batch_tensors(merged, order[i : i + self.batch_size])
+        pool.clear()
+        if keep and cut < len(order):
+            pool.append(merged.take(order[cut:]))
+
+
+def worker_count() -> int:
+    return max(1, min(4, (os.cpu_count() or 2) - 1))

@@ -1,0 +1,248 @@
+"""Training the superblock model, in one process or under ``torchrun`` (PyTorch DDP).
+
+Every rank sees the same global batch order (one seed) and takes its slice of each batch;
+the loss is normalised by the global count of scored nodes, so the averaged gradients are
+those of the whole batch and a distributed run follows the one-process run up to
+floating-point summation order (the model has no batch statistics). Rank 0 alone validates
+and writes the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from av1tools.extract.manifest import data_source
+from av1tools.model.config import TrainJob
+from av1tools.model.data import SplitError, held_out_groups
+from av1tools.model.metrics import confusion, report
+from av1tools.model.superblock import LEVEL_SLOTS, SuperblockNet, masked_log_probs
+from av1tools.model.superblock_data import Superblocks, SuperblockStream, batch_tensors, load_superblocks, worker_count
+from av1tools.model.superblock_predict import save_superblock
+from av1tools.model.train import pick_device, seed_everything
+from av1tools.partition import PARTITION_NAMES
+from av1tools.paths import output_dir, write_text_atomic
+
+Log = Callable[[str], None]
+LEVEL_OF_SLOT = np.repeat(np.arange(len(LEVEL_SLOTS)), LEVEL_SLOTS)
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size): torchrun's environment, else one process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _all_sum(t: torch.Tensor, world: int) -> torch.Tensor:
+    if world > 1:
+        dist.all_reduce(t)
+    return t
+
+
+def node_loss(logits: torch.Tensor, batch: dict, level_weights: str, world: int) -> torch.Tensor:
+    """Mean negative log-likelihood over the coded nodes inside the frame (each tree level
+    weighing the same, or each node), normalised by the global batch's counts."""
+    logp = masked_log_probs(logits, batch["allowed"])
+    labels = batch["labels"]
+    scored = (labels >= 0) & batch["inside"]
+    nll = -logp.gather(2, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    nll = torch.where(scored, nll, torch.zeros_like(nll))
+    level = torch.from_numpy(LEVEL_OF_SLOT).to(logits.device)
+    per_level = torch.zeros(len(LEVEL_SLOTS), device=logits.device).index_add(0, level, scored.float().sum(0))
+    counts = _all_sum(per_level.clone(), world)
+    if level_weights == "equal":
+        weight = 1.0 / (counts.clamp(min=1) * int((counts > 0).sum()))
+    else:
+        weight = torch.full_like(counts, 1.0 / float(counts.sum().clamp(min=1)))
+    return (nll.sum(0) * weight[level]).sum() * world  # DDP averages over ranks
+
+
+@torch.no_grad()
+def validate(net: torch.nn.Module, sb: Superblocks, batch_size: int, device) -> dict:
+    """NLL and F1 (the ten types, per level) over coded nodes inside the frame."""
+    net.eval()
+    nll_sum, count = 0.0, 0
+    truth, pred, levels = [], [], []
+    for i in range(0, len(sb), batch_size):
+        batch = {k: v.to(device) for k, v in batch_tensors(sb, np.arange(i, min(i + batch_size, len(sb)))).items()}
+        logp = masked_log_probs(net(batch["pixels"], batch["qindex"]), batch["allowed"])
+        scored = (batch["labels"] >= 0) & batch["inside"]
+        nll = -logp.gather(2, batch["labels"].clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        nll_sum += float(nll[scored].sum())
+        count += int(scored.sum())
+        truth.append(batch["labels"][scored].cpu().numpy())
+        pred.append(logp.argmax(-1)[scored].cpu().numpy())
+        levels.append(torch.from_numpy(LEVEL_OF_SLOT).to(device).expand_as(scored)[scored].cpu().numpy())
+    truth, pred, levels = (np.concatenate(x) if x else np.zeros(0, int) for x in (truth, pred, levels))
+    out = report(confusion(truth, pred, 10), PARTITION_NAMES) | {"nll": nll_sum / max(count, 1)}
+    out["by_size"] = {
+        str(64 >> lv): report(confusion(truth[levels == lv], pred[levels == lv], 10), PARTITION_NAMES)["macro_f1"]
+        for lv in range(len(LEVEL_SLOTS))
+    }
+    return out
+
+
+def _split(sb_files: list[Path], job: TrainJob) -> tuple[list[str], str]:
+    source = data_source(job.data)
+    from av1tools.extract.dataset import open_dataset
+
+    sequences: dict[str, set[str]] = {}
+    for f in sb_files:
+        with open_dataset(f) as ds:
+            sequences.setdefault(ds.attrs.group, set()).add(ds.attrs.sequence)
+    if len(sequences) < 2 and not job.train.val_sequences:
+        raise SplitError(
+            f"the superblock model is validated on held-out sequences; the data has only "
+            f"{len(sequences)} ({', '.join(sequences)}): add data or name --val-seq"
+        )
+    return held_out_groups(
+        list(sequences),
+        sequences,
+        job.train.val_fraction,
+        job.train.val_sequences or None,
+        job.train.seed,
+        source.splits,
+    )
+
+
+def train_superblock(job: TrainJob, log: Log = print) -> dict:
+    """Train the superblock model into ``job.out``; returns metrics.json's content (rank 0)."""
+    tc, cfg = job.train, job.superblock
+    rank, world = distributed()
+    seed_everything(tc.seed)
+    device = pick_device(tc.device)
+    files = data_source(job.data).files
+    held, how = _split(files, job)
+    if rank != 0:
+        log = lambda m: None  # noqa: E731 - one voice in a distributed run
+    from av1tools.extract.dataset import open_dataset
+
+    group_of = {}
+    for f in files:
+        with open_dataset(f) as ds:
+            group_of[f] = ds.attrs.group
+    train_files = [f for f in files if group_of[f] not in held]
+    val_files = [f for f in files if group_of[f] in held]
+    val = load_superblocks(val_files)
+    if tc.max_val_samples and len(val) > tc.max_val_samples:
+        val = val.take(np.sort(np.random.default_rng(tc.seed).choice(len(val), tc.max_val_samples, replace=False)))
+    net = SuperblockNet(cfg).to(device)
+    model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
+    opt = torch.optim.AdamW(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    if job.stream:
+        stream = SuperblockStream(train_files, None, tc.batch_size // world, seed=tc.seed, rank=rank, world=world)
+        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=tc.workers or worker_count())
+        train_sb, steps = None, None
+    else:
+        train_sb = load_superblocks(train_files)
+        if tc.max_samples and len(train_sb) > tc.max_samples:
+            rows = np.sort(np.random.default_rng(tc.seed).choice(len(train_sb), tc.max_samples, replace=False))
+            train_sb = train_sb.take(rows)
+        steps = (len(train_sb) + tc.batch_size - 1) // tc.batch_size
+    total_steps = (steps or 1) * tc.epochs
+    sched = (
+        torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=max(total_steps, 1), pct_start=0.1)
+        if steps
+        else None
+    )
+    log(
+        f"superblock model: {sum(p.numel() for p in net.parameters()):,} parameters; "
+        f"train {len(train_sb) if train_sb is not None else 'streamed'} superblocks, val {len(val)} "
+        f"(held out: {', '.join(held)}, by {how}); {world} process(es)"
+    )
+    history, best, best_state, stale = [], float("inf"), None, 0
+    start = time.perf_counter()
+    with output_dir(job.out) if rank == 0 else _nowhere() as run_dir:
+        for epoch in range(1, tc.epochs + 1):
+            t0 = time.perf_counter()
+            net.train()
+            loss_sum, batches = 0.0, 0
+            for batch in _batches(train_sb, loader if job.stream else None, tc, epoch, rank, world):
+                batch = {k: v.to(device) for k, v in batch.items()}
+                loss = node_loss(model(batch["pixels"], batch["qindex"]), batch, cfg.level_weights, world)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if sched is not None:
+                    sched.step()
+                loss_sum += float(loss) / world
+                batches += 1
+            row = {"epoch": epoch, "train_loss": loss_sum / max(batches, 1), "seconds": time.perf_counter() - t0}
+            if rank == 0:
+                v = validate(net, val, 512, device)
+                row |= {"val_nll": v["nll"], "val_macro_f1": v["macro_f1"], "val_macro_f1_by_size": v["by_size"]}
+                log(
+                    f"superblock epoch {epoch}: loss {row['train_loss']:.4f} val NLL {v['nll']:.4f} "
+                    f"macro-F1 {v['macro_f1']:.4f} {v['by_size']}"
+                )
+                if v["nll"] < best:
+                    best, stale = v["nll"], 0
+                    best_state = {k: t.detach().clone() for k, t in net.state_dict().items()}
+                    row["best"] = True
+                else:
+                    stale += 1
+            history.append(row)
+            stop = torch.tensor([stale >= tc.patience], dtype=torch.int32)
+            if bool(_all_sum(stop, world)):
+                log(f"superblock: early stop after epoch {epoch}")
+                break
+        if rank != 0:
+            return {}
+        net.load_state_dict(best_state)
+        final = validate(net, val, 512, device)
+        path = save_superblock(
+            net, run_dir, {"train": asdict(tc) | {"val_sequences": list(tc.val_sequences)}, "held_out": held}
+        )
+        metrics = {
+            "arch": "superblock",
+            "data": [str(f) for f in files],
+            "split": {"val_sequences": held, "chosen_by": how},
+            "model": cfg.to_dict(),
+            "processes": world,
+            "device": str(device),
+            "train": asdict(tc) | {"val_sequences": list(tc.val_sequences)},
+            "train_superblocks": len(train_sb) if train_sb is not None else None,
+            "val_superblocks": len(val),
+            "best_val": final,
+            "history": history,
+            "checkpoint": path.name,
+            "checkpoint_bytes": path.stat().st_size,
+            "seconds": time.perf_counter() - start,
+        }
+        write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2, default=str))
+    return metrics
+
+
+def _batches(train_sb: Superblocks | None, loader, tc, epoch: int, rank: int, world: int):
+    """This rank's slice of every global batch of the epoch (the order is the seed's, the
+    same on every rank)."""
+    if loader is not None:
+        loader.dataset.set_epoch(epoch)
+        yield from loader
+        return
+    order = np.random.default_rng((tc.seed, epoch)).permutation(len(train_sb))
+    for i in range(0, len(order), tc.batch_size):
+        rows = order[i : i + tc.batch_size]
+        share = np.array_split(rows, world)[rank]
+        if len(share):
+            yield batch_tensors(train_sb, np.sort(share))
+
+
+class _nowhere:
+    """output_dir's stand-in on ranks that write nothing."""
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
