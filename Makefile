@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 
-.PHONY: setup libaom demo demo-quick test unit lint fix bench clean
+.PHONY: setup libaom demo demo-quick test unit lint fix bench clean default-model
 
 setup: $(VENV)/.installed libaom
 
@@ -49,3 +49,8 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) demo-out
+
+# The shipped superblock model (av1tools/zoo/default), trained from scratch by its recipe:
+# fetches Debian's endless-sky-data photographs, extracts shards, trains (about an hour on 2 cores).
+default-model: setup
+	$(BIN)/av1tools zoo build --work $(or $(WORK),zoo-work)

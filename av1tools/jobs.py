@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 
 J = TypeVar("J")
 R = TypeVar("R")
-ATTEMPTS = 2  # a job runs at most twice
+ATTEMPTS = 2  # a job runs at most twice (once more when a worker beside it died: _run_pool)
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,15 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt()
 
 
+def _in_worker(fn, job):
+    """Runs ``fn(job)`` in a pool's worker. A stopped worker leaves once its job has unwound:
+    the pool would otherwise catch the interrupt and hand the worker the next queued job."""
+    try:
+        return fn(job)
+    except KeyboardInterrupt:
+        os._exit(128 + signal.SIGTERM)
+
+
 def _stop(pool: cf.ProcessPoolExecutor) -> None:
     """Cancel what has not started and terminate what runs (each worker cleans up)."""
     processes = list(getattr(pool, "_processes", {}).values())
@@ -111,23 +120,47 @@ def _run_pool(fn, jobs, workers: int, on_done: OnDone | None) -> list[Outcome]:
     outcomes: dict[int, Outcome] = {}
     attempts = {i: 0 for i in range(len(jobs))}
     pending = list(range(len(jobs)))
-    while pending:
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
-        try:
-            futures = {}
-            for i in pending:
+    running: dict[cf.Future, tuple[int, cf.ProcessPoolExecutor]] = {}
+    shared: cf.ProcessPoolExecutor | None = None
+    # Once a worker of the shared pool dies (killed, out of memory), which job killed it is
+    # unknown and every job in that pool fails with it: from then on each job runs in a pool
+    # of its own (``workers`` at a time), where a death is its own job's.
+    alone = False
+
+    def new_pool(n: int) -> cf.ProcessPoolExecutor:
+        return cf.ProcessPoolExecutor(max_workers=n, mp_context=context, initializer=_worker_init)
+
+    try:
+        while pending or running:
+            while pending and (not alone or len(running) < workers):
+                i = pending[0]
+                if alone:
+                    pool = new_pool(1)
+                else:
+                    shared = shared or new_pool(workers)
+                    pool = shared
+                try:
+                    future = pool.submit(_in_worker, fn, jobs[i])
+                except cf.process.BrokenProcessPool:
+                    if pool is not shared:
+                        raise
+                    alone = True  # it broke before its futures said so
+                    continue
+                pending.pop(0)
                 attempts[i] += 1
-                futures[pool.submit(fn, jobs[i])] = i
-            pending = []
-            for future in cf.as_completed(futures):
-                i = futures[future]
+                running[future] = (i, pool)
+            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                i, pool = running.pop(future)
+                if pool is not shared:
+                    pool.shutdown(wait=True)
                 try:
                     outcome = Outcome(jobs[i], future.result(), attempts=attempts[i])
                 except cf.process.BrokenProcessPool:
-                    # a worker died (killed, out of memory): its jobs and the rest of
-                    # this pool's are resubmitted on a fresh pool, counting one attempt
-                    outcome = None
-                    error = "a worker process died"
+                    outcome, error = None, "a worker process died"
+                    if pool is shared:  # perhaps another job's death: rerun alone, never lost
+                        alone = True
+                        attempts[i] = min(attempts[i], ATTEMPTS - 1)
                 except Exception as e:  # noqa: BLE001
                     outcome, error = None, _one_line(e)
                 if outcome is None:
@@ -138,10 +171,13 @@ def _run_pool(fn, jobs, workers: int, on_done: OnDone | None) -> list[Outcome]:
                 outcomes[i] = outcome
                 if on_done:
                     on_done(outcome)
-        except BaseException:
+    except BaseException:
+        pools = {id(p): p for _, p in running.values()} | ({id(shared): shared} if shared else {})
+        for pool in pools.values():
             _stop(pool)
-            raise
-        pool.shutdown(wait=True)
+        raise
+    if shared is not None:
+        shared.shutdown(wait=True)
     return [outcomes[i] for i in range(len(jobs))]
 
 

@@ -53,6 +53,8 @@ def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float 
 def verdict(differences: dict[str, Interval]) -> str:
     """'holds' when every difference's interval lies above 0, 'does not hold' when one lies
     below 0, else 'cannot be decided' (an interval spans 0, or a single seed)."""
+    if not differences:
+        return "cannot be decided"
     if any(d.n > 1 and d.high < 0 for d in differences.values()):
         return "does not hold"
     if all(d.n > 1 and d.low > 0 for d in differences.values()):

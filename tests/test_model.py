@@ -265,3 +265,35 @@ def test_transfer_study_writes_its_tables(data_dir, tmp_path, cli):
     assert frozen["feature_cosine_vs_stage1"]["mean"] == pytest.approx(1.0, abs=1e-5) and frozen["trunk_unchanged"]
     finetune = result["summary"]["strategy:finetune"]
     assert finetune["checkpoint_bytes"] > 20 * result["summary"]["strategy:adapter"]["checkpoint_bytes"]
+
+
+@pytest.mark.slow
+def test_transfer_seeds_change_the_result_and_a_seed_reproduces_it(data_dir, tmp_path):
+    from av1tools.model.config import TransferConfig
+    from av1tools.model.transfer import run_transfer
+
+    def study(first_seed, seeds, out):
+        config = TransferConfig(
+            (str(data_dir),),
+            tmp_path / out,
+            seeds=seeds,
+            first_seed=first_seed,
+            epochs=1,
+            max_samples=150,
+            max_val_samples=200,
+        )
+        return run_transfer(config, log=lambda m: None)
+
+    two = study(0, 2, "two")
+    again = study(0, 1, "again")
+
+    def curves(result, seed):
+        return {
+            (r["group"], r["variant"]): [h["train_macro_f1"] for h in r["history"]]
+            for r in result.runs
+            if r["seed"] == seed
+        }
+
+    assert curves(two, 0) == curves(again, 0)  # the same seed, the same training, bit for bit
+    assert curves(two, 0) != curves(two, 1)  # another seed trains differently
+    assert two.summary["strategy:adapter"]["val_macro_f1"]["n"] == 2

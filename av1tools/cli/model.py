@@ -112,6 +112,14 @@ from av1tools.model.config import (
     show_default=True,
     help="superblock: each tree level weighs the same in the loss, or each node.",
 )
+@click.option(
+    "--uncoded",
+    type=click.Choice(["mask", "implied"]),
+    default=default(SuperblockConfig, "uncoded"),
+    show_default=True,
+    help="superblock: nodes the encoder never coded get no loss (mask), or NONE "
+    "when they lie inside a block coded whole (implied).",
+)
 @click.option("--stream", is_flag=True, help="superblock: read shards in worker processes (bounded memory).")
 @output_options("Print each stage's summary as JSON.")
 def train(
@@ -135,6 +143,7 @@ def train(
     arch,
     widths,
     level_weights,
+    uncoded,
     stream,
     quiet: bool,
     as_json: bool,
@@ -159,7 +168,7 @@ def train(
     output = Output(quiet, as_json)
     job = TrainJob(
         arch=arch,
-        superblock=SuperblockConfig(widths=width_list, level_weights=level_weights),
+        superblock=SuperblockConfig(widths=width_list, level_weights=level_weights, uncoded=uncoded),
         stream=stream,
         data=tuple(data),
         out=out,
@@ -247,3 +256,60 @@ def predict(run_dir: Path, seq, cq_level, out: Path, frames, sb_size, walk, deci
             f"{result.seconds / max(result.frames, 1):.3f} s/frame)"
         ),
     )
+
+
+@cli.group()
+def zoo() -> None:
+    """The models shipped with av1tools (--model default) and the recipe that trains them."""
+
+
+@zoo.command("build")
+@click.option(
+    "--work",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where the training shards and the run go (reused by a rerun).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the model goes (default: inside the package, replacing the shipped one).",
+)
+@click.option("--jobs", "workers", type=click.IntRange(min=1), help="Encodes at once (default: the cores).")
+@output_options("Print the trained model's metrics as JSON.")
+def zoo_build(work: Path, out: Path | None, workers, quiet: bool, as_json: bool) -> None:
+    """Train the default superblock model from scratch on the data its recipe names."""
+    from av1tools.zoo import ZOO, build_default
+
+    output = Output(quiet, as_json)
+    target = out or ZOO / "default"
+    metrics = build_default(work, target, workers, output.log)
+    output.emit(metrics, lambda: f"val macro-F1 {metrics['best_val']['macro_f1']:.4f}\n{target}")
+
+
+@zoo.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print the recipe and metrics as JSON.")
+def zoo_info(as_json: bool) -> None:
+    """What the default model is: its recipe, training data and validation numbers."""
+    import json
+
+    from av1tools.model.superblock_predict import default_model_dir
+
+    where = default_model_dir()
+    recipe = json.loads((where / "recipe.json").read_text())
+    metrics = json.loads((where / "metrics.json").read_text())
+    info = {
+        "path": str(where),
+        "recipe": recipe,
+        "val": metrics["best_val"]["macro_f1"],
+        "val_by_size": metrics["best_val"]["by_size"],
+        "checkpoint_bytes": metrics["checkpoint_bytes"],
+    }
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+    else:
+        click.echo(
+            f"{where}\n  trained by: {recipe['command']} on {recipe['shards']} shards; photos: "
+            f"{recipe['photos']}\n  validation macro-F1 {info['val']:.4f} {info['val_by_size']}\n"
+            f"  checkpoint {info['checkpoint_bytes'] / 1e3:.0f} kB"
+        )

@@ -48,6 +48,10 @@ class IvfSplitter:
             if self.buf[:4] != b"DKIF":
                 raise IvfError("not an IVF stream")
             header_len = struct.unpack_from("<H", self.buf, 6)[0]
+            if header_len < IVF_HEADER_BYTES:
+                raise IvfError(f"IVF header length {header_len} is below {IVF_HEADER_BYTES}")
+            if len(self.buf) < header_len:  # a longer header, not all of it here yet
+                return []
             self.header = bytes(self.buf[:header_len])
             del self.buf[:header_len]
         units = []

@@ -307,10 +307,11 @@ def _expand(spec: str, base: Path | None = None) -> list[tuple[str, str | None]]
     path = Path(spec) if base is None or Path(spec).is_absolute() else base / spec
     if path.is_dir():
         items = []
+        name = Path(os.path.abspath(path)).name  # "." and "dir/.." name the directory too
         for f in sorted(path.iterdir()):
             if f.name.startswith(".") or not f.is_file():
                 continue
-            items.append((str(f), path.name if f.suffix.lower() in IMAGE_SUFFIXES else None))
+            items.append((str(f), name if f.suffix.lower() in IMAGE_SUFFIXES else None))
         if not items:
             raise SequenceError(f"{spec}: empty directory (no sequences or images)")
         return items
@@ -322,6 +323,8 @@ def _expand(spec: str, base: Path | None = None) -> list[tuple[str, str | None]]
         if not matches:
             raise SequenceError(f"{spec}: no file matches")
         return [pair for m in matches for pair in _expand(m)]
+    if base is not None and not path.exists() and os.sep not in spec and not Path(spec).suffix:
+        return [(spec, None)]  # a list file's sample or catalogue name, not a file beside it
     return [(str(path) if base is not None else spec, None)]
 
 

@@ -63,6 +63,7 @@ class SuperblockConfig:
 
     widths: tuple[int, ...] = (16, 24, 32, 48, 64)  # channels at strides 4, 8, 16, 32, 64
     level_weights: str = "equal"  # "equal": each tree level weighs the same in the loss; "node": each node
+    uncoded: str = "mask"  # nodes the encoder never coded: "mask" (no loss) or "implied" (NONE inside a NONE)
 
     def to_dict(self) -> dict:
         d = asdict(self)

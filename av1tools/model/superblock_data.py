@@ -114,6 +114,26 @@ def file_superblocks(ds: DatasetFile) -> Superblocks:
     )
 
 
+def implied_labels(sb: Superblocks) -> Superblocks:
+    """A copy whose uncoded nodes lying inside a block the encoder coded whole (an ancestor
+    of type NONE) are labelled NONE: coding that block whole says no split below was worth
+    it. Nodes under other types stay uncoded (-1)."""
+    from av1tools.model.superblock import LEVEL_OFFSET, LEVEL_SIZES, LEVEL_SLOTS, SLOT_DX, SLOT_DY
+
+    labels, inside = sb.labels.copy(), sb.inside.copy()
+    none_ok = (sb.allowed & 1).astype(bool)  # NONE is bit 0
+    for lv in range(1, len(LEVEL_SIZES)):
+        parent_size = LEVEL_SIZES[lv - 1]
+        child = np.arange(LEVEL_OFFSET[lv], LEVEL_OFFSET[lv] + LEVEL_SLOTS[lv])
+        parent = (
+            LEVEL_OFFSET[lv - 1] + (SLOT_DY[child] // parent_size) * (SB // parent_size) + SLOT_DX[child] // parent_size
+        )
+        whole = (labels[:, parent] == 0) & inside[:, parent] & (labels[:, child] < 0) & none_ok[:, child]
+        labels[:, child] = np.where(whole, 0, labels[:, child])
+        inside[:, child] |= whole
+    return Superblocks(sb.pixels, sb.max_value, sb.qindex, labels, sb.allowed, inside, sb.group, sb.groups, sb.soft)
+
+
 def load_superblocks(files: Sequence[Path], max_bytes: int = 8 << 30) -> Superblocks:
     """Every superblock of ``files`` in memory (refused beyond ``max_bytes`` of pixels: use
     the stream instead)."""
@@ -192,6 +212,8 @@ class SuperblockStream(IterableDataset):
                 part = file_superblocks(ds)
             if self.groups is not None and part.groups[0] not in self.groups:
                 continue
+            if self.implied:
+                part = implied_labels(part)
             pool.append(part)
             held += len(part)
             while held >= self.buffer:

@@ -25,7 +25,14 @@ from av1tools.model.config import TrainJob
 from av1tools.model.data import SplitError, held_out_groups
 from av1tools.model.metrics import confusion, report
 from av1tools.model.superblock import LEVEL_SLOTS, SuperblockNet, masked_log_probs
-from av1tools.model.superblock_data import Superblocks, SuperblockStream, batch_tensors, load_superblocks, worker_count
+from av1tools.model.superblock_data import (
+    Superblocks,
+    SuperblockStream,
+    batch_tensors,
+    implied_labels,
+    load_superblocks,
+    worker_count,
+)
 from av1tools.model.superblock_predict import save_superblock
 from av1tools.model.train import pick_device, seed_everything
 from av1tools.partition import PARTITION_NAMES
@@ -140,7 +147,15 @@ def train_superblock(job: TrainJob, log: Log = print) -> dict:
     model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
     opt = torch.optim.AdamW(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     if job.stream:
-        stream = SuperblockStream(train_files, None, tc.batch_size // world, seed=tc.seed, rank=rank, world=world)
+        stream = SuperblockStream(
+            train_files,
+            None,
+            tc.batch_size // world,
+            seed=tc.seed,
+            rank=rank,
+            world=world,
+            implied=cfg.uncoded == "implied",
+        )
         loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=tc.workers or worker_count())
         train_sb, steps = None, None
     else:
@@ -148,6 +163,8 @@ def train_superblock(job: TrainJob, log: Log = print) -> dict:
         if tc.max_samples and len(train_sb) > tc.max_samples:
             rows = np.sort(np.random.default_rng(tc.seed).choice(len(train_sb), tc.max_samples, replace=False))
             train_sb = train_sb.take(rows)
+        if cfg.uncoded == "implied":  # validation always scores the encoder's own nodes only
+            train_sb = implied_labels(train_sb)
         steps = (len(train_sb) + tc.batch_size - 1) // tc.batch_size
     total_steps = (steps or 1) * tc.epochs
     sched = (
@@ -175,7 +192,7 @@ def train_superblock(job: TrainJob, log: Log = print) -> dict:
                 opt.step()
                 if sched is not None:
                     sched.step()
-                loss_sum += float(loss) / world
+                loss_sum += float(loss.detach()) / world
                 batches += 1
             row = {"epoch": epoch, "train_loss": loss_sum / max(batches, 1), "seconds": time.perf_counter() - t0}
             if rank == 0:

@@ -300,7 +300,7 @@ class TrainResult:
                 "superblock": {
                     "val_macro_f1": round(best["macro_f1"], 4),
                     "val_nll": round(best["nll"], 4),
-                    "best_epoch": next((h["epoch"] for h in self.metrics["history"] if h.get("best")), 0),
+                    "best_epoch": max((h["epoch"] for h in self.metrics["history"] if h.get("best")), default=0),
                     "checkpoint": str(self.run_dir / self.metrics["checkpoint"]),
                     "checkpoint_bytes": self.metrics["checkpoint_bytes"],
                 }

@@ -1,0 +1,102 @@
+"""The superblock model: validation F1 against training-set size and network width, with each
+width's inference cost on one CPU thread.
+
+Every run trains on the same data with the same validation groups (the manifest's split);
+training-set size is a random fraction of the training superblocks (same seed). Run by hand:
+`python benchmarks/superblock_study.py --data /work/data/train --out /tmp/sbstudy --json study.json`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from av1tools.model.config import SuperblockConfig, TrainConfig, TrainJob
+from av1tools.model.superblock import SuperblockNet, count_macs
+from av1tools.model.train import train_run
+
+
+def inference_us_per_sb(widths: tuple[int, ...], batch: int) -> float:
+    """Microseconds per superblock, one thread, a frame's superblocks in one batch."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        net = SuperblockNet(SuperblockConfig(widths=widths)).eval()
+        x, q = torch.rand(batch, 1, 64, 64), torch.rand(batch)
+        with torch.inference_mode():
+            for _ in range(3):
+                net(x, q)
+            start = time.perf_counter()
+            for _ in range(20):
+                net(x, q)
+        return (time.perf_counter() - start) / 20 / batch * 1e6
+    finally:
+        torch.set_num_threads(threads)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", default="/tmp/av1tools-superblock-study")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10000, 30000, 0], help="training superblocks (0: all)")
+    ap.add_argument("--widths", nargs="+", default=["16,24,32,48,64"])
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    rows = []
+    for spec in args.widths:
+        widths = tuple(int(w) for w in spec.split(","))
+        cost = {
+            "macs": count_macs(SuperblockConfig(widths=widths)),
+            "params": sum(p.numel() for p in SuperblockNet(SuperblockConfig(widths=widths)).parameters()),
+            "us_per_sb_720p_batch": inference_us_per_sb(widths, 240),
+            "us_per_sb_cif_batch": inference_us_per_sb(widths, 24),
+        }
+        for size in args.sizes:
+            name = f"w{'-'.join(map(str, widths))}_n{size or 'all'}"
+            job = TrainJob(
+                (args.data,),
+                Path(args.out) / name,
+                arch="superblock",
+                superblock=SuperblockConfig(widths=widths),
+                train=TrainConfig(
+                    epochs=args.epochs, batch_size=256, lr=2e-3, patience=5, max_samples=size or None, progress=False
+                ),
+            )
+            start = time.perf_counter()
+            m = train_run(job, log=lambda message: None).metrics
+            row = {
+                "widths": list(widths),
+                "train_superblocks": m["train_superblocks"],
+                "val_superblocks": m["val_superblocks"],
+                "val_macro_f1": m["best_val"]["macro_f1"],
+                "val_nll": m["best_val"]["nll"],
+                "val_accuracy": m["best_val"]["accuracy"],
+                "val_macro_f1_by_size": m["best_val"]["by_size"],
+                "best_epoch": max((h["epoch"] for h in m["history"] if h.get("best")), default=0),
+                "epochs_run": len(m["history"]),
+                "train_seconds": time.perf_counter() - start,
+                **cost,
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    result = {
+        "data": args.data,
+        "epochs": args.epochs,
+        "rows": rows,
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads",
+    }
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
