@@ -100,26 +100,77 @@ def descends(probs: np.ndarray, decision: np.ndarray, point: OperatingPoint) -> 
     return (bits & SPLIT_BIT).astype(bool) | ~guided
 
 
-def prediction_entries(frames: Iterable, sb_size: int, point: OperatingPoint) -> list[MapEntry]:
+@dataclass(frozen=True)
+class MapTable:
+    """A decision map as columns (one row per node the guided encoder reaches): what a model
+    produces, without a Python object per node. Iterating yields MapEntry rows."""
+
+    display_index: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    size: np.ndarray
+    mask: np.ndarray
+    guided: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __iter__(self):
+        for d, x, y, s, m, g in zip(self.display_index, self.x, self.y, self.size, self.mask, self.guided):
+            yield MapEntry(int(d), int(x), int(y), int(s), int(m), guided=bool(g))
+
+    @staticmethod
+    def concat(tables: list[MapTable]) -> MapTable:
+        return MapTable(
+            *(
+                np.concatenate([getattr(t, f) for t in tables]) if tables else np.zeros(0, np.int64)
+                for f in ("display_index", "x", "y", "size", "mask", "guided")
+            )
+        )
+
+
+def _reached(p, descend: np.ndarray, sb_size: int) -> np.ndarray:
+    """Which of a frame's predicted nodes the guided encoder reaches: the superblocks, and
+    nodes whose parent it reaches and looks below (vectorised, level by level)."""
+    x, y, size = p.x.astype(np.int64), p.y.astype(np.int64), p.size.astype(np.int64)
+    key = (size << 40) | (y << 20) | x
+    order = np.argsort(key)
+    reached = size == sb_size
+    s = sb_size
+    while s > MIN_NODE_SIZE:
+        child = np.flatnonzero(size == s // 2)
+        if len(child):
+            px, py = x[child] - x[child] % s, y[child] - y[child] % s
+            pkey = (np.int64(s) << 40) | (py << 20) | px
+            pos = np.searchsorted(key[order], pkey)
+            pos = np.minimum(pos, len(order) - 1)
+            parent = order[pos]
+            found = key[parent] == pkey
+            reached[child] = found & reached[parent] & descend[parent]
+        s //= 2
+    return reached
+
+
+def prediction_entries(frames: Iterable, sb_size: int, point: OperatingPoint) -> MapTable:
     """The decision map of ``point`` for the nodes the guided encoder will reach:
-    superblocks, then the children of nodes it looks below. ``frames``: FramePrediction
-    objects whose walk visited at least those nodes."""
-    out = []
+    superblocks, then the children of nodes it looks below (those whose set holds SPLIT,
+    or left to the normal search). ``frames``: FramePrediction objects whose walk visited at
+    least those nodes."""
+    tables = []
     for p in frames:
-        rows = {(int(s), int(x), int(y)): i for i, (x, y, s) in enumerate(zip(p.x, p.y, p.size))}
         bits, guided = allowed_sets(p.probs, p.decision, point)
-        level = [i for i, s in enumerate(p.size) if s == sb_size]
-        size = sb_size
-        while level and size >= MIN_NODE_SIZE:
-            nxt = []
-            h = size // 2
-            for i in level:
-                x, y = int(p.x[i]), int(p.y[i])
-                out.append(MapEntry(int(p.display_index), x, y, size, int(bits[i]), guided=bool(guided[i])))
-                if bits[i] & SPLIT_BIT or not guided[i]:
-                    nxt += [rows[k] for k in ((h, x + dx, y + dy) for dy in (0, h) for dx in (0, h)) if k in rows]
-            level, size = nxt, h
-    return out
+        keep = _reached(p, (bits & SPLIT_BIT).astype(bool) | ~guided, sb_size)
+        tables.append(
+            MapTable(
+                np.full(int(keep.sum()), p.display_index, np.int64),
+                p.x[keep].astype(np.int64),
+                p.y[keep].astype(np.int64),
+                p.size[keep].astype(np.int64),
+                bits[keep],
+                guided[keep],
+            )
+        )
+    return MapTable.concat(tables)
 
 
 STAT_SIZES = (128, 64, 32, 16, 8, 4)  # the patch's node-size order
