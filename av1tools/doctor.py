@@ -35,7 +35,7 @@ def libaom_checks(aom_dir: str | None = None) -> list[Check]:
     build = encoder_build(tools)
     return [
         Check("libaom", True, f"{tools.root} (from {tools.source})"),
-        Check("aomenc", True, f"{tools.aomenc}, {build.label}"),
+        Check("aomenc", True, f"{tools.aomenc}, {build.label}" + (f", build {build.key}" if build.key else "")),
         Check(
             "guided patch",
             build.guided,
@@ -70,8 +70,15 @@ def python_checks() -> list[Check]:
     try:
         import torch
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        checks.append(Check("torch device", True, device))
+        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu only"
+        checks.append(
+            Check(
+                "torch device",
+                True,
+                f"{device}; CPU kernels {torch.backends.cpu.get_cpu_capability()} "
+                "(results are reproducible per machine, not across CPU kinds)",
+            )
+        )
     except ImportError:
         pass
     return checks

@@ -297,7 +297,7 @@ def resolve_sequence(spec: str) -> SequenceRef:
     if os.sep in spec or path.suffix:
         raise SequenceError(f"{spec}: no such file")
     raise SequenceError(
-        f"{spec}: neither a file, a sample ({', '.join(SAMPLES)}) nor a catalogue name (av1tools samples --catalogue)"
+        f"{spec}: neither a file, a sample ({', '.join(SAMPLES)}) nor a catalogue name (see: av1tools samples)"
     )
 
 
