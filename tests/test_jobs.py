@@ -134,12 +134,12 @@ def test_ctrl_c_stops_the_pool_and_its_workers(tmp_path, after_a_death):
             time.sleep(0.05)
         assert not [pid for pid in workers if _alive(pid)], "workers left running their jobs"
         assert sorted(len(attempts_of(m)) for m in markers) == [0, 1, 1]  # the queued one never started
-    finally:
-        proc.kill()
-        proc.communicate()
-        for pid in [pid for m in markers for pid in attempts_of(m)]:
+    finally:  # whatever happened: nothing left running (workers first: they hold stderr open)
+        for pid in {pid for m in markers for pid in attempts_of(m)}:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.communicate()
 
 
 # -- extraction on a real dask.distributed cluster ---------------------------------------
@@ -147,8 +147,9 @@ def test_ctrl_c_stops_the_pool_and_its_workers(tmp_path, after_a_death):
 
 @pytest.fixture(scope="module")
 def cluster():
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         yield cluster
 
 

@@ -64,6 +64,7 @@ def test_a_directory_of_y4m_files(tmp_path, monkeypatch):
         tiny_clip(tmp_path / "clips" / f"{n}.y4m", i)
     (tmp_path / "clips" / ".hidden.y4m").write_bytes(b"not even a y4m")
     (tmp_path / "clips" / "sub").mkdir()
+    (tmp_path / "clips" / "README.txt").write_text("not a sequence, not a list meant for --seq")
     refs = resolve_sequence_set([str(tmp_path / "clips")])
     assert names(refs) == ["a", "b"] and [r.group for r in refs] == ["a", "b"]
     assert [r.path for r in refs] == [(tmp_path / "clips" / f"{n}.y4m").resolve() for n in "ab"]
@@ -71,7 +72,7 @@ def test_a_directory_of_y4m_files(tmp_path, monkeypatch):
     assert resolve_sequence_set(["clips/"]) == resolve_sequence_set(["clips"])
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(SequenceError, match="empty: empty directory"):
+    with pytest.raises(SequenceError, match="empty: no sequences or images"):
         resolve_sequence_set([str(empty)])
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import io
 import os
 import re
+import signal
 import subprocess
 import tempfile
 import threading
@@ -324,7 +326,10 @@ def _stream(
             set_frame_count(out, units)
         except BaseException as e:  # reported by the consumer, never lost in the thread
             tee_error.append(e)
-            enc.kill()  # nobody reads its output any more: it would block on the pipe forever
+            # nobody reads its output any more: it would block on the pipe forever. A plain
+            # signal, not Popen.kill(), which reaps the process and takes wait4's rusage away.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(enc.pid, signal.SIGKILL)
         finally:
             try:
                 insp.stdin.close()
@@ -346,10 +351,12 @@ def _stream(
         insp.wait()
         insp_log.seek(0)
         insp_err = insp_log.read().decode(errors="replace").strip().splitlines()
-        if tee_error:
+        if tee_error and isinstance(tee_error[0], OSError):  # writing failed; we stopped the encoder
             raise AomError(_copy_failure(out, tee_error[0]))
         if enc.returncode != 0:
             raise AomError(f"aomenc failed (exit {enc.returncode}): {status.last_line()}")
+        if tee_error:
+            raise AomError(_copy_failure(out, tee_error[0]))
         if insp.returncode != 0:
             raise AomError(f"inspect failed: {insp_err[-1] if insp_err else insp.returncode}")
         if count != len(frames):

@@ -184,6 +184,12 @@ def data_source(paths: Sequence[str | os.PathLike], verify: bool = True) -> Data
             p = p / MANIFEST
         if p.is_file() and p.name.endswith(".json"):
             found, split = _from_manifest(p, verify)
+            clash = sorted(g for g in set(split) & set(splits) if split[g] != splits[g])
+            if clash:
+                raise ManifestError(
+                    f"{p}: puts {clash[0]} in {split[clash[0]]}, another manifest in "
+                    f"{splits[clash[0]]}; make them agree"
+                )
             files += found
             splits |= split
         elif p.is_dir():

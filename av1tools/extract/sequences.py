@@ -226,6 +226,29 @@ def av_frame_planes(frame) -> Planes:
 
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+VIDEO_SUFFIXES = frozenset(
+    {
+        ".y4m",
+        ".mp4",
+        ".mkv",
+        ".avi",
+        ".mov",
+        ".webm",
+        ".mpg",
+        ".mpeg",
+        ".m4v",
+        ".ts",
+        ".mts",
+        ".flv",
+        ".ogv",
+        ".264",
+        ".h264",
+        ".265",
+        ".hevc",
+        ".ivf",
+        ".obu",
+    }
+)
 LIST_SUFFIXES = frozenset({".txt", ".list", ".lst"})
 GLOB_CHARS = frozenset("*?[")
 
@@ -301,23 +324,28 @@ def resolve_sequence(spec: str) -> SequenceRef:
     )
 
 
-def _expand(spec: str, base: Path | None = None) -> list[tuple[str, str | None]]:
-    """(item spec, group) pairs one --seq argument stands for: a directory's files (its still
-    images grouped under its name), a list file's lines, a glob's matches, else itself."""
+def _expand(spec: str, base: Path | None = None, lists: tuple[Path, ...] = ()) -> list[tuple[str, str | None]]:
+    """(item spec, group) pairs one --seq argument stands for: a directory's videos and
+    still images (other files, a README say, are not sequences and are passed over), a list
+    file's lines, a glob's matches, else itself."""
     path = Path(spec) if base is None or Path(spec).is_absolute() else base / spec
     if path.is_dir():
         items = []
         name = Path(os.path.abspath(path)).name  # "." and "dir/.." name the directory too
         for f in sorted(path.iterdir()):
-            if f.name.startswith(".") or not f.is_file():
+            kind = f.suffix.lower()
+            if f.name.startswith(".") or not f.is_file() or kind not in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
                 continue
-            items.append((str(f), name if f.suffix.lower() in IMAGE_SUFFIXES else None))
+            items.append((str(f), name if kind in IMAGE_SUFFIXES else None))
         if not items:
-            raise SequenceError(f"{spec}: empty directory (no sequences or images)")
+            raise SequenceError(f"{spec}: no sequences or images in this directory")
         return items
     if path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
+        if path.resolve() in lists:
+            raise SequenceError(f"{spec}: the list file includes itself")
         lines = [ln.strip() for ln in path.read_text().splitlines()]
-        return [pair for ln in lines if ln and not ln.startswith("#") for pair in _expand(ln, path.parent)]
+        inner = lists + (path.resolve(),)
+        return [pair for ln in lines if ln and not ln.startswith("#") for pair in _expand(ln, path.parent, inner)]
     if GLOB_CHARS & set(spec) and not path.exists():
         matches = sorted(glob.glob(str(path)))
         if not matches:
