@@ -15,6 +15,7 @@ def test_quick_demo_writes_every_report(tmp_path, capsys, aom_tools):
     assert e.value.code == 0
     head = json.loads(capsys.readouterr().out)
     assert set(head["encode"]) == {"stock baseline", "oracle", "model top-1", "cpu-used 4"}
+    assert set(head["encode_superblock"]) == {"stock baseline", "oracle", "model cover 0.9", "cpu-used 4"}
     for stage in ("stage1", "stage2", "stage3_rect", "stage3_ab", "end_to_end"):
         assert 0.0 <= head["heldout_macro_f1"][stage] <= 1.0
     report = out / "reports" / "encode"

@@ -41,7 +41,7 @@ class Recipe:
     cpu_used: int = 3
     model: SuperblockConfig = field(default_factory=SuperblockConfig)
     train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(epochs=30, batch_size=256, lr=2e-3, patience=6, seed=0, progress=False)
+        default_factory=lambda: TrainConfig(epochs=25, batch_size=256, lr=2e-3, patience=5, seed=0, progress=False)
     )
 
 
