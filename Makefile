@@ -51,6 +51,6 @@ clean:
 	rm -rf $(VENV) demo-out
 
 # The shipped superblock model (av1tools/zoo/default), trained from scratch by its recipe:
-# fetches Debian's endless-sky-data photographs, extracts shards, trains (about an hour on 2 cores).
+# fetches Debian's endless-sky-data photographs, extracts shards (about 20 min on 2 cores), trains (about 5 min).
 default-model: setup
 	$(BIN)/av1tools zoo build --work $(or $(WORK),zoo-work)

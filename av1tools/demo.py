@@ -90,7 +90,7 @@ def run_demo(
     sb_dir = out / "reports" / "encode-superblock"
 
     log(
-        f"[1/4] extracting {len(plan.train_clips)} training clips and {plan.heldout} at cq-levels "
+        f"[1/5] extracting {len(plan.train_clips)} training clips and {plan.heldout} at cq-levels "
         f"{list(plan.cq_levels)}"
     )
     for seq, frames in plan.train_clips + ((plan.heldout, plan.heldout_frames),):
@@ -113,11 +113,11 @@ def run_demo(
     if fresh or not _trained_with(run_dir, job.train):
         from av1tools.model.train import train_run
 
-        log(f"[2/4] training all stages ({plan.epochs} epochs, up to {plan.max_samples} nodes per stage)")
+        log(f"[2/5] training all stages ({plan.epochs} epochs, up to {plan.max_samples} nodes per stage)")
         train_run(job, log=log)
         fresh = True  # a new model: its F1 and encodes are new too
     else:
-        log(f"[2/4] reusing the trained model in {run_dir}")
+        log(f"[2/5] reusing the trained model in {run_dir}")
     metrics = json.loads((run_dir / "metrics.json").read_text())
 
     from av1tools.eval.encode_eval import eval_encode
@@ -126,7 +126,7 @@ def run_demo(
     from av1tools.report.plots import confusion_plots, encode_plots
 
     if fresh or not (f1_dir / "evaluation.json").exists():
-        log(f"[3/4] evaluating F1 on the held-out clip {plan.heldout}")
+        log(f"[3/5] evaluating F1 on the held-out clip {plan.heldout}")
         result = evaluate(EvaluateConfig(run_dir, (str(heldout_data),), f1_dir), log=log)
         write_report(
             "evaluation",
@@ -137,7 +137,7 @@ def run_demo(
             stem="evaluation",
         )
     else:
-        log(f"[3/4] reusing {f1_dir / 'evaluation.json'}")
+        log(f"[3/5] reusing {f1_dir / 'evaluation.json'}")
     f1 = json.loads((f1_dir / "evaluation.json").read_text())
 
     def encode_study(model: str, where: Path, points: tuple, step: str, new: bool) -> dict:

@@ -60,7 +60,7 @@ def superblock_rows(files, batch: int, limit: int, workers: int) -> dict:
     sample = batch_tensors(sb, order[:batch])
 
     def step(_):
-        loss = node_loss(net(sample["pixels"], sample["qindex"]), sample, "equal", 1)
+        loss = node_loss(net(sample["pixels"], sample["qindex"]), sample, net.config.level_weights, 1)
         opt.zero_grad()
         loss.backward()
         opt.step()

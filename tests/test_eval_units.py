@@ -203,6 +203,9 @@ def test_ladder_comparison():
     assert better.ladder_time_saving_at_bd == pytest.approx(0.375)
     worse = compare(0.8, 12.0, ladder)  # beyond the fastest preset: the last segment extended
     assert worse.extrapolated and worse.ladder_bd_rate == pytest.approx(10.0) and "loses" in worse.verdict
+    slower = compare(-0.5, 2.0, ladder)  # slower than the baseline: judged against the baseline itself
+    assert slower.ladder_bd_rate == 0.0 and slower.difference == pytest.approx(2.0) and "loses" in slower.verdict
+    assert "cannot be judged" in compare(-0.5, -1.0, ladder).verdict  # slower presets were not measured
 
 
 def _run(label, kind, cq_level, kbps, psnr, cpu, **kw):

@@ -297,3 +297,15 @@ def test_transfer_seeds_change_the_result_and_a_seed_reproduces_it(data_dir, tmp
     assert curves(two, 0) == curves(again, 0)  # the same seed, the same training, bit for bit
     assert curves(two, 0) != curves(two, 1)  # another seed trains differently
     assert two.summary["strategy:adapter"]["val_macro_f1"]["n"] == 2
+
+
+def test_transfer_study_without_ablations(data_dir, tmp_path, cli):
+    """--no-ablations trains the three strategies only, and the report says what it left out."""
+    out = tmp_path / "transfer"
+    args = ["experiment", "transfer", "--data", data_dir, "--out", out, "--quick", "--epochs", "1"]
+    args += ["--max-samples", "100", "--max-val-samples", "300", "--seeds", "2", "--no-ablations", "--json"]
+    code, stdout, err = cli(args)
+    assert code == 0, err
+    assert set(json.loads(stdout)["val_macro_f1"]) == {"strategy:finetune", "strategy:frozen", "strategy:adapter"}
+    md = (out / "transfer.md").read_text()
+    assert "were not run (`--no-ablations`)" in md and "## Layer ablation" not in md

@@ -98,7 +98,7 @@ class Output:
     result to stdout, as text or JSON."""
 
     def __init__(self, quiet: bool, as_json: bool):
-        self.quiet = quiet or as_json
+        self.quiet = quiet  # progress goes to stderr, so --json output stays clean without hiding it
         self.as_json = as_json
 
     def log(self, message: str) -> None:
@@ -130,7 +130,7 @@ class ProgressBars:
         with self.lock:
             bar = self.bars.get(label)
             if bar is None:
-                unit = "shard" if label == "shards" else "frame"
+                unit = {"shards": "shard", "encodes": "encode"}.get(label, "frame")
                 bar = self.bars[label] = tqdm(
                     total=total, desc=label, unit=unit, position=len(self.bars), leave=True, file=sys.stderr
                 )

@@ -314,10 +314,16 @@ def experiment() -> None:
     show_default=True,
     help="Validation nodes per stage.",
 )
+@click.option(
+    "--ablations/--no-ablations",
+    default=default(TransferConfig, "ablations"),
+    show_default=True,
+    help="Also run the reduction sweep and the layer ablation (7 more trainings per seed).",
+)
 @device_option
 @output_options("Print each variant's Stage-2 macro-F1 interval as JSON.")
 def transfer(
-    data, out: Path, seeds, first_seed, quick, epochs, max_samples, max_val_samples, device, quiet, as_json
+    data, out: Path, seeds, first_seed, quick, epochs, max_samples, max_val_samples, ablations, device, quiet, as_json
 ) -> None:
     """The reference study's Stage-2 transfer experiment over seeds: fine-tune vs frozen vs
     Conv-Adapter, and ablations, with intervals and a computed verdict."""
@@ -327,7 +333,16 @@ def transfer(
 
     output = Output(quiet, as_json)
     config = TransferConfig(
-        tuple(data), out, seeds, first_seed, epochs, max_samples, max_val_samples, quick=quick, device=device
+        tuple(data),
+        out,
+        seeds,
+        first_seed,
+        epochs,
+        max_samples,
+        max_val_samples,
+        quick=quick,
+        device=device,
+        ablations=ablations,
     )
     result = run_transfer(config, output.log).to_dict()
     paths = write_report("transfer", result, out, "Stage-2 transfer study", transfer_plots, stem="transfer")

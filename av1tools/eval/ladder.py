@@ -4,7 +4,9 @@ The ladder runs through the baseline (time saving 0, BD-rate 0) and each faster 
 (time saving, BD-rate), sorted by time saving and joined by straight lines. A model point is
 judged at its own time saving: the ladder's BD-rate there is what a user gets from libaom
 alone for the same saving; the model wins where its BD-rate is lower. Beyond the fastest
-preset the last segment is extended, and the verdict says so.
+preset the last segment is extended, and the verdict says so. A point slower than the
+baseline is judged against the baseline itself (time saving 0, BD-rate 0): the slower presets
+were not measured, so the ladder is not extended below it.
 """
 
 from __future__ import annotations
@@ -35,13 +37,14 @@ def ladder_points(presets: list[tuple[float, float]]) -> np.ndarray:
 
 
 def _interp(x: float, xs: np.ndarray, ys: np.ndarray) -> tuple[float, bool]:
-    if xs[0] <= x <= xs[-1]:
+    if x < xs[0]:
+        return float(ys[0]), True
+    if x <= xs[-1]:
         return float(np.interp(x, xs, ys)), False
-    i = (0, 1) if x < xs[0] else (-2, -1)
-    if xs[i[1]] == xs[i[0]]:
-        return float(ys[i[1]]), True
-    slope = (ys[i[1]] - ys[i[0]]) / (xs[i[1]] - xs[i[0]])
-    return float(ys[i[1]] + slope * (x - xs[i[1]])), True
+    if xs[-1] == xs[-2]:
+        return float(ys[-1]), True
+    slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
+    return float(ys[-1] + slope * (x - xs[-1])), True
 
 
 def compare(time_saving: float, bd_rate: float, ladder: np.ndarray, label: str = "model") -> LadderComparison:
@@ -53,8 +56,12 @@ def compare(time_saving: float, bd_rate: float, ladder: np.ndarray, label: str =
     inverse = None
     if monotone and ys[0] <= bd_rate <= ys[-1]:
         inverse = float(np.interp(bd_rate, ys, xs))
-    where = " (extended beyond the fastest preset)" if extrapolated else ""
+    slower = time_saving < xs[0]
+    where = " (extended beyond the fastest preset)" if extrapolated and not slower else ""
     word = "beats" if diff < 0 else "loses to"
+    if slower:
+        word = "loses to" if diff >= 0 else "cannot be judged against"
+        where = " (the point is slower than the baseline; the ladder ends at the baseline's 0%)"
     verdict = (
         f"{label} {word} libaom's presets: at {100 * time_saving:.1f}% time saved the ladder{where} costs "
         f"{at:+.2f}% BD-rate, the model {bd_rate:+.2f}% ({diff:+.2f} points)"

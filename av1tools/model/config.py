@@ -133,6 +133,7 @@ class TransferConfig:
     patience: int = 3
     quick: bool = False
     device: str = "auto"
+    ablations: bool = True  # the reduction sweep and the layer ablation besides the three strategies
 
     def seed_list(self) -> list[int]:
         n = self.seeds or (2 if self.quick else 3)

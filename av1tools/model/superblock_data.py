@@ -184,9 +184,11 @@ class SuperblockStream(IterableDataset):
         seed: int = 0,
         rank: int = 0,
         world: int = 1,
+        implied: bool = False,  # label uncoded nodes inside a block coded whole as NONE
     ):
         self.files = list(files)
         self.groups = groups
+        self.implied = implied
         self.batch_size, self.buffer, self.seed = batch_size, buffer, seed
         self.rank, self.world = rank, world
         self.epoch = 0

@@ -50,13 +50,15 @@ class TransferResult:
         return asdict(self)
 
 
-def variants() -> list[tuple[str, str, ModelConfig]]:
+def variants(ablations: bool = True) -> list[tuple[str, str, ModelConfig]]:
     base = ModelConfig()
     out = [
         ("strategy", "finetune", replace(base, stage_strategy="finetune")),
         ("strategy", "frozen", replace(base, stage_strategy="frozen")),
         ("strategy", "adapter", base),
     ]
+    if not ablations:
+        return out
     out += [("reduction", f"gamma={g}", replace(base, adapter_reduction=g)) for g in (2, 8, 16)]
     out += [
         ("layers", "+".join(ls), replace(base, adapter_layers=ls))
@@ -106,7 +108,13 @@ def _same_tensors(a: dict, b: dict) -> bool:
 
 
 def _one_seed(
-    index: NodeIndex, split: Split, tc: TrainConfig, dev: torch.device, out: Path | None, log: Log
+    index: NodeIndex,
+    split: Split,
+    tc: TrainConfig,
+    dev: torch.device,
+    out: Path | None,
+    log: Log,
+    ablations: bool = True,
 ) -> tuple[dict, list[dict]]:
     """Stage 1 and every Stage-2 variant under one seed; checkpoints only when ``out``."""
     seed_everything(tc.seed)
@@ -121,7 +129,7 @@ def _one_seed(
     base_trunk = {k: v.clone() for k, v in base.trunk.state_dict().items()}
     masks = torch.from_numpy(allowed_class_masks("stage2")).to(dev)
     rows = []
-    for group, name, config in variants():
+    for group, name, config in variants(ablations):
         seed_everything(tc.seed)
         model = _fresh(config, base, dev)
         log(f"--- seed {tc.seed}, Stage 2, {group}: {name}")
@@ -255,7 +263,9 @@ def run_transfer(config: TransferConfig, log: Log = print) -> TransferResult:
     stage1, runs = [], []
     with output_dir(config.out) as out:
         for i, seed in enumerate(seeds):
-            s1, rows = _one_seed(index, split, config.training(seed), dev, out if i == 0 else None, log)
+            s1, rows = _one_seed(
+                index, split, config.training(seed), dev, out if i == 0 else None, log, config.ablations
+            )
             stage1.append(s1)
             runs += rows
     differences = _differences(runs)
