@@ -140,7 +140,13 @@ class Branch(nn.Module):
 
     def __init__(self, num_classes: int, config: ModelConfig, trunk: nn.Module):
         super().__init__()
+        self.add_own_parts(config, trunk)
+        # The head last: its random initialisation then follows the adapters', as it always
+        # did, so a seed trains the weights it trained before the branches became classes.
         self.head = StageHead(num_classes, config.head_dropout)
+
+    def add_own_parts(self, config: ModelConfig, trunk: nn.Module) -> None:
+        """What the strategy adds besides the head (created before it)."""
 
     def first_own_layer(self) -> int:
         """Index in LAYERS of the first trunk layer this branch changes (len(LAYERS): none):
@@ -168,8 +174,7 @@ class AdapterBranch(Branch):
 
     strategy = "adapter"
 
-    def __init__(self, num_classes: int, config: ModelConfig, trunk: nn.Module):
-        super().__init__(num_classes, config, trunk)
+    def add_own_parts(self, config: ModelConfig, trunk: nn.Module) -> None:
         self.adapters = nn.ModuleDict(
             {name: ConvAdapter(_channels(name), config.adapter_reduction) for name in config.adapter_layers}
         )
@@ -186,8 +191,7 @@ class FinetuneBranch(Branch):
 
     strategy = "finetune"
 
-    def __init__(self, num_classes: int, config: ModelConfig, trunk: nn.Module):
-        super().__init__(num_classes, config, trunk)
+    def add_own_parts(self, config: ModelConfig, trunk: nn.Module) -> None:
         self.trunk = copy.deepcopy(trunk)
 
     def first_own_layer(self) -> int:
