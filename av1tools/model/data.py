@@ -85,6 +85,15 @@ class Split:
     val: np.ndarray
     record: dict  # what a run writes down to be reproduced
 
+    def words(self, shown: int = 6) -> str:
+        """The split in a log line: its mode and, by sequence, a few held-out names."""
+        r = self.record
+        if r["mode"] != "sequence":
+            return r["mode"]
+        val, train = r["val_sequences"], r["train_sequences"]
+        names = ", ".join(val[:shown]) + (f", ... ({len(val)} in all)" if len(val) > shown else "")
+        return f"by sequence: {len(train)} training, {len(val)} validation ({names})"
+
 
 def held_out_groups(
     groups: Sequence[str],

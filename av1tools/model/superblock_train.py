@@ -175,7 +175,8 @@ def train_superblock(job: TrainJob, log: Log = print) -> dict:
     log(
         f"superblock model: {sum(p.numel() for p in net.parameters()):,} parameters; "
         f"train {len(train_sb) if train_sb is not None else 'streamed'} superblocks, val {len(val)} "
-        f"(held out: {', '.join(held)}, by {how}); {world} process(es)"
+        f"(held out by {how}: {', '.join(held[:6])}{f', ... ({len(held)} in all)' if len(held) > 6 else ''}); "
+        f"{world} process(es)"
     )
     history, best, best_state, stale = [], float("inf"), None, 0
     start = time.perf_counter()

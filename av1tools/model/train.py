@@ -338,10 +338,7 @@ def train_run(
     split = split_index(index, tc.split, tc.val_fraction, tc.val_sequences or None, tc.seed)
     with output_dir(job.out) as run_dir:
         model = (model or StagedPredictor(mc, {s: len(STAGES[s].classes) for s in STAGE_ORDER})).to(device)
-        log(
-            f"{len(index)} nodes from {len(index.files)} files; split {split.record['mode']}"
-            + (f", validation sequences {split.record['val_sequences']}" if split.record["mode"] == "sequence" else "")
-        )
+        log(f"{len(index)} nodes from {len(index.files)} files; split {split.words()}")
         results = {}
         for stage in job.stages:
             res = train_stage(model, stage, index, split, tc, device, log)

@@ -259,7 +259,7 @@ def run_transfer(config: TransferConfig, log: Log = print) -> TransferResult:
     seeds = config.seed_list()
     # One split for every seed: the seeds vary training, not which sequences are held out.
     split = split_index(index, "sequence", 0.25, None, config.first_seed)
-    log(f"transfer study on {len(index)} nodes, seeds {seeds}; split {split.record}")
+    log(f"transfer study on {len(index)} nodes, seeds {seeds}; split {split.words()}")
     stage1, runs = [], []
     with output_dir(config.out) as out:
         for i, seed in enumerate(seeds):
