@@ -91,7 +91,9 @@ def test_a_job_killing_every_worker_loses_nobody_elses_result(tmp_path):
 
 
 INTERRUPTED = """
-import sys
+import signal, sys
+# Ctrl-C as in a terminal: a job a shell started in the background inherits SIGINT ignored
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, sys.argv[1])
 from jobs_helpers import flaky
 from av1tools.jobs import run_jobs
