@@ -3,7 +3,7 @@ width's inference cost on one CPU thread.
 
 Every run trains on the same data with the same validation groups (the manifest's split);
 training-set size is a random fraction of the training superblocks (same seed). Run by hand:
-`python benchmarks/superblock_study.py --data /work/data/train --out /tmp/sbstudy --json study.json`
+`python benchmarks/superblock_study.py --data zoo-work/data --out sbstudy --json study.json`
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10000, 30000, 0], help="training superblocks (0: all)")
     ap.add_argument("--widths", nargs="+", default=["16,24,32,48,64"])
     ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--level-weights", default=SuperblockConfig.level_weights, choices=["equal", "node"])
+    ap.add_argument("--uncoded", default=SuperblockConfig.uncoded, choices=["mask", "implied"])
     ap.add_argument("--json")
     args = ap.parse_args()
     rows = []
@@ -64,7 +66,7 @@ def main() -> None:
                 (args.data,),
                 Path(args.out) / name,
                 arch="superblock",
-                superblock=SuperblockConfig(widths=widths),
+                superblock=SuperblockConfig(widths=widths, level_weights=args.level_weights, uncoded=args.uncoded),
                 train=TrainConfig(
                     epochs=args.epochs, batch_size=256, lr=2e-3, patience=5, max_samples=size or None, progress=False
                 ),
@@ -89,6 +91,8 @@ def main() -> None:
     result = {
         "data": args.data,
         "epochs": args.epochs,
+        "level_weights": args.level_weights,
+        "uncoded": args.uncoded,
         "rows": rows,
         "torch": torch.__version__,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
