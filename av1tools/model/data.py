@@ -85,14 +85,18 @@ class Split:
     val: np.ndarray
     record: dict  # what a run writes down to be reproduced
 
-    def words(self, shown: int = 6) -> str:
+    def words(self) -> str:
         """The split in a log line: its mode and, by sequence, a few held-out names."""
         r = self.record
         if r["mode"] != "sequence":
             return r["mode"]
         val, train = r["val_sequences"], r["train_sequences"]
-        names = ", ".join(val[:shown]) + (f", ... ({len(val)} in all)" if len(val) > shown else "")
-        return f"by sequence: {len(train)} training, {len(val)} validation ({names})"
+        return f"by sequence: {len(train)} training, {len(val)} validation ({a_few(val)})"
+
+
+def a_few(names: Sequence[str], shown: int = 6) -> str:
+    """Names for a log line: the first few, and how many there are when that is not all."""
+    return ", ".join(names[:shown]) + (f", ... ({len(names)} in all)" if len(names) > shown else "")
 
 
 def held_out_groups(

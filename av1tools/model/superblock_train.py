@@ -22,7 +22,7 @@ import torch.distributed as dist
 
 from av1tools.extract.manifest import data_source
 from av1tools.model.config import TrainJob
-from av1tools.model.data import SplitError, held_out_groups
+from av1tools.model.data import SplitError, a_few, held_out_groups
 from av1tools.model.metrics import confusion, report
 from av1tools.model.superblock import LEVEL_SLOTS, SuperblockNet, masked_log_probs
 from av1tools.model.superblock_data import (
@@ -175,8 +175,7 @@ def train_superblock(job: TrainJob, log: Log = print) -> dict:
     log(
         f"superblock model: {sum(p.numel() for p in net.parameters()):,} parameters; "
         f"train {len(train_sb) if train_sb is not None else 'streamed'} superblocks, val {len(val)} "
-        f"(held out by {how}: {', '.join(held[:6])}{f', ... ({len(held)} in all)' if len(held) > 6 else ''}); "
-        f"{world} process(es)"
+        f"(held out by {how}: {a_few(held)}); {world} process(es)"
     )
     history, best, best_state, stale = [], float("inf"), None, 0
     start = time.perf_counter()
