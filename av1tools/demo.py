@@ -12,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from av1tools.configs import same_config, write_config
 from av1tools.eval.config import DEFAULT_CQ_LEVELS, EvalEncodeConfig, EvaluateConfig, OperatingPoint
 from av1tools.extract.aom import AomTools, EncodeSettings
 from av1tools.extract.pipeline import ExtractConfig, Progress, extract
-from av1tools.model.config import ENCODING_DECISION, ModelConfig, TrainConfig, TrainJob
+from av1tools.model.config import ENCODING_DECISION, TrainConfig, TrainJob
+from av1tools.model.staged.config import StagedConfig
 
 Log = Callable[[str], None]
 
@@ -102,32 +104,33 @@ def run_demo(
     job = TrainJob(
         (str(data),),
         run_dir,
-        ModelConfig(),
-        TrainConfig(
+        net=StagedConfig(),
+        train=TrainConfig(
             epochs=plan.epochs,
             max_samples=plan.max_samples,
             val_sequences=plan.val_sequences,
             progress=progress is not None,
         ),
     )
-    if fresh or not _trained_with(run_dir, job.train):
-        from av1tools.model.train import train_run
+    if fresh or not same_config(run_dir, job, TrainConfig.NOT_RESULTS):
+        from av1tools.model.families import train
 
         log(f"[2/5] training all stages ({plan.epochs} epochs, up to {plan.max_samples} nodes per stage)")
-        train_run(job, log=log)
+        train(job, log=log)
         fresh = True  # a new model: its F1 and encodes are new too
     else:
         log(f"[2/5] reusing the trained model in {run_dir}")
     metrics = json.loads((run_dir / "metrics.json").read_text())
 
-    from av1tools.eval.encode_eval import eval_encode
+    from av1tools.eval.encode.study import eval_encode
     from av1tools.eval.evaluate import evaluate
     from av1tools.report import write_report
     from av1tools.report.plots import confusion_plots, encode_plots
 
-    if fresh or not (f1_dir / "evaluation.json").exists():
+    f1_config = EvaluateConfig(run_dir, (str(heldout_data),), f1_dir)
+    if fresh or not same_config(f1_dir, f1_config) or not (f1_dir / "evaluation.json").exists():
         log(f"[3/5] evaluating F1 on the held-out clip {plan.heldout}")
-        result = evaluate(EvaluateConfig(run_dir, (str(heldout_data),), f1_dir), log=log)
+        result = evaluate(f1_config, log=log)
         write_report(
             "evaluation",
             result.to_dict(),
@@ -136,26 +139,28 @@ def run_demo(
             confusion_plots,
             stem="evaluation",
         )
+        write_config(f1_dir, f1_config)
     else:
         log(f"[3/5] reusing {f1_dir / 'evaluation.json'}")
     f1 = json.loads((f1_dir / "evaluation.json").read_text())
 
     def encode_study(model: str, where: Path, points: tuple, step: str, new: bool) -> dict:
-        if new or not (where / "report.json").exists():
+        config = EvalEncodeConfig(
+            (plan.heldout,),
+            where,
+            model,
+            plan.cq_levels,
+            frames=plan.heldout_frames,
+            points=points,
+            presets=plan.presets,
+            repeat=plan.repeat,
+            decision=ENCODING_DECISION,
+        )
+        if new or not same_config(where, config) or not (where / "report.json").exists():
             log(f"{step} eval-encode on {plan.heldout} with {model}: baseline, oracle, model, presets")
-            config = EvalEncodeConfig(
-                (plan.heldout,),
-                where,
-                model,
-                plan.cq_levels,
-                frames=plan.heldout_frames,
-                points=points,
-                presets=plan.presets,
-                repeat=plan.repeat,
-                decision=ENCODING_DECISION,
-            )
-            report = eval_encode(config, tools, progress, log)
-            write_report("encode", report, where, f"eval-encode: {plan.heldout} ({model})", encode_plots)
+            result = eval_encode(config, tools, progress, log)
+            write_report("encode", result.to_dict(), where, f"eval-encode: {plan.heldout} ({model})", encode_plots)
+            write_config(where, config)
         else:
             log(f"{step} reusing {where / 'report.json'}")
         return json.loads((where / "report.json").read_text())
@@ -165,39 +170,20 @@ def run_demo(
     return headline(metrics, f1, report, shipped, out)
 
 
-def _trained_with(run_dir: Path, tc: TrainConfig) -> bool:
-    """Whether ``run_dir`` holds a finished run with these training settings."""
-    try:
-        done = json.loads((run_dir / "metrics.json").read_text())["train"]
-    except (OSError, ValueError, KeyError):
-        return False
-    want = {
-        k: (list(v) if isinstance(v, tuple) else v)
-        for k, v in (
-            ("epochs", tc.epochs),
-            ("max_samples", tc.max_samples),
-            ("balance", tc.balance),
-            ("seed", tc.seed),
-            ("val_sequences", tc.val_sequences),
-        )
-    }
-    return all(done.get(k) == v for k, v in want.items())
-
-
 def _encode_rows(report: dict) -> dict:
     verdicts = report.get("ladder", {})
     return {
         r["label"]: {
             "time_saving_encoder": r.get("time_saving_encoder"),
             "time_saving_end_to_end": r.get("time_saving_end_to_end"),
-            "bd_rate_psnr_y": r.get("bd_rate_psnr_y_cubic"),
-            "bd_rate_ssim_y": r.get("bd_rate_ssim_y_cubic"),
+            "bd_rate_psnr_y": r["bd_rate"].get("psnr_y", {}).get("cubic"),
+            "bd_rate_ssim_y": r["bd_rate"].get("ssim_y", {}).get("cubic"),
             "vs_presets": verdicts.get(r["label"], {})
             .get("end_to_end", verdicts.get(r["label"], {}).get("encoder", {}))
             .get("difference"),
         }
         for r in report["rows"]
-        if r["label"] != "baseline"
+        if r["kind"] != "baseline"
     }
 
 

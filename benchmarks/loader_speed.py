@@ -23,13 +23,15 @@ import numpy as np
 import torch
 
 from av1tools.extract.manifest import data_source
-from av1tools.model.config import ModelConfig, SuperblockConfig
-from av1tools.model.data import NodeDataset, SizeBatchSampler, load_index, stage_rows
-from av1tools.model.staged import StagedPredictor
-from av1tools.model.stages import STAGE_ORDER, STAGES
-from av1tools.model.superblock import SuperblockNet
-from av1tools.model.superblock_data import SuperblockStream, batch_tensors, load_superblocks
-from av1tools.model.superblock_train import node_loss
+from av1tools.model.hierarchy import STAGE_ORDER, STAGES
+from av1tools.model.nodes import load_index
+from av1tools.model.staged.config import StagedConfig
+from av1tools.model.staged.data import NodeDataset, SizeBatchSampler, stage_rows
+from av1tools.model.staged.net import StagedNet
+from av1tools.model.superblock.config import SuperblockConfig
+from av1tools.model.superblock.data import SuperblockStream, batch_tensors, load_superblocks
+from av1tools.model.superblock.net import SuperblockNet
+from av1tools.model.superblock.train import node_loss
 
 
 def rate(batches, limit: int, count) -> float:
@@ -52,7 +54,7 @@ def superblock_rows(files, batch: int, limit: int, workers: int) -> dict:
         limit,
         lambda b: len(b["qindex"]),
     )
-    stream = SuperblockStream(files, None, batch, buffer=8000)
+    stream = SuperblockStream(files, batch, buffer=8000)
     loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers)
     streamed = rate(loader, limit, lambda b: len(b["qindex"]))
     net = SuperblockNet(SuperblockConfig())
@@ -85,7 +87,7 @@ def staged_rows(data: str, batch: int, limit: int) -> dict:
         sampler = SizeBatchSampler(ds.sizes, batch, True, 0)
         loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler)
         out[f"loader_{'memory' if cache else 'lazy_hdf5'}_per_s"] = rate(loader, limit, lambda b: len(b[3]))
-    model = StagedPredictor(ModelConfig(), {s: len(STAGES[s].classes) for s in STAGE_ORDER})
+    model = StagedNet(StagedConfig(), {s: len(STAGES[s].classes) for s in STAGE_ORDER})
     opt = torch.optim.AdamW(model.stage_parameters("stage1"), lr=1e-4)
     loader = torch.utils.data.DataLoader(
         NodeDataset(index, rows, labels, cache=True), batch_sampler=SizeBatchSampler(ds.sizes, batch, True, 0)

@@ -20,15 +20,16 @@ from pathlib import Path
 
 import torch
 
-from av1tools.model.config import ModelConfig, TrainConfig, TrainJob
-from av1tools.model.data import load_index
-from av1tools.model.staged import StagedPredictor
-from av1tools.model.stages import STAGE_ORDER, STAGES
-from av1tools.model.train import train_run
+from av1tools.model.config import TrainConfig, TrainJob
+from av1tools.model.hierarchy import STAGE_ORDER, STAGES
+from av1tools.model.nodes import load_index
+from av1tools.model.staged.config import StagedConfig
+from av1tools.model.staged.net import StagedNet
+from av1tools.model.staged.train import train_staged
 
 
-def inference_rate(config: ModelConfig, size: int = 16, batch: int = 256) -> float:
-    model = StagedPredictor(config, {s: len(STAGES[s].classes) for s in STAGE_ORDER}).eval()
+def inference_rate(config: StagedConfig, size: int = 16, batch: int = 256) -> float:
+    model = StagedNet(config, {s: len(STAGES[s].classes) for s in STAGE_ORDER}).eval()
     x, q, s = torch.rand(batch, 1, size, size), torch.rand(batch), torch.full((batch,), 3)
     with torch.no_grad():
         for _ in range(2):
@@ -53,10 +54,12 @@ def main() -> None:
     stages = ("stage1", "stage2")
     results = {"data": args.data, "epochs": args.epochs, "max_samples": args.max_samples, "runs": []}
 
-    def trial(name: str, mc: ModelConfig, tc: TrainConfig) -> None:
+    def trial(name: str, mc: StagedConfig, tc: TrainConfig) -> None:
         start = time.perf_counter()
-        m = train_run(
-            TrainJob(tuple(args.data), Path(f"{args.out}/{name}"), mc, tc, stages), log=lambda _: None, index=index
+        m = train_staged(
+            TrainJob(tuple(args.data), Path(f"{args.out}/{name}"), net=mc, train=tc, stages=stages),
+            log=lambda _: None,
+            index=index,
         ).metrics
         row = {
             "name": name,
@@ -70,12 +73,12 @@ def main() -> None:
         print(json.dumps(row), flush=True)
 
     for mode in ("native", "resize"):  # with the default balance
-        trial(f"input-{mode}", ModelConfig(input_mode=mode), base_tc)
+        trial(f"input-{mode}", StagedConfig(input_mode=mode), base_tc)
     for balance in ("weights", "sampler", "focal", "none"):
         if balance != base_tc.balance:  # the default's row is the native run above
-            trial(f"balance-{balance}", ModelConfig(), replace(base_tc, balance=balance))
+            trial(f"balance-{balance}", StagedConfig(), replace(base_tc, balance=balance))
     results["inference_blocks_per_s_16x16"] = {
-        m: inference_rate(ModelConfig(input_mode=m)) for m in ("native", "resize")
+        m: inference_rate(StagedConfig(input_mode=m)) for m in ("native", "resize")
     }
     results["split"] = "sequence (default)"
     print(json.dumps(results["inference_blocks_per_s_16x16"]))

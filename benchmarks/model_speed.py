@@ -17,11 +17,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from av1tools.model.config import ModelConfig
-from av1tools.model.data import SIZE_INDEX
-from av1tools.model.staged import StagedPredictor
-from av1tools.model.stages import STAGE_ORDER, STAGES
-from av1tools.model.train import pick_device
+from av1tools.model.common import pick_device
+from av1tools.model.hierarchy import STAGE_ORDER, STAGES
+from av1tools.model.staged.config import StagedConfig
+from av1tools.model.staged.data import SIZE_INDEX
+from av1tools.model.staged.net import StagedNet
 
 
 def peak_rss_mb() -> float:
@@ -36,7 +36,7 @@ def timed(fn, repeat: int) -> float:
     return (time.perf_counter() - start) / repeat
 
 
-def measure(model: StagedPredictor, size: int, batch: int, device, repeat: int) -> dict:
+def measure(model: StagedNet, size: int, batch: int, device, repeat: int) -> dict:
     x = torch.rand(batch, 1, size, size, device=device)
     q = torch.rand(batch, device=device)
     s = torch.full((batch,), SIZE_INDEX[size], device=device)
@@ -82,9 +82,9 @@ def main() -> None:
     args = ap.parse_args()
     device = pick_device(args.device)
     torch.manual_seed(0)
-    model = StagedPredictor(
-        ModelConfig(input_mode=args.input_mode), {s: len(STAGES[s].classes) for s in STAGE_ORDER}
-    ).to(device)
+    model = StagedNet(StagedConfig(input_mode=args.input_mode), {s: len(STAGES[s].classes) for s in STAGE_ORDER}).to(
+        device
+    )
     rows = [measure(model, size, args.batch, device, args.repeat) for size in (64, 32, 16, 8)]
     result = {
         "device": str(device),

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
-from av1tools.model.config import SuperblockConfig, TrainConfig, TrainJob
-from av1tools.model.superblock import SuperblockNet, count_macs
-from av1tools.model.train import train_run
+from av1tools.model.config import TrainConfig, TrainJob
+from av1tools.model.families import train
+from av1tools.model.superblock.config import LEVEL_WEIGHTS, UNCODED, SuperblockConfig
+from av1tools.model.superblock.net import SuperblockNet, count_macs
 
 
 def inference_us_per_sb(widths: tuple[int, ...], batch: int) -> float:
@@ -47,8 +48,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10000, 30000, 0], help="training superblocks (0: all)")
     ap.add_argument("--widths", nargs="+", default=["16,24,32,48,64"])
     ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--level-weights", default=SuperblockConfig.level_weights, choices=["equal", "node"])
-    ap.add_argument("--uncoded", default=SuperblockConfig.uncoded, choices=["mask", "implied"])
+    ap.add_argument("--level-weights", default=SuperblockConfig.level_weights, choices=LEVEL_WEIGHTS)
+    ap.add_argument("--uncoded", default=SuperblockConfig.uncoded, choices=UNCODED)
     ap.add_argument("--json")
     args = ap.parse_args()
     rows = []
@@ -66,13 +67,13 @@ def main() -> None:
                 (args.data,),
                 Path(args.out) / name,
                 arch="superblock",
-                superblock=SuperblockConfig(widths=widths, level_weights=args.level_weights, uncoded=args.uncoded),
+                net=SuperblockConfig(widths=widths, level_weights=args.level_weights, uncoded=args.uncoded),
                 train=TrainConfig(
                     epochs=args.epochs, batch_size=256, lr=2e-3, patience=5, max_samples=size or None, progress=False
                 ),
             )
             start = time.perf_counter()
-            m = train_run(job, log=lambda message: None).metrics
+            m = train(job, log=lambda message: None).metrics
             row = {
                 "widths": list(widths),
                 "train_superblocks": m["train_superblocks"],

@@ -63,8 +63,8 @@ def extract_quietly(sequences, out, cq_levels, **encode):
     from av1tools.extract.aom import EncodeSettings
     from av1tools.extract.pipeline import ExtractConfig, extract
 
-    workers = encode.pop("workers", 1)
-    result = extract(ExtractConfig(tuple(sequences), out, tuple(cq_levels), EncodeSettings(**encode), workers=workers))
+    jobs = encode.pop("jobs", 1)
+    result = extract(ExtractConfig(tuple(sequences), out, tuple(cq_levels), EncodeSettings(**encode), jobs=jobs))
     assert not result.failed, result.failed
     return result
 
@@ -74,7 +74,7 @@ def data_dir(aom_tools, tmp_path_factory):
     """Small real datasets: three clips, two cq-levels, two frames each."""
     out = tmp_path_factory.mktemp("model-data")
     extract_quietly(
-        ("carphone", "astronaut-pan", "coffee-pan"), out, (30, 50), cpu_used=6, frames=2, workers=os.cpu_count() or 1
+        ("carphone", "astronaut-pan", "coffee-pan"), out, (30, 50), cpu_used=6, frames=2, jobs=os.cpu_count() or 1
     )
     return out
 
@@ -83,10 +83,10 @@ def data_dir(aom_tools, tmp_path_factory):
 def trained_run(data_dir, tmp_path_factory):
     """A run trained for one epoch on ``data_dir`` (every stage)."""
     from av1tools.model.config import TrainConfig, TrainJob
-    from av1tools.model.train import train_run
+    from av1tools.model.families import train
 
     run = tmp_path_factory.mktemp("run")
-    result = train_run(
+    result = train(
         TrainJob((str(data_dir),), run, train=TrainConfig(epochs=1, max_samples=300, progress=False)),
         log=lambda m: None,
     )

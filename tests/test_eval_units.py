@@ -5,22 +5,16 @@ import numpy as np
 import pytest
 from conftest import ENCODE_SECTIONS as SECTIONS
 
+from av1tools.encoder import STAT_SIZES, FrameCounters, MapEntry, read_stats, write_partition_map
 from av1tools.eval.bdrate import bd_rate
 from av1tools.eval.config import OperatingPoint
-from av1tools.eval.encode_eval import EncodeRun, summarise
-from av1tools.eval.guided import (
-    STAT_SIZES,
-    FrameCounters,
-    MapEntry,
-    allowed_sets,
-    prediction_entries,
-    read_stats,
-    write_partition_map,
-)
+from av1tools.eval.encode.measure import EncodeRun
+from av1tools.eval.encode.study import summarise
+from av1tools.eval.guided import allowed_sets, prediction_entries
 from av1tools.eval.ladder import compare, ladder_points
 from av1tools.eval.speedup import exhaustive_pixels, fit_cost_model, guided_pixels, simulate_counters, simulate_map
 from av1tools.model.metrics import confusion, macro_f1, per_class
-from av1tools.model.predict import FramePrediction
+from av1tools.model.predictor import FramePrediction
 from av1tools.partition import Partition
 from av1tools.report import write_report
 from av1tools.report.plots import encode_plots
@@ -68,7 +62,7 @@ def test_metrics_on_hand_built_predictions():
 
 
 def test_greedy_decision_goes_stage_by_stage():
-    from av1tools.model.stages import combine, greedy_decision
+    from av1tools.model.hierarchy import combine, greedy_decision
     from av1tools.partition import allowed_mask
 
     probs = {
@@ -277,9 +271,9 @@ def test_report_renders_all_sections(tmp_path):
         warmup_seconds=0.01,
         machine="test",
     )
-    report = summarise(runs, settings, {"note": "no calibration clip"})
+    report = summarise(runs, settings, {"note": "no calibration clip"}).to_dict()
     rows = {r["label"]: r for r in report["rows"]}
-    assert rows["oracle"]["bd_rate_psnr_y_cubic"] == pytest.approx(0.0, abs=1e-9)
+    assert rows["oracle"]["bd_rate"]["psnr_y"]["cubic"] == pytest.approx(0.0, abs=1e-9)
     assert rows["model top-1"]["time_saving_encoder"] == pytest.approx(0.7)
     assert rows["model top-1"]["time_saving_end_to_end"] == pytest.approx(0.6)
     assert rows["model top-1"]["time_saving_vs_stock"] == pytest.approx(1 - 0.6 / 1.6)

@@ -141,7 +141,7 @@ def test_failed_encode_leaves_nothing(aom_tools, tmp_path):
     from av1tools.extract.pipeline import ExtractConfig, extract
 
     settings = EncodeSettings(frames=2, extra=("--no-such-option=1",))
-    result = extract(ExtractConfig(("carphone",), tmp_path, (30,), settings, workers=1))
+    result = extract(ExtractConfig(("carphone",), tmp_path, (30,), settings, jobs=1))
     assert len(result.failed) == 1 and "aomenc failed" in result.failed[0]
     assert result.shards == [] and result.manifest is None
     assert list(tmp_path.iterdir()) == []

@@ -4,13 +4,8 @@ import numpy as np
 import pytest
 from conftest import random_tree
 
-from av1tools.eval.guided import (
-    MapEntry,
-    guided_env,
-    oracle_entries,
-    read_stats,
-    write_partition_map,
-)
+from av1tools.encoder import MapEntry, encoder_env, read_stats, write_partition_map
+from av1tools.eval.guided import oracle_entries
 from av1tools.eval.quality import measure_quality
 from av1tools.extract.aom import AomError, EncodeSettings, inspect_bitstream, reference_tools, run_encoder
 from av1tools.extract.ivf import decode_frames
@@ -27,9 +22,7 @@ def encode(tools, tmp_path, name, settings, map_entries=None, stats=True, exact=
         write_partition_map(map_path, map_entries)
     stats_path = tmp_path / f"{name}.stats" if stats else None
     ivf = tmp_path / f"{name}.ivf"
-    env = guided_env(map_path, stats_path)
-    if exact:
-        env["AV1TOOLS_EXACT_GUIDE"] = "1"
+    env = encoder_env(map_path, stats_path, exact=True if exact else None)
     result = run_encoder(tools, settings, sample_path(src), ivf, 8, env=env)
     return ivf, result, (read_stats(stats_path) if stats else None)
 
@@ -91,7 +84,7 @@ def test_exact_oracle_is_the_baseline(aom_tools, tmp_path, cpu_used):
 
 
 def test_exact_switch_is_refused_unless_0_or_1(aom_tools, tmp_path):
-    env = guided_env(None, None)
+    env = encoder_env(None, None)
     env["AV1TOOLS_EXACT_GUIDE"] = "yes"
     with pytest.raises(AomError, match="AV1TOOLS_EXACT_GUIDE must be 0 or 1"):
         run_encoder(aom_tools, EncodeSettings(frames=1), sample_path(SRC), tmp_path / "x.ivf", 8, env=env)

@@ -196,7 +196,7 @@ def _shard_tasks(cluster):
 
 
 def test_extract_on_a_dask_cluster_matches_inline(tmp_path, aom_tools, cluster, two_clips):
-    inline = _extract(two_clips, tmp_path / "inline", workers=1)
+    inline = _extract(two_clips, tmp_path / "inline", jobs=1)
     before = _shard_tasks(cluster)
     remote = _extract(two_clips, tmp_path / "dask", scheduler=cluster.scheduler_address)
     ran = _shard_tasks(cluster) - before

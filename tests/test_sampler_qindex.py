@@ -4,7 +4,7 @@ to qindex table."""
 import numpy as np
 import pytest
 
-from av1tools.model.data import SizeBatchSampler
+from av1tools.model.staged.data import SizeBatchSampler
 from av1tools.partition import cq_level_to_qindex
 
 # counts chosen so that, with batch size 4, no size ends in a lone batch of one

@@ -12,21 +12,14 @@ import pytest
 import torch
 
 from av1tools.extract.dataset import open_dataset
-from av1tools.model.config import SuperblockConfig, TrainConfig, TrainJob
-from av1tools.model.superblock import (
-    LEVEL_OFFSET,
-    SLOT_DX,
-    SLOT_DY,
-    SLOT_SIZE,
-    SLOTS,
-    SuperblockNet,
-    allowed_slots,
-    masked_log_probs,
-    slot_index,
-)
-from av1tools.model.superblock_data import Superblocks, SuperblockStream, batch_tensors, file_superblocks
-from av1tools.model.superblock_predict import SuperblockPredictor, load_superblock
-from av1tools.model.superblock_train import node_loss
+from av1tools.model.config import TrainConfig, TrainJob
+from av1tools.model.superblock.checkpoint import load_superblock
+from av1tools.model.superblock.config import SuperblockConfig
+from av1tools.model.superblock.data import Superblocks, SuperblockStream, batch_tensors, file_superblocks
+from av1tools.model.superblock.layout import LEVEL_OFFSET, SLOT_DX, SLOT_DY, SLOT_SIZE, SLOTS, allowed_slots, slot_index
+from av1tools.model.superblock.net import SuperblockNet, masked_log_probs
+from av1tools.model.superblock.predict import SuperblockPredictor
+from av1tools.model.superblock.train import node_loss
 from av1tools.partition import NUM_PARTITIONS, Node, Partition, allowed_mask, frame_nodes, paint_grid
 
 
@@ -114,11 +107,11 @@ def test_memorises_a_tiny_set(data_dir, seed):
 
 @pytest.fixture(scope="module")
 def superblock_run(data_dir, tmp_path_factory):
-    from av1tools.model.train import train_run
+    from av1tools.model.families import train
 
     out = tmp_path_factory.mktemp("sb") / "run"
     job = TrainJob((str(data_dir),), out, arch="superblock", train=TrainConfig(epochs=2, progress=False))
-    return train_run(job, log=lambda m: None)
+    return train(job, log=lambda m: None)
 
 
 def test_predicted_trees_are_valid(superblock_run):
@@ -216,8 +209,8 @@ def test_shipped_default_model(data_dir, cli, tmp_path):
     """`--model default` loads the model in the package, made by the zoo's recipe, and on real
     shards it never saw it predicts the encoder's types better than a uniform guess over the
     allowed ones (an untrained network does not)."""
-    from av1tools.model.superblock_predict import default_model_dir
-    from av1tools.zoo import Recipe
+    from av1tools.zoo import default_model_dir
+    from av1tools.zoo.recipe import Recipe
 
     net, _ = load_superblock(default_model_dir())
     assert net.config == Recipe().model
@@ -251,7 +244,7 @@ def test_streamed_training_sees_every_superblock(data_dir, cli, tmp_path):
     for path in files:
         with open_dataset(path) as ds:
             total += len(file_superblocks(ds))
-    stream = SuperblockStream(files, None, 7, buffer=20, implied=True)
+    stream = SuperblockStream(files, 7, buffer=20, implied=True)
     loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=2)
     assert sum(len(b["qindex"]) for b in loader) == total
     run = tmp_path / "run"

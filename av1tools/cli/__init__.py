@@ -2,6 +2,7 @@
 print what was written. Commands live in one module per group (data, model, evaluation);
 shared options in ``common``.
 
+The group itself is ``app.cli``; importing the command modules registers their commands.
 Exit codes: 0 success, 1 a failure (one line on stderr; ``--debug`` anywhere on the
 command line shows the traceback), 2 a usage error, 130 interrupted, 143 terminated.
 """
@@ -14,30 +15,8 @@ import traceback
 
 import click
 
-from av1tools import __version__
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="av1tools")
-@click.option("--debug", is_flag=True, help="Show the full traceback of an error (allowed anywhere).")
-@click.option(
-    "--aom-dir",
-    type=click.Path(file_okay=False),
-    envvar="AV1TOOLS_AOM_DIR",
-    help="Your own libaom build (a directory with aomenc, aomdec, inspect). "
-    "Default: $AV1TOOLS_AOM_DIR, else av1tools' cached build.",
-)
-@click.pass_context
-def cli(ctx: click.Context, debug: bool, aom_dir: str | None) -> None:
-    """AV1 partition research with the real libaom encoder.
-
-    Extract partition-labelled datasets from libaom encodes, train partition
-    predictors, and measure what they are worth.
-    """
-    ctx.obj = {"debug": debug, "aom_dir": aom_dir}
-
-
-from av1tools.cli import data, evaluation, model  # noqa: E402,F401  (commands register on cli)
+from av1tools.cli import data, evaluation, model  # noqa: F401  (commands register on the group)
+from av1tools.cli.app import cli
 
 
 class Terminated(KeyboardInterrupt):

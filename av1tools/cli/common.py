@@ -58,13 +58,81 @@ def output_options(json_help: str = "Print the result as JSON (for programs).") 
     )
 
 
-device_option = click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="Where the model runs (auto: CUDA when present).",
-)
+def config_from(config: type, params: dict[str, Any], **given: Any) -> Any:
+    """A job config built by keyword: every field of ``config`` the command has an option of
+    the same name for, plus ``given``; the rest keep the dataclass's defaults."""
+    names = {f.name for f in dataclasses.fields(config)}
+    return config(**({k: v for k, v in params.items() if k in names} | given))
+
+
+class IntList(click.ParamType):
+    """A comma-separated list of integers ("4,5,6"; "" for none) as a tuple."""
+
+    name = "N,N,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            return tuple(int(p) for p in str(value).split(",") if p.strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
+
+
+class NameList(click.ParamType):
+    """A comma-separated list of names ("layer3,layer4") as a tuple, each one of ``choices``."""
+
+    name = "NAME,NAME,..."
+
+    def __init__(self, choices: tuple[str, ...]):
+        self.choices = choices
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        names = tuple(n.strip() for n in str(value).split(",") if n.strip())
+        bad = [n for n in names if n not in self.choices]
+        if bad:
+            self.fail(f"unknown {', '.join(bad)}; choose from {', '.join(self.choices)}", param, ctx)
+        return names
+
+
+def device_option(config: type) -> Callable:
+    """--device, defaulting to what ``config`` (the command's job) says."""
+    from av1tools.model.config import DEVICES
+
+    return click.option(
+        "--device",
+        type=click.Choice(DEVICES),
+        default=default(config, "device"),
+        show_default=True,
+        help="Where the model runs (auto: CUDA when present); inference is timed there.",
+    )
+
+
+def explicit(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
+    """Which of the parameters ``names`` the user gave on the command line (not defaults)."""
+    from click.core import ParameterSource
+
+    return [n for n in names if ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE]
+
+
+def option_flag(ctx: click.Context, name: str) -> str:
+    """The command-line spelling of parameter ``name`` (e.g. --level-weights)."""
+    param = next(p for p in ctx.command.params if p.name == name)
+    return max(param.opts, key=len)
+
+
+def sb_size_option(config: type) -> Callable:
+    """--sb-size 64|128 (an int), defaulting to ``config``'s."""
+    return click.option(
+        "--sb-size",
+        type=click.Choice(["64", "128"]),
+        default=str(default(config, "sb_size")),
+        show_default=True,
+        callback=lambda ctx, param, value: int(value),
+        help="Superblock size.",
+    )
 
 
 def cq_level_option(multiple: bool, default_value: Any = None, required: bool = False, help: str = "") -> Callable:
@@ -83,9 +151,11 @@ def cq_level_option(multiple: bool, default_value: Any = None, required: bool = 
 
 
 def decision_option(default_value: str) -> Callable:
+    from av1tools.model.config import DECISIONS
+
     return click.option(
         "--decision",
-        type=click.Choice(["greedy", "product"]),
+        type=click.Choice(DECISIONS),
         default=default_value,
         show_default=True,
         help="The type a node is given: stage by stage the best class (greedy), or the most "

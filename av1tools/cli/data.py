@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from av1tools.cli import cli
-from av1tools.cli.common import Output, cq_level_option, default, epilog, output_options
-from av1tools.extract.aom import EncodeSettings
+from av1tools.cli.app import cli
+from av1tools.cli.common import Output, cq_level_option, default, epilog, output_options, sb_size_option
+from av1tools.extract.aom import MODES, EncodeSettings
+from av1tools.jobs import default_workers
 
 
 @cli.command(epilog=epilog("doctor"))
@@ -91,19 +92,17 @@ def samples(names: tuple[str, ...], as_json: bool) -> None:
 @click.option("--cpu-used", type=click.IntRange(0, 9), default=default(EncodeSettings, "cpu_used"), show_default=True)
 @click.option(
     "--mode",
-    type=click.Choice(["intra", "inter"]),
+    type=click.Choice(MODES),
     default=default(EncodeSettings, "mode"),
     show_default=True,
     help="intra: libaom's all-intra usage; inter: good quality, one pass.",
 )
-@click.option(
-    "--sb-size", type=click.Choice(["64", "128"]), default=str(default(EncodeSettings, "sb_size")), show_default=True
-)
+@sb_size_option(EncodeSettings)
 @click.option(
     "--jobs",
-    "--workers",
-    "workers",
     type=click.IntRange(min=1),
+    default=default_workers(),  # ExtractConfig's default: the cores this process may use
+    show_default=True,
     help="Shards encoded at once on this machine (default: the number of cores).",
 )
 @click.option(
@@ -126,7 +125,7 @@ def extract(
     cpu_used,
     mode,
     sb_size,
-    workers,
+    jobs,
     scheduler,
     skip_missing,
     overwrite,
@@ -142,8 +141,8 @@ def extract(
         sequences=tuple(seqs),
         out=out,
         cq_levels=tuple(sorted(set(cq_levels))),
-        encode=EncodeSettings(cpu_used=cpu_used, mode=mode, sb_size=int(sb_size), frames=frames),
-        workers=workers or default(ExtractConfig, "workers"),
+        encode=EncodeSettings(cpu_used=cpu_used, mode=mode, sb_size=sb_size, frames=frames),
+        jobs=jobs,
         scheduler=scheduler,
         skip_missing=skip_missing,
         overwrite=overwrite,

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
-from av1tools.cli import cli
+from av1tools.cli.app import cli
 from av1tools.cli.common import (
+    IntList,
     Output,
+    config_from,
     cq_level_option,
     decision_option,
     default,
@@ -18,16 +20,17 @@ from av1tools.cli.common import (
     epilog,
     output_options,
     paths_text,
+    sb_size_option,
     tools,
 )
-from av1tools.eval.config import DEFAULT_CQ_LEVELS, EvalEncodeConfig, EvaluateConfig, OperatingPoint
-from av1tools.model.config import TransferConfig
+from av1tools.eval.config import EvalEncodeConfig, EvaluateConfig, OperatingPoint
+from av1tools.extract.aom import MODES
+from av1tools.model.staged.config import TransferConfig
 
 
 @cli.command(epilog=epilog("evaluate"))
 @click.option(
     "--model",
-    "run_dir",
     required=True,
     help="A trained run (either model), or 'default' (the shipped superblock model).",
 )
@@ -39,35 +42,33 @@ from av1tools.model.config import TransferConfig
 @click.option(
     "--calibration",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=lambda ctx, param, value: _simulation_of(value) if value else None,
     help="report.json of an eval-encode run: its cost model turns the top-1 maps into a simulated time saving.",
 )
 @decision_option(default(EvaluateConfig, "decision"))
-@device_option
+@device_option(EvaluateConfig)
 @output_options("Print the headline numbers as JSON.")
-def evaluate(run_dir, data, out: Path, include_border, calibration, decision, device, quiet, as_json) -> None:
+def evaluate(quiet, as_json, **opts) -> None:
     """Per-stage and end-to-end F1 of a model against the encoder's decisions."""
+    from av1tools.configs import write_config
     from av1tools.eval.evaluate import evaluate as run_evaluate
     from av1tools.paths import output_dir
     from av1tools.report import write_report
     from av1tools.report.plots import confusion_plots
 
-    cal = None
-    if calibration:
-        try:
-            cal = json.loads(calibration.read_text())["simulation"]
-            if not cal.get("cost_models"):
-                raise KeyError("cost_models")
-        except (OSError, ValueError, KeyError, TypeError):
-            raise click.BadParameter(
-                f"{calibration}: not an eval-encode report with a calibrated simulation", param_hint="--calibration"
-            ) from None
     output = Output(quiet, as_json)
-    config = EvaluateConfig(run_dir, tuple(data), out, include_border, cal, decision, device)
+    config = config_from(EvaluateConfig, opts, data=tuple(opts["data"]))
     result = run_evaluate(config, output.log)
-    with output_dir(out):
+    with output_dir(config.out):
         paths = write_report(
-            "evaluation", result.to_dict(), out, "Partition prediction: agreement", confusion_plots, stem="evaluation"
+            "evaluation",
+            result.to_dict(),
+            config.out,
+            "Partition prediction: agreement",
+            confusion_plots,
+            stem="evaluation",
         )
+        write_config(config.out, config)
     head = result.headline()
     output.emit(
         {"macro_f1": head, "report": str(paths["md"]), "json": str(paths["json"])},
@@ -77,17 +78,23 @@ def evaluate(run_dir, data, out: Path, include_border, calibration, decision, de
     )
 
 
-def _int_list(text: str, option: str) -> tuple[int, ...]:
+def _simulation_of(report: Path) -> dict:
+    """The calibrated simulation section of an eval-encode report (a usage error otherwise)."""
     try:
-        return tuple(int(p) for p in text.split(",") if p.strip())
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a comma-separated list of integers", param_hint=option) from None
+        cal = json.loads(report.read_text())["simulation"]
+        if not cal.get("cost_models"):
+            raise KeyError("cost_models")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise click.BadParameter(
+            f"{report}: not an eval-encode report with a calibrated simulation", param_hint="--calibration"
+        ) from None
+    return cal
 
 
 @cli.command("eval-encode", epilog=epilog("eval-encode"))
 @click.option(
     "--seq",
-    "seqs",
+    "sequences",
     multiple=True,
     required=True,
     help="Clips to evaluate: files, samples, catalogue names, directories, list files or globs "
@@ -101,14 +108,13 @@ def _int_list(text: str, option: str) -> tuple[int, ...]:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @cq_level_option(
     multiple=True,
-    help="cq-levels (repeatable); default 23 31 39 47, four points spread over the useful range as BD-rate needs.",
+    default_value=default(EvalEncodeConfig, "cq_levels"),
+    help="cq-levels (repeatable); the default spreads four points over the useful range, as BD-rate needs.",
 )
-@click.option(
-    "--mode", type=click.Choice(["intra", "inter"]), default=default(EvalEncodeConfig, "mode"), show_default=True
-)
+@click.option("--mode", type=click.Choice(MODES), default=default(EvalEncodeConfig, "mode"), show_default=True)
 @click.option(
     "--cpu-used",
-    type=click.IntRange(0, 8),
+    type=click.IntRange(0, 9),
     default=default(EvalEncodeConfig, "cpu_used"),
     show_default=True,
     help="The baseline's preset.",
@@ -119,7 +125,7 @@ def _int_list(text: str, option: str) -> tuple[int, ...]:
     "top_ks",
     type=click.IntRange(1, 10),
     multiple=True,
-    help="Operating point: allow the k most probable types (repeatable; default: top-1).",
+    help="Operating point: allow the k most probable types (repeatable).",
 )
 @click.option(
     "--threshold",
@@ -145,7 +151,8 @@ def _int_list(text: str, option: str) -> tuple[int, ...]:
 )
 @click.option(
     "--presets",
-    default=",".join(map(str, default(EvalEncodeConfig, "presets"))),
+    type=IntList(),
+    default=default(EvalEncodeConfig, "presets"),
     show_default=True,
     help="libaom's preset ladder to compare with, as cpu-used values (comma-separated; '' for none).",
 )
@@ -164,123 +171,90 @@ def _int_list(text: str, option: str) -> tuple[int, ...]:
     help="Threads of the encoder and of the model alike.",
 )
 @click.option(
-    "--stock",
-    is_flag=True,
-    help="Leave libaom's speed features as they are (the oracle then drifts from the baseline; see docs/guided.md).",
+    "--exact/--stock",
+    default=default(EvalEncodeConfig, "exact"),
+    show_default=True,
+    help="--stock leaves libaom's speed features as they are (the oracle then drifts from the baseline; "
+    "see docs/guided.md).",
 )
 @click.option(
     "--calibration",
     default=default(EvalEncodeConfig, "calibration"),
     show_default=True,
+    callback=lambda ctx, param, value: value or None,
     help="The clip the speed-up simulation is calibrated on ('' for none); never an evaluated one.",
 )
-@click.option(
-    "--sb-size", type=click.Choice(["64", "128"]), default=str(default(EvalEncodeConfig, "sb_size")), show_default=True
-)
+@sb_size_option(EvalEncodeConfig)
 @decision_option(default(EvalEncodeConfig, "decision"))
-@device_option
+@device_option(EvalEncodeConfig)
 @click.option(
     "--jobs",
-    "workers",
     type=click.IntRange(min=1),
-    default=default(EvalEncodeConfig, "workers"),
+    default=default(EvalEncodeConfig, "jobs"),
     show_default=True,
     help="Encodes at once (1 gives the cleanest CPU times on a small machine).",
 )
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run the encodes on this dask.distributed scheduler.")
 @output_options("Print the summary rows as JSON.")
 @click.pass_context
-def eval_encode(
-    ctx,
-    seqs,
-    model,
-    out: Path,
-    cq_levels,
-    mode,
-    cpu_used,
-    frames,
-    top_ks,
-    thresholds,
-    coverages,
-    max_types,
-    presets,
-    repeat,
-    threads,
-    stock,
-    calibration,
-    sb_size,
-    decision,
-    device,
-    workers,
-    scheduler,
-    quiet,
-    as_json,
-) -> None:
+def eval_encode(ctx, quiet, as_json, **opts) -> None:
     """Encoder time saving vs quality loss when a model replaces or prunes libaom's partition
     search, against the oracle and libaom's own presets."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # no spinning threads billed as inference
-    from av1tools.eval.encode_eval import eval_encode as run_eval
+    from av1tools.configs import write_config
+    from av1tools.eval.encode.study import eval_encode as run_eval
     from av1tools.paths import output_dir
-    from av1tools.report import write_report
+    from av1tools.report import pct, signed, write_report
     from av1tools.report.plots import encode_plots
 
-    ladder = _int_list(presets, "--presets")
-    points = (
-        tuple(OperatingPoint(top_k=k) for k in top_ks)
-        + tuple(OperatingPoint(threshold=t) for t in thresholds)
-        + tuple(OperatingPoint(coverage=c, max_types=max_types) for c in coverages)
-    )
-    config = EvalEncodeConfig(
-        tuple(seqs),
-        out,
-        model,
-        tuple(sorted(cq_levels or DEFAULT_CQ_LEVELS)),
-        mode,
-        cpu_used,
-        frames,
-        points or default(EvalEncodeConfig, "points"),
-        ladder,
-        repeat,
-        int(sb_size),
-        decision,
-        device,
-        threads,
-        not stock,
-        calibration or None,
-        workers=workers,
-        scheduler=scheduler,
-        aom_dir=ctx.obj["aom_dir"],
-    )
+    config = eval_encode_config(ctx, opts)
     output = Output(quiet, as_json)
     bars = output.bars()
     try:
-        with output_dir(out):
-            report = run_eval(config, tools(ctx), bars, output.log)
-            title = f"eval-encode: {', '.join(c['name'] for c in report['settings']['clips'])}"
-            paths = write_report("encode", report, out, title, encode_plots)
+        with output_dir(config.out):
+            result = run_eval(config, tools(ctx), bars, output.log)
+            title = f"eval-encode: {', '.join(c['name'] for c in result.settings['clips'])}"
+            paths = write_report("encode", result.to_dict(), config.out, title, encode_plots)
+            write_config(config.out, config)
     finally:
         if bars:
             bars.close()
 
     def text() -> str:
-        from av1tools.report import pct, signed
-
         rows = [["run", "TS encoder", "TS end-to-end", "BD-rate PSNR-Y", "vs presets"]]
-        verdicts = report.get("ladder", {})
-        for r in report["rows"]:
-            diff = verdicts.get(r["label"], {}).get("encoder", {}).get("difference")
+        for r in result.rows:
+            diff = result.ladder.get(r.label, {}).get("encoder", {}).get("difference")
             rows.append(
                 [
-                    r["label"],
-                    pct(r.get("time_saving_encoder")),
-                    pct(r.get("time_saving_end_to_end")),
-                    signed(r.get("bd_rate_psnr_y_cubic")),
+                    r.label,
+                    pct(r.time_saving_encoder),
+                    pct(r.time_saving_end_to_end),
+                    signed(r.bd()),
                     signed(diff, unit=" pts") if diff is not None else "",
                 ]
             )
         return "\n".join("  ".join(f"{c:<15}" for c in row) for row in rows) + "\n" + paths_text(paths)
 
-    output.emit({"rows": report["rows"], "ladder": report.get("ladder"), **{k: str(v) for k, v in paths.items()}}, text)
+    data = result.to_dict()
+    output.emit({"rows": data["rows"], "ladder": data["ladder"], **{k: str(v) for k, v in paths.items()}}, text)
+
+
+def eval_encode_config(ctx: click.Context, opts: dict) -> EvalEncodeConfig:
+    """The eval-encode command's study, built by keyword."""
+    points = (
+        tuple(OperatingPoint(top_k=k) for k in opts["top_ks"])
+        + tuple(OperatingPoint(threshold=t) for t in opts["thresholds"])
+        + tuple(OperatingPoint(coverage=c, max_types=opts["max_types"]) for c in opts["coverages"])
+    )
+    given = {"points": points} if points else {}
+    return config_from(
+        EvalEncodeConfig,
+        opts,
+        sequences=tuple(opts["sequences"]),
+        cq_levels=tuple(sorted(opts["cq_levels"])),
+        aom_dir=ctx.obj["aom_dir"],
+        **given,
+    )
 
 
 @cli.group()
@@ -320,32 +294,19 @@ def experiment() -> None:
     show_default=True,
     help="Also run the reduction sweep and the layer ablation (7 more trainings per seed).",
 )
-@device_option
+@device_option(TransferConfig)
 @output_options("Print each variant's Stage-2 macro-F1 interval as JSON.")
-def transfer(
-    data, out: Path, seeds, first_seed, quick, epochs, max_samples, max_val_samples, ablations, device, quiet, as_json
-) -> None:
+def transfer(quiet, as_json, **opts) -> None:
     """The reference study's Stage-2 transfer experiment over seeds: fine-tune vs frozen vs
     Conv-Adapter, and ablations, with intervals and a computed verdict."""
-    from av1tools.model.transfer import run_transfer
+    from av1tools.model.staged.transfer import run_transfer
     from av1tools.report import write_report
     from av1tools.report.plots import transfer_plots
 
     output = Output(quiet, as_json)
-    config = TransferConfig(
-        tuple(data),
-        out,
-        seeds,
-        first_seed,
-        epochs,
-        max_samples,
-        max_val_samples,
-        quick=quick,
-        device=device,
-        ablations=ablations,
-    )
+    config = config_from(TransferConfig, opts, data=tuple(opts["data"]))
     result = run_transfer(config, output.log).to_dict()
-    paths = write_report("transfer", result, out, "Stage-2 transfer study", transfer_plots, stem="transfer")
+    paths = write_report("transfer", result, config.out, "Stage-2 transfer study", transfer_plots, stem="transfer")
     output.emit(
         {
             "val_macro_f1": {k: v["val_macro_f1"] for k, v in result["summary"].items()},

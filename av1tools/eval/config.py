@@ -81,6 +81,6 @@ class EvalEncodeConfig:
     exact: bool = True  # AV1TOOLS_EXACT_GUIDE on every run; the stock baseline is measured too
     calibration: str | None = "carphone"  # the clip the cost model is calibrated on
     calibration_frames: int = 6
-    workers: int = 1  # encodes at once (timing is cleanest with 1 on a small machine)
+    jobs: int = 1  # encodes at once (timing is cleanest with 1 on a small machine)
     scheduler: str | None = None
     aom_dir: str | None = None  # as every worker finds it (None: its own cached build)

@@ -16,11 +16,12 @@ import numpy as np
 
 from av1tools.eval.config import EvaluateConfig, OperatingPoint
 from av1tools.eval.guided import prediction_entries
-from av1tools.eval.speedup import CostModel, exhaustive_pixels, guided_pixels, simulate_map
+from av1tools.eval.speedup import CostModel, exhaustive_pixels, guided_pixels, simulate_map, simulated_time_saving
 from av1tools.extract.dataset import open_dataset
-from av1tools.model.data import NodeIndex, load_index
+from av1tools.model.families import load_predictor
+from av1tools.model.hierarchy import STAGE_ORDER, STAGES
 from av1tools.model.metrics import confusion, report
-from av1tools.model.stages import STAGE_ORDER, STAGES
+from av1tools.model.nodes import NodeIndex, load_index
 from av1tools.partition import NODE_SIZES, PARTITION_NAMES, Node, Partition, frame_nodes
 
 Log = Callable[[str], None]
@@ -131,7 +132,7 @@ def _tree_agreement(predictor, index: NodeIndex, calibration: dict | None) -> di
             if cost is not None:
                 model, per_pixel = cost
                 pixels = a.width * a.height
-                simulated.append(1.0 - simulate_map(entries, model, pixels, 1) / (per_pixel * pixels))
+                simulated.append(simulated_time_saving(simulate_map(entries, model, pixels, 1), per_pixel * pixels))
     out = {
         "superblocks": total,
         "identical_trees": same,
@@ -145,8 +146,6 @@ def _tree_agreement(predictor, index: NodeIndex, calibration: dict | None) -> di
 
 def evaluate(config: EvaluateConfig, log: Log = print) -> EvaluationResult:
     """Score ``config.model`` against the encoder's decisions in ``config.data``."""
-    from av1tools.model.predict import load_predictor
-
     predictor = load_predictor(config.model, config.device, config.decision)
     index = load_index(config.data)
     keep = np.ones(len(index), bool) if config.include_border else index.inside.astype(bool)

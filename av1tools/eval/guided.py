@@ -1,57 +1,17 @@
-"""Decision files for av1tools' patched libaom, and the counters it writes.
-
-The patch (third_party/libaom/patches/) reads ``AV1TOOLS_PARTITION_MAP``: per coded frame
-(source timestamp = display index, hidden flag) and square block (mi_row, mi_col, size),
-a bit mask of the partition types the RD search may try. One bit replaces the search with
-that type; several prune it to those; blocks not listed are searched as usual, and at
-blocks crossing the frame edge the mask is narrowed to what the edge allows.
-``AV1TOOLS_PARTITION_STATS`` receives one line per coded frame counting the search work:
-nodes visited, (node, type) evaluations, RD mode searches.
-"""
+"""Decision maps for the patched encoder (``av1tools.encoder`` holds the file format): a
+baseline's own partitions (the oracle), and a model's predictions at an operating point."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from av1tools.encoder import SPLIT_BIT, MapEntry
 from av1tools.eval.config import OperatingPoint
 from av1tools.extract.inspect import FrameGrid
-from av1tools.partition import MI_SIZE, MIN_NODE_SIZE, Partition, frame_nodes
-from av1tools.paths import atomic_output
-
-MAP_HEADER = "av1tools-partition-map 1\n"
-MAP_ENV = "AV1TOOLS_PARTITION_MAP"
-STATS_ENV = "AV1TOOLS_PARTITION_STATS"
-
-
-@dataclass(frozen=True)
-class MapEntry:
-    display_index: int  # the source frame's timestamp
-    x: int
-    y: int
-    size: int
-    mask: int  # bit p: partition type p allowed
-    hidden: bool = False
-    guided: bool = True  # False: the node keeps libaom's normal search (not written to the map)
-
-
-def write_partition_map(path: Path, entries: Iterable[MapEntry]) -> int:
-    """Write a decision file atomically; returns the number of blocks it constrains."""
-    n = 0
-    with atomic_output(path) as tmp, open(tmp, "w") as f:
-        f.write(MAP_HEADER)
-        for e in entries:
-            if not e.guided:
-                continue
-            if not 0 < e.mask < 1 << 10:
-                raise ValueError(f"partition mask {e.mask} out of range at {e}")
-            f.write(f"{e.display_index} {int(e.hidden)} {e.y // MI_SIZE} {e.x // MI_SIZE} {e.size} {e.mask}\n")
-            n += 1
-    return n
+from av1tools.partition import MIN_NODE_SIZE, frame_nodes
 
 
 def oracle_entries(grids: Iterable[FrameGrid], sb_size: int) -> list[MapEntry]:
@@ -63,9 +23,6 @@ def oracle_entries(grids: Iterable[FrameGrid], sb_size: int) -> list[MapEntry]:
         if g.show_frame
         for n in frame_nodes(g.block_size, sb_size)
     ]
-
-
-SPLIT_BIT = 1 << Partition.SPLIT
 
 
 def allowed_sets(probs: np.ndarray, decision: np.ndarray, point: OperatingPoint) -> tuple[np.ndarray, np.ndarray]:
@@ -171,65 +128,3 @@ def prediction_entries(frames: Iterable, sb_size: int, point: OperatingPoint) ->
             )
         )
     return MapTable.concat(tables)
-
-
-STAT_SIZES = (128, 64, 32, 16, 8, 4)  # the patch's node-size order
-
-
-@dataclass(frozen=True)
-class FrameCounters:
-    """One coded frame's line from AV1TOOLS_PARTITION_STATS (docs/guided.md)."""
-
-    display_index: int  # source timestamp
-    show_frame: bool
-    frame_type: int
-    nodes: int  # partition-search nodes visited
-    partition_evals: int  # (node, partition type) pairs evaluated
-    mode_searches: int  # RD mode searches of a block that ran (reused results not counted)
-    mode_pixels: int  # luma pixels those mode searches covered
-    frame_ns: int  # the frame's encode time
-    node_count: np.ndarray  # (6,) per node size (STAT_SIZES): nodes searched
-    node_ns: np.ndarray  # (6,) their time, sub-blocks included
-    type_count: np.ndarray  # (6, 10) per node size and type: evaluations
-    type_ns: np.ndarray  # (6, 10) their own time (a SPLIT's excludes its sub-blocks' searches)
-
-
-def read_stats(path: Path) -> list[FrameCounters]:
-    out = []
-    for line in Path(path).read_text().splitlines():
-        if not line.strip():
-            continue
-        v = np.array([int(x) for x in line.split()], dtype=np.int64)
-        sizes = v[8:20].reshape(6, 2)
-        types = v[20:140].reshape(6, 10, 2)
-        out.append(
-            FrameCounters(
-                int(v[0]),
-                bool(v[1]),
-                int(v[2]),
-                *map(int, v[3:8]),
-                sizes[:, 0],
-                sizes[:, 1],
-                types[..., 0],
-                types[..., 1],
-            )
-        )
-    return out
-
-
-def counter_totals(counters: list[FrameCounters]) -> dict[str, int]:
-    return {
-        name: sum(getattr(c, name) for c in counters)
-        for name in ("nodes", "partition_evals", "mode_searches", "mode_pixels", "frame_ns")
-    }
-
-
-def guided_env(map_path: Path | None, stats_path: Path | None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop(MAP_ENV, None)
-    env.pop(STATS_ENV, None)
-    if map_path is not None:
-        env[MAP_ENV] = str(map_path)
-    if stats_path is not None:
-        env[STATS_ENV] = str(stats_path)
-    return env

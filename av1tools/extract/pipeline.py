@@ -50,7 +50,7 @@ class ExtractConfig:
     out: Path
     cq_levels: tuple[int, ...] = (32,)
     encode: EncodeSettings = field(default_factory=EncodeSettings)  # cq_level ignored
-    workers: int = field(default_factory=default_workers)
+    jobs: int = field(default_factory=default_workers)  # shards encoded at once on this machine
     scheduler: str | None = None  # tcp://host:port of a dask.distributed scheduler
     skip_missing: bool = False  # a missing sequence is reported and skipped, not fatal
     overwrite: bool = False  # redo a finished shard made from another source/settings/encoder
@@ -284,11 +284,11 @@ def extract(
 
     if progress and done:
         progress("shards", len(done), len(jobs))
-    if config.scheduler is None and config.workers <= 1:
+    if config.scheduler is None and config.jobs <= 1:
         # one process: per-frame progress from the encoder itself
         outcomes = run_jobs(lambda j: extract_shard(j, progress), todo, 1, None, None)
     else:
-        outcomes = run_jobs(extract_shard, todo, config.workers, config.scheduler, finished)
+        outcomes = run_jobs(extract_shard, todo, config.jobs, config.scheduler, finished)
     for o in outcomes:
         if o.ok:
             done[o.job.stem] = o.result

@@ -34,10 +34,9 @@ def signed(x: float | None, digits: int = 2, unit: str = "%") -> str:
     return f"{x:+.{digits}f}{unit}"
 
 
-def number(x: float | None, digits: int = 2) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    return f"{x:,.{digits}f}"
+def bd(row: dict, metric: str = "psnr_y", method: str = "cubic") -> float | None:
+    """A report row's BD-rate for one quality metric and method (None where not computed)."""
+    return (row.get("bd_rate") or {}).get(metric, {}).get(method)
 
 
 def _environment():
@@ -50,7 +49,7 @@ def _environment():
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(pct=pct, signed=signed, number=number)
+    env.filters.update(pct=pct, signed=signed, bd=bd)
     return env
 
 

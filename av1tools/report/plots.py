@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from av1tools.report import bd
+
 
 def _pyplot():
     import matplotlib
@@ -104,14 +106,14 @@ def encode_plots(r: dict, out: Path) -> list[Path]:
 def _ts_vs_bd(r: dict, path: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    rows = [row for row in r["rows"] if row.get("bd_rate_psnr_y_cubic") is not None]
+    rows = [row for row in r["rows"] if bd(row) is not None]
     ladder = r.get("ladder", {}).get("points")
     if ladder:
         xs, ys = zip(*ladder)
         ax.plot([100 * x for x in xs], ys, color="C3", lw=1.5, marker="x", label="libaom preset ladder")
     for row in rows:
-        x, y = 100 * row["time_saving_encoder"], row["bd_rate_psnr_y_cubic"]
-        if row["kind"] == "preset":
+        x, y = 100 * row["time_saving_encoder"], bd(row)
+        if row["on_ladder"]:
             ax.annotate(
                 row["label"].replace("cpu-used ", "cpu "),
                 (x, y),
@@ -123,7 +125,7 @@ def _ts_vs_bd(r: dict, path: Path) -> Path:
             )
         elif row["kind"] == "oracle":
             ax.scatter(x, y, marker="s", color="green", zorder=3, label="oracle (forced baseline partitions)")
-        elif row["kind"] == "model":
+        elif row["end_to_end"]:
             e2e = 100 * row["time_saving_end_to_end"]
             ax.scatter(x, y, marker="^", color="C0", zorder=3)
             ax.scatter(e2e, y, marker="^", facecolors="none", edgecolors="C0", zorder=3)

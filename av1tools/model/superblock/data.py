@@ -1,4 +1,4 @@
-"""Superblock samples from av1tools shards: a 64x64 luma block, its qindex, and the encoder's
+"""The superblock model's data from av1tools shards: a 64x64 luma block, its qindex, and the encoder's
 type of each of its 85 tree nodes (-1 where the encoder never coded the node: below a
 node it did not split, or outside the frame), with each node's allowed types.
 
@@ -19,7 +19,17 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from av1tools.extract.dataset import DatasetError, DatasetFile, open_dataset
-from av1tools.model.superblock import SB, SLOTS, frame_allowed, slot_index
+from av1tools.model.superblock.layout import (
+    LEVEL_SIZES,
+    SB,
+    SLOTS,
+    SuperblockIndex,
+    frame_allowed,
+    level_cells,
+    parent_cells,
+    slot_index,
+    superblock_keys,
+)
 from av1tools.partition import NUM_PARTITIONS
 
 BITS = (1 << np.arange(NUM_PARTITIONS)).astype(np.uint16)
@@ -37,7 +47,6 @@ class Superblocks:
     inside: np.ndarray  # (N, 85) bool: the node lies wholly inside the frame
     group: np.ndarray  # (N,) int: index into ``groups``
     groups: list[str]
-    soft: np.ndarray | None = None  # (N, 85, 10) float16 teacher probabilities (distillation)
 
     def __len__(self) -> int:
         return len(self.qindex)
@@ -52,7 +61,6 @@ class Superblocks:
             self.inside[rows],
             self.group[rows],
             self.groups,
-            None if self.soft is None else self.soft[rows],
         )
 
     @staticmethod
@@ -64,7 +72,6 @@ class Superblocks:
             return np.concatenate([getattr(p, name) for p in parts])
 
         group = np.concatenate([np.array([where[p.groups[i]] for i in p.group], dtype=np.int32) for p in parts])
-        soft = cat("soft") if all(p.soft is not None for p in parts) else None
         return Superblocks(
             cat("pixels"),
             cat("max_value"),
@@ -74,7 +81,6 @@ class Superblocks:
             cat("inside"),
             group,
             groups,
-            soft,
         )
 
 
@@ -83,18 +89,15 @@ def file_superblocks(ds: DatasetFile) -> Superblocks:
     a = ds.attrs
     if a.sb_size != SB:
         raise DatasetError(f"{ds.path}: the superblock model reads 64x64 superblocks, this shard has {a.sb_size}")
-    frame = ds.column(SB, "display_index").astype(np.int64)
     sx, sy = ds.column(SB, "x").astype(np.int64), ds.column(SB, "y").astype(np.int64)
-    n = len(frame)
-    key = (frame << 32) | ((sy // SB) << 16) | (sx // SB)
-    order = np.argsort(key)
+    keys = superblock_keys(ds.column(SB, "display_index"), sx, sy)
+    index = SuperblockIndex(keys)
+    n = len(keys)
     labels = np.full((n, SLOTS), -1, dtype=np.int8)
     inside = np.zeros((n, SLOTS), dtype=bool)
     for size in ds.node_sizes:
-        f = ds.column(size, "display_index").astype(np.int64)
         x, y = ds.column(size, "x").astype(np.int64), ds.column(size, "y").astype(np.int64)
-        k = (f << 32) | ((y // SB) << 16) | (x // SB)
-        rows = order[np.searchsorted(key[order], k)]
+        rows = index.rows(superblock_keys(ds.column(size, "display_index"), x, y))
         slots = slot_index(x % SB, y % SB, np.full(len(x), size))
         labels[rows, slots] = ds.column(size, "partition").astype(np.int8)
         inside[rows, slots] = ds.column(size, "inside")
@@ -118,20 +121,15 @@ def implied_labels(sb: Superblocks) -> Superblocks:
     """A copy whose uncoded nodes lying inside a block the encoder coded whole (an ancestor
     of type NONE) are labelled NONE: coding that block whole says no split below was worth
     it. Nodes under other types stay uncoded (-1)."""
-    from av1tools.model.superblock import LEVEL_OFFSET, LEVEL_SIZES, LEVEL_SLOTS, SLOT_DX, SLOT_DY
-
     labels, inside = sb.labels.copy(), sb.inside.copy()
     none_ok = (sb.allowed & 1).astype(bool)  # NONE is bit 0
     for lv in range(1, len(LEVEL_SIZES)):
-        parent_size = LEVEL_SIZES[lv - 1]
-        child = np.arange(LEVEL_OFFSET[lv], LEVEL_OFFSET[lv] + LEVEL_SLOTS[lv])
-        parent = (
-            LEVEL_OFFSET[lv - 1] + (SLOT_DY[child] // parent_size) * (SB // parent_size) + SLOT_DX[child] // parent_size
-        )
+        child = np.arange(SLOTS)[level_cells(lv)]
+        parent = level_cells(lv - 1).start + parent_cells(lv)
         whole = (labels[:, parent] == 0) & inside[:, parent] & (labels[:, child] < 0) & none_ok[:, child]
         labels[:, child] = np.where(whole, 0, labels[:, child])
         inside[:, child] |= whole
-    return Superblocks(sb.pixels, sb.max_value, sb.qindex, labels, sb.allowed, inside, sb.group, sb.groups, sb.soft)
+    return Superblocks(sb.pixels, sb.max_value, sb.qindex, labels, sb.allowed, inside, sb.group, sb.groups)
 
 
 def load_superblocks(files: Sequence[Path], max_bytes: int = 8 << 30) -> Superblocks:
@@ -165,8 +163,6 @@ def batch_tensors(sb: Superblocks, rows: np.ndarray) -> dict[str, torch.Tensor]:
         "allowed": allowed_bool(torch.from_numpy(sb.allowed[rows].astype(np.int32))),
         "inside": torch.from_numpy(sb.inside[rows]),
     }
-    if sb.soft is not None:
-        out["soft"] = torch.from_numpy(sb.soft[rows].astype(np.float32))
     return out
 
 
@@ -178,7 +174,6 @@ class SuperblockStream(IterableDataset):
     def __init__(
         self,
         files: Sequence[Path],
-        groups: set[str] | None,
         batch_size: int,
         buffer: int = 20000,
         seed: int = 0,
@@ -187,7 +182,6 @@ class SuperblockStream(IterableDataset):
         implied: bool = False,  # label uncoded nodes inside a block coded whole as NONE
     ):
         self.files = list(files)
-        self.groups = groups
         self.implied = implied
         self.batch_size, self.buffer, self.seed = batch_size, buffer, seed
         self.rank, self.world = rank, world
@@ -212,8 +206,6 @@ class SuperblockStream(IterableDataset):
         for path in self._my_files():
             with open_dataset(path) as ds:
                 part = file_superblocks(ds)
-            if self.groups is not None and part.groups[0] not in self.groups:
-                continue
             if self.implied:
                 part = implied_labels(part)
             pool.append(part)

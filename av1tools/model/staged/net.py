@@ -1,4 +1,4 @@
-"""The staged partition predictor (the reference study's design): a ResNet-18 trunk on
+"""The staged partition network (the reference study's design): a ResNet-18 trunk on
 luma blocks, Conv-Adapters, heads.
 
 Stage 1 trains the trunk with its head. Later stages reuse the Stage-1 trunk frozen and
@@ -17,12 +17,12 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet18
 
-from av1tools.model.config import LAYERS, ModelConfig
+from av1tools.model.common import normalise_blocks
+from av1tools.model.staged.config import LAYERS, StagedConfig
 from av1tools.partition import NODE_SIZES
 
 FEATURES = 512
 COND_DIM = 1 + len(NODE_SIZES)  # qindex, one-hot node size
-BLOCK_STD = 0.1  # typical std of a luma block in [0, 1]: inputs reach unit scale
 
 
 class SizeBatchNorm2d(nn.Module):
@@ -123,10 +123,9 @@ def condition(qindex: torch.Tensor, size_index: torch.Tensor) -> torch.Tensor:
     return torch.cat([qindex.view(-1, 1).float(), F.one_hot(size_index.long(), len(NODE_SIZES)).float()], dim=1)
 
 
-def prepare(pixels: torch.Tensor, config: ModelConfig) -> torch.Tensor:
-    """Blocks in [0, 1] -> trunk input: mean removed (brightness does not decide a
-    partition, texture does), scaled to unit range, resized only in ``resize`` mode."""
-    x = (pixels - pixels.mean(dim=(2, 3), keepdim=True)) / BLOCK_STD
+def prepare(pixels: torch.Tensor, config: StagedConfig) -> torch.Tensor:
+    """Blocks in [0, 1] -> trunk input: normalised, resized only in ``resize`` mode."""
+    x = normalise_blocks(pixels)
     if config.input_mode == "resize" and x.shape[-1] != config.resize_to:
         x = F.interpolate(x, size=(config.resize_to, config.resize_to), mode="bilinear", align_corners=False)
     return x
@@ -138,14 +137,14 @@ class Branch(nn.Module):
 
     strategy = ""
 
-    def __init__(self, num_classes: int, config: ModelConfig, trunk: nn.Module):
+    def __init__(self, num_classes: int, config: StagedConfig, trunk: nn.Module):
         super().__init__()
         self.add_own_parts(config, trunk)
         # The head last: its random initialisation then follows the adapters', as it always
         # did, so a seed trains the weights it trained before the branches became classes.
         self.head = StageHead(num_classes, config.head_dropout)
 
-    def add_own_parts(self, config: ModelConfig, trunk: nn.Module) -> None:
+    def add_own_parts(self, config: StagedConfig, trunk: nn.Module) -> None:
         """What the strategy adds besides the head (created before it)."""
 
     def first_own_layer(self) -> int:
@@ -174,7 +173,7 @@ class AdapterBranch(Branch):
 
     strategy = "adapter"
 
-    def add_own_parts(self, config: ModelConfig, trunk: nn.Module) -> None:
+    def add_own_parts(self, config: StagedConfig, trunk: nn.Module) -> None:
         self.adapters = nn.ModuleDict(
             {name: ConvAdapter(_channels(name), config.adapter_reduction) for name in config.adapter_layers}
         )
@@ -191,7 +190,7 @@ class FinetuneBranch(Branch):
 
     strategy = "finetune"
 
-    def add_own_parts(self, config: ModelConfig, trunk: nn.Module) -> None:
+    def add_own_parts(self, config: StagedConfig, trunk: nn.Module) -> None:
         self.trunk = copy.deepcopy(trunk)
 
     def first_own_layer(self) -> int:
@@ -221,10 +220,10 @@ def stem(trunk: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return trunk.maxpool(trunk.relu(trunk.bn1(trunk.conv1(x))))
 
 
-class StagedPredictor(nn.Module):
+class StagedNet(nn.Module):
     """The Stage-1 trunk and head, plus one branch per later stage."""
 
-    def __init__(self, config: ModelConfig, stage_classes: dict[str, int]):
+    def __init__(self, config: StagedConfig, stage_classes: dict[str, int]):
         super().__init__()
         self.config = config
         self.trunk = luma_resnet18()

@@ -9,30 +9,17 @@ as that copy. Files load with ``torch.load(weights_only=True)``: tensors and pla
 from __future__ import annotations
 
 import hashlib
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
 
-from av1tools.model.staged import ModelConfig, StagedPredictor
-from av1tools.model.stages import STAGE_ORDER, STAGES
-from av1tools.paths import atomic_output
+from av1tools.model.common import CheckpointError, read_checkpoint_file, save_checkpoint, short_error
+from av1tools.model.hierarchy import STAGE_ORDER, STAGES
+from av1tools.model.staged.config import StagedConfig
+from av1tools.model.staged.net import StagedNet
 
 FORMAT = 1
 KIND = "av1tools-partition-stage"
-
-
-class CheckpointError(ValueError):
-    pass
-
-
-def _short(e: BaseException, limit: int = 100) -> str:
-    """The first line of an exception, cut at a word boundary."""
-    text = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def state_hash(state: dict[str, torch.Tensor]) -> str:
@@ -49,12 +36,7 @@ def checkpoint_path(run_dir: Path, stage: str) -> Path:
     return Path(run_dir) / f"{stage}.pt"
 
 
-def _atomic_save(obj: dict, path: Path) -> None:
-    with atomic_output(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def save_stage(model: StagedPredictor, stage: str, run_dir: Path, extra: dict | None = None) -> Path:
+def save_stage(model: StagedNet, stage: str, run_dir: Path, extra: dict | None = None) -> Path:
     trunk_hash = state_hash(model.trunk.state_dict())
     obj = {
         "kind": KIND,
@@ -70,29 +52,17 @@ def save_stage(model: StagedPredictor, stage: str, run_dir: Path, extra: dict | 
         obj["head"] = model.heads["stage1"].state_dict()
     else:
         obj["branch"] = model.branches[stage].state_dict()
-    path = checkpoint_path(run_dir, stage)
-    _atomic_save(obj, path)
-    return path
+    return save_checkpoint(obj, checkpoint_path(run_dir, stage))
 
 
 def read_checkpoint(path: Path) -> dict:
     """The checkpoint's contents, or a one-line CheckpointError."""
-    if not Path(path).is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as e:
-        raise CheckpointError(f"{path}: corrupted or not a torch checkpoint ({_short(e)})") from None
-    if not isinstance(obj, dict) or obj.get("kind") != KIND:
-        raise CheckpointError(f"{path}: not an av1tools partition checkpoint")
-    if obj.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: checkpoint format {obj.get('format')} (this av1tools reads {FORMAT})")
-    return obj
+    return read_checkpoint_file(path, KIND, (FORMAT,), "partition")
 
 
-def load_model(
+def load_staged_net(
     run_dir: Path, stages: tuple[str, ...] = STAGE_ORDER, device: str | torch.device = "cpu"
-) -> StagedPredictor:
+) -> StagedNet:
     """A predictor with the trunk from stage1.pt and each later stage's branch."""
     run_dir = Path(run_dir)
     first = read_checkpoint(checkpoint_path(run_dir, "stage1"))
@@ -100,13 +70,15 @@ def load_model(
         raise CheckpointError(
             f"{checkpoint_path(run_dir, 'stage1')}: holds {first.get('stage')}, not stage1 (renamed?)"
         )
-    config = ModelConfig.from_dict(first["config"])
-    model = StagedPredictor(config, {s: len(STAGES[s].classes) for s in STAGE_ORDER})
+    config = StagedConfig.from_dict(first["config"])
+    model = StagedNet(config, {s: len(STAGES[s].classes) for s in STAGE_ORDER})
     try:
         model.trunk.load_state_dict(first["trunk"])
         model.heads["stage1"].load_state_dict(first["head"])
     except (RuntimeError, KeyError) as e:
-        raise CheckpointError(f"{checkpoint_path(run_dir, 'stage1')}: does not fit the model ({_short(e)})") from None
+        raise CheckpointError(
+            f"{checkpoint_path(run_dir, 'stage1')}: does not fit the model ({short_error(e)})"
+        ) from None
     trunk_hash = state_hash(model.trunk.state_dict())
     if trunk_hash != first["trunk_hash"]:
         raise CheckpointError(f"{checkpoint_path(run_dir, 'stage1')}: trunk does not match its own hash")
@@ -127,5 +99,5 @@ def load_model(
         try:
             model.branches[stage].load_state_dict(obj["branch"])
         except RuntimeError as e:
-            raise CheckpointError(f"{path}: does not fit the model ({_short(e)})") from None
+            raise CheckpointError(f"{path}: does not fit the model ({short_error(e)})") from None
     return model.to(device).eval()

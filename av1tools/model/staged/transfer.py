@@ -18,13 +18,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from av1tools.model.checkpoint import save_stage
-from av1tools.model.config import TrainConfig, TransferConfig
-from av1tools.model.data import NodeIndex, Split, load_index, split_index, stage_rows
+from av1tools.configs import write_config
+from av1tools.model.common import pick_device, seed_everything
+from av1tools.model.config import TrainConfig
+from av1tools.model.hierarchy import STAGE_ORDER, STAGES, allowed_class_masks
 from av1tools.model.metrics import confusion, macro_f1, per_class
-from av1tools.model.staged import ModelConfig, StagedPredictor
-from av1tools.model.stages import STAGE_ORDER, STAGES, allowed_class_masks
-from av1tools.model.train import evaluate_stage, make_loader, pick_device, seed_everything, train_stage
+from av1tools.model.nodes import NodeIndex, load_index
+from av1tools.model.staged.checkpoint import save_stage
+from av1tools.model.staged.config import StagedConfig, TransferConfig
+from av1tools.model.staged.data import Split, split_index, stage_rows
+from av1tools.model.staged.net import StagedNet
+from av1tools.model.staged.train import evaluate_stage, make_loader, train_stage
 from av1tools.paths import output_dir
 from av1tools.stats import mean_interval, paired_difference, verdict
 
@@ -50,8 +54,8 @@ class TransferResult:
         return asdict(self)
 
 
-def variants(ablations: bool = True) -> list[tuple[str, str, ModelConfig]]:
-    base = ModelConfig()
+def variants(ablations: bool = True) -> list[tuple[str, str, StagedConfig]]:
+    base = StagedConfig()
     out = [
         ("strategy", "finetune", replace(base, stage_strategy="finetune")),
         ("strategy", "frozen", replace(base, stage_strategy="frozen")),
@@ -67,16 +71,16 @@ def variants(ablations: bool = True) -> list[tuple[str, str, ModelConfig]]:
     return out
 
 
-def _fresh(config: ModelConfig, base: StagedPredictor, device: torch.device) -> StagedPredictor:
+def _fresh(config: StagedConfig, base: StagedNet, device: torch.device) -> StagedNet:
     """A model with ``config``'s Stage-2 branch on top of ``base``'s trained Stage 1."""
-    m = StagedPredictor(config, {s: len(STAGES[s].classes) for s in STAGE_ORDER}).to(device)
+    m = StagedNet(config, {s: len(STAGES[s].classes) for s in STAGE_ORDER}).to(device)
     m.trunk.load_state_dict(base.trunk.state_dict())
     m.heads["stage1"].load_state_dict(base.heads["stage1"].state_dict())
     return m
 
 
 @torch.no_grad()
-def _features(model: StagedPredictor, stage: str, loader, device) -> np.ndarray:
+def _features(model: StagedNet, stage: str, loader, device) -> np.ndarray:
     model.eval()
     out = [model.features(stage, pixels.to(device), size).cpu().numpy() for pixels, _, size, _ in loader]
     return np.concatenate(out) if out else np.zeros((0, 512))
@@ -89,7 +93,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def _f1_without_adapters(model: StagedPredictor, loader, device) -> float:
+def _f1_without_adapters(model: StagedNet, loader, device) -> float:
     """Stage-2 val macro-F1 with every adapter's alpha set to 0 (adapters switched off,
     head kept): what the adapters contribute."""
     adapters = model.branches["stage2"].adapters
@@ -118,7 +122,7 @@ def _one_seed(
 ) -> tuple[dict, list[dict]]:
     """Stage 1 and every Stage-2 variant under one seed; checkpoints only when ``out``."""
     seed_everything(tc.seed)
-    base = StagedPredictor(ModelConfig(), {s: len(STAGES[s].classes) for s in STAGE_ORDER}).to(dev)
+    base = StagedNet(StagedConfig(), {s: len(STAGES[s].classes) for s in STAGE_ORDER}).to(dev)
     s1 = train_stage(base, "stage1", index, split, tc, dev, log)
     if out is not None:
         (out / "stage1").mkdir(parents=True, exist_ok=True)
@@ -262,6 +266,7 @@ def run_transfer(config: TransferConfig, log: Log = print) -> TransferResult:
     log(f"transfer study on {len(index)} nodes, seeds {seeds}; split {split.words()}")
     stage1, runs = [], []
     with output_dir(config.out) as out:
+        write_config(out, config)
         for i, seed in enumerate(seeds):
             s1, rows = _one_seed(
                 index, split, config.training(seed), dev, out if i == 0 else None, log, config.ablations

@@ -20,12 +20,16 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from av1tools.configs import plain, write_config
+from av1tools.extract.dataset import open_dataset
 from av1tools.extract.manifest import data_source
+from av1tools.model.common import TrainResult, pick_device, seed_everything
 from av1tools.model.config import TrainJob
-from av1tools.model.data import SplitError, a_few, held_out_groups
 from av1tools.model.metrics import confusion, report
-from av1tools.model.superblock import LEVEL_SLOTS, SuperblockNet, masked_log_probs
-from av1tools.model.superblock_data import (
+from av1tools.model.splits import SplitError, a_few, held_out_groups
+from av1tools.model.superblock.checkpoint import save_superblock
+from av1tools.model.superblock.config import SuperblockConfig
+from av1tools.model.superblock.data import (
     Superblocks,
     SuperblockStream,
     batch_tensors,
@@ -33,13 +37,12 @@ from av1tools.model.superblock_data import (
     load_superblocks,
     worker_count,
 )
-from av1tools.model.superblock_predict import save_superblock
-from av1tools.model.train import pick_device, seed_everything
+from av1tools.model.superblock.layout import LEVEL_OF_SLOT, LEVEL_SLOTS
+from av1tools.model.superblock.net import SuperblockNet, masked_log_probs
 from av1tools.partition import PARTITION_NAMES
 from av1tools.paths import output_dir, write_text_atomic
 
 Log = Callable[[str], None]
-LEVEL_OF_SLOT = np.repeat(np.arange(len(LEVEL_SLOTS)), LEVEL_SLOTS)
 
 
 def distributed() -> tuple[int, int]:
@@ -99,14 +102,21 @@ def validate(net: torch.nn.Module, sb: Superblocks, batch_size: int, device) -> 
     return out
 
 
-def _split(sb_files: list[Path], job: TrainJob) -> tuple[list[str], str]:
-    source = data_source(job.data)
-    from av1tools.extract.dataset import open_dataset
-
-    sequences: dict[str, set[str]] = {}
-    for f in sb_files:
+def shard_groups(files: list[Path]) -> dict[Path, tuple[str, str]]:
+    """Each shard's (split group, sequence), read once."""
+    out = {}
+    for f in files:
         with open_dataset(f) as ds:
-            sequences.setdefault(ds.attrs.group, set()).add(ds.attrs.sequence)
+            out[f] = (ds.attrs.group, ds.attrs.sequence)
+    return out
+
+
+def _split(
+    groups: dict[Path, tuple[str, str]], manifest_splits: dict[str, str], job: TrainJob
+) -> tuple[list[str], str]:
+    sequences: dict[str, set[str]] = {}
+    for group, sequence in groups.values():
+        sequences.setdefault(group, set()).add(sequence)
     if len(sequences) < 2 and not job.train.val_sequences:
         raise SplitError(
             f"the superblock model is validated on held-out sequences; the data has only "
@@ -118,28 +128,25 @@ def _split(sb_files: list[Path], job: TrainJob) -> tuple[list[str], str]:
         job.train.val_fraction,
         job.train.val_sequences or None,
         job.train.seed,
-        source.splits,
+        manifest_splits,
     )
 
 
-def train_superblock(job: TrainJob, log: Log = print) -> dict:
-    """Train the superblock model into ``job.out``; returns metrics.json's content (rank 0)."""
-    tc, cfg = job.train, job.superblock
+def train_superblock(job: TrainJob, log: Log = print) -> TrainResult:
+    """Train the superblock model into ``job.out`` (checkpoint, metrics.json, config.json);
+    rank 0 returns what it wrote, other ranks an empty result."""
+    tc, cfg = job.train, job.net or SuperblockConfig()
     rank, world = distributed()
     seed_everything(tc.seed)
     device = pick_device(tc.device)
-    files = data_source(job.data).files
-    held, how = _split(files, job)
+    source = data_source(job.data)
+    files = source.files
+    groups = shard_groups(files)
+    held, how = _split(groups, source.splits, job)
     if rank != 0:
         log = lambda m: None  # noqa: E731 - one voice in a distributed run
-    from av1tools.extract.dataset import open_dataset
-
-    group_of = {}
-    for f in files:
-        with open_dataset(f) as ds:
-            group_of[f] = ds.attrs.group
-    train_files = [f for f in files if group_of[f] not in held]
-    val_files = [f for f in files if group_of[f] in held]
+    train_files = [f for f in files if groups[f][0] not in held]
+    val_files = [f for f in files if groups[f][0] in held]
     val = load_superblocks(val_files)
     if tc.max_val_samples and len(val) > tc.max_val_samples:
         val = val.take(np.sort(np.random.default_rng(tc.seed).choice(len(val), tc.max_val_samples, replace=False)))
@@ -149,14 +156,13 @@ def train_superblock(job: TrainJob, log: Log = print) -> dict:
     if job.stream:
         stream = SuperblockStream(
             train_files,
-            None,
             tc.batch_size // world,
             seed=tc.seed,
             rank=rank,
             world=world,
             implied=cfg.uncoded == "implied",
         )
-        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=tc.workers or worker_count())
+        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=tc.loader_workers or worker_count())
         train_sb, steps = None, None
     else:
         train_sb = load_superblocks(train_files)
@@ -214,11 +220,13 @@ def train_superblock(job: TrainJob, log: Log = print) -> dict:
                 log(f"superblock: early stop after epoch {epoch}")
                 break
         if rank != 0:
-            return {}
+            return TrainResult(Path(job.out), {}, {})
         net.load_state_dict(best_state)
         final = validate(net, val, 512, device)
         path = save_superblock(
-            net, run_dir, {"train": asdict(tc) | {"val_sequences": list(tc.val_sequences)}, "held_out": held}
+            net,
+            run_dir,
+            {"train": asdict(tc) | {"val_sequences": list(tc.val_sequences)}, "held_out": held, "job": plain(job)},
         )
         metrics = {
             "arch": "superblock",
@@ -237,7 +245,22 @@ def train_superblock(job: TrainJob, log: Log = print) -> dict:
             "seconds": time.perf_counter() - start,
         }
         write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2, default=str))
-    return metrics
+        write_config(run_dir, job)
+    return TrainResult(run_dir, metrics, superblock_summary(metrics, run_dir))
+
+
+def superblock_summary(metrics: dict, run_dir: Path) -> dict:
+    """The one network's validation numbers and checkpoint, as ``train`` prints them."""
+    best = metrics["best_val"]
+    return {
+        "superblock": {
+            "val_macro_f1": round(best["macro_f1"], 4),
+            "val_nll": round(best["nll"], 4),
+            "best_epoch": max((h["epoch"] for h in metrics["history"] if h.get("best")), default=0),
+            "checkpoint": str(run_dir / metrics["checkpoint"]),
+            "checkpoint_bytes": metrics["checkpoint_bytes"],
+        }
+    }
 
 
 def _batches(train_sb: Superblocks | None, loader, tc, epoch: int, rank: int, world: int):

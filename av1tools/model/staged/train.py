@@ -1,11 +1,10 @@
-"""Training the staged predictor, stage by stage, on av1tools datasets."""
+"""Training the staged model, stage by stage, on av1tools datasets."""
 
 from __future__ import annotations
 
 import copy
 import csv
 import json
-import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -16,43 +15,23 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from av1tools.model.checkpoint import save_stage
+from av1tools.configs import plain, write_config
+from av1tools.model.common import TrainResult, pick_device, seed_everything
 from av1tools.model.config import BALANCE, TrainConfig, TrainJob
-from av1tools.model.data import (
-    NodeDataset,
-    NodeIndex,
-    SizeBatchSampler,
-    Split,
-    class_counts,
-    load_index,
-    split_index,
-    stage_rows,
-)
+from av1tools.model.hierarchy import STAGE_ORDER, STAGES, allowed_class_masks
 from av1tools.model.metrics import confusion, macro_f1, report
-from av1tools.model.staged import StagedPredictor
-from av1tools.model.stages import STAGE_ORDER, STAGES, allowed_class_masks
+from av1tools.model.nodes import NodeIndex, load_index
+from av1tools.model.staged.checkpoint import save_stage
+from av1tools.model.staged.config import StagedConfig
+from av1tools.model.staged.data import NodeDataset, SizeBatchSampler, Split, class_counts, split_index, stage_rows
+from av1tools.model.staged.net import StagedNet
 from av1tools.paths import output_dir, write_text_atomic
 
 CACHE_BYTES = 2 << 30
 Log = Callable[[str], None]
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def parameter_counts(model: StagedPredictor, stage: str) -> dict:
+def parameter_counts(model: StagedNet, stage: str) -> dict:
     """Trainable and frozen parameters of what a stage runs: the modules it trains, plus the
     shared Stage-1 trunk unless it carries a trunk copy of its own."""
     trained = model.stage_modules(stage)
@@ -122,11 +101,13 @@ def make_loader(
         cache = int((index.size[rows].astype(np.int64) ** 2).sum()) * 2 < CACHE_BYTES
     ds = NodeDataset(index, rows, labels, cache=cache)
     sampler = SizeBatchSampler(ds.sizes, tc.batch_size, shuffle, tc.seed, weights)
-    return DataLoader(ds, batch_sampler=sampler, num_workers=tc.workers, persistent_workers=tc.workers > 0)
+    return DataLoader(
+        ds, batch_sampler=sampler, num_workers=tc.loader_workers, persistent_workers=tc.loader_workers > 0
+    )
 
 
 def evaluate_stage(
-    model: StagedPredictor, stage: str, loader: DataLoader, device: torch.device, masks: torch.Tensor
+    model: StagedNet, stage: str, loader: DataLoader, device: torch.device, masks: torch.Tensor
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """(truth, prediction, mean loss) over a loader, in eval mode."""
     model.eval()
@@ -146,7 +127,7 @@ def evaluate_stage(
     )
 
 
-def _set_trainable(model: StagedPredictor, stage: str) -> list[torch.nn.Parameter]:
+def _set_trainable(model: StagedNet, stage: str) -> list[torch.nn.Parameter]:
     params = model.stage_parameters(stage)
     for p in model.parameters():
         p.requires_grad_(False)
@@ -155,14 +136,14 @@ def _set_trainable(model: StagedPredictor, stage: str) -> list[torch.nn.Paramete
     return params
 
 
-def _train_mode(model: StagedPredictor, stage: str) -> None:
+def _train_mode(model: StagedNet, stage: str) -> None:
     model.train()
     for m in model.frozen_modules(stage):
-        m.eval()  # the seed's defect: a frozen trunk in train mode drifts its BN statistics
+        m.eval()  # the reference study's defect: a frozen trunk in train mode drifts its BN statistics
 
 
 def train_stage(
-    model: StagedPredictor, stage: str, index: NodeIndex, split: Split, tc: TrainConfig, device: torch.device, log: Log
+    model: StagedNet, stage: str, index: NodeIndex, split: Split, tc: TrainConfig, device: torch.device, log: Log
 ) -> StageResult:
     """Train one stage on its nodes of ``split.train``, keep the epoch with the best
     validation macro-F1 (the last epoch when the stage has no validation nodes, which the
@@ -287,49 +268,28 @@ def write_history(result: StageResult, run_dir: Path) -> None:
             )
 
 
-@dataclass(frozen=True)
-class TrainResult:
-    run_dir: Path
-    metrics: dict  # metrics.json's content
-    stages: dict  # stage -> StageResult
-
-    def summary(self) -> dict:
-        if self.metrics.get("arch") == "superblock":
-            best = self.metrics["best_val"]
-            return {
-                "superblock": {
-                    "val_macro_f1": round(best["macro_f1"], 4),
-                    "val_nll": round(best["nll"], 4),
-                    "best_epoch": max((h["epoch"] for h in self.metrics["history"] if h.get("best")), default=0),
-                    "checkpoint": str(self.run_dir / self.metrics["checkpoint"]),
-                    "checkpoint_bytes": self.metrics["checkpoint_bytes"],
-                }
-            }
-        return {
-            s: {
-                "val_macro_f1": round(r.best_val_f1, 4),
-                "best_epoch": r.best_epoch,
-                "trainable_percent": round(r.parameters["trainable_percent"], 3),
-                "checkpoint": str(self.run_dir / r.checkpoint),
-                "checkpoint_bytes": r.checkpoint_bytes,
-                **({"skipped": r.skipped} if r.skipped else {}),
-                **({"notes": r.notes} if r.notes else {}),
-            }
-            for s, r in self.stages.items()
+def staged_summary(stages: dict[str, StageResult], run_dir: Path) -> dict:
+    """Per stage: its best validation macro-F1, epoch, trainable share and checkpoint."""
+    return {
+        s: {
+            "val_macro_f1": round(r.best_val_f1, 4),
+            "best_epoch": r.best_epoch,
+            "trainable_percent": round(r.parameters["trainable_percent"], 3),
+            "checkpoint": str(run_dir / r.checkpoint),
+            "checkpoint_bytes": r.checkpoint_bytes,
+            **({"skipped": r.skipped} if r.skipped else {}),
+            **({"notes": r.notes} if r.notes else {}),
         }
+        for s, r in stages.items()
+    }
 
 
-def train_run(
-    job: TrainJob, log: Log = print, model: StagedPredictor | None = None, index: NodeIndex | None = None
+def train_staged(
+    job: TrainJob, log: Log = print, model: StagedNet | None = None, index: NodeIndex | None = None
 ) -> TrainResult:
-    """Train ``job.stages`` in order into ``job.out`` (checkpoints, histories, metrics.json).
-    Pass ``model`` with a trained Stage 1 to train only later stages against it. A
-    ``superblock`` job trains that model instead (one process, or DDP under torchrun)."""
-    if job.arch == "superblock":
-        from av1tools.model.superblock_train import train_superblock
-
-        return TrainResult(Path(job.out), train_superblock(job, log), {})
-    mc, tc = job.model, job.train
+    """Train ``job.stages`` in order into ``job.out`` (checkpoints, histories, metrics.json,
+    config.json). Pass ``model`` with a trained Stage 1 to train only later stages against it."""
+    mc, tc = job.net or StagedConfig(), job.train
     if tc.balance not in BALANCE:
         raise ValueError(f"balance must be one of {BALANCE}")
     seed_everything(tc.seed)
@@ -337,16 +297,17 @@ def train_run(
     index = index or load_index(job.data)
     split = split_index(index, tc.split, tc.val_fraction, tc.val_sequences or None, tc.seed)
     with output_dir(job.out) as run_dir:
-        model = (model or StagedPredictor(mc, {s: len(STAGES[s].classes) for s in STAGE_ORDER})).to(device)
+        model = (model or StagedNet(mc, {s: len(STAGES[s].classes) for s in STAGE_ORDER})).to(device)
         log(f"{len(index)} nodes from {len(index.files)} files; split {split.words()}")
         results = {}
         for stage in job.stages:
             res = train_stage(model, stage, index, split, tc, device, log)
-            path = save_stage(model, stage, run_dir, extra={"untrained": bool(res.skipped)})
+            path = save_stage(model, stage, run_dir, extra={"untrained": bool(res.skipped), "job": plain(job)})
             res.checkpoint, res.checkpoint_bytes = path.name, path.stat().st_size
             write_history(res, run_dir)
             results[stage] = res
         metrics = {
+            "arch": "staged",
             "data": [str(p) for p in index.files],
             "split": split.record,
             "model": mc.to_dict(),
@@ -355,4 +316,5 @@ def train_run(
             "stages": {s: asdict(r) | {"history": None} for s, r in results.items()},
         }
         write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2))
-    return TrainResult(run_dir, metrics, results)
+        write_config(run_dir, job)
+    return TrainResult(run_dir, metrics, staged_summary(results, run_dir))

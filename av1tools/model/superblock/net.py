@@ -9,75 +9,14 @@ an embedding of the qindex. Types a node cannot take (its size, the frame edge) 
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from av1tools.model.config import SuperblockConfig
-from av1tools.partition import MI_SIZE, NUM_PARTITIONS, allowed_mask, edge_allowed
-
-SB = 64
-LEVEL_SIZES = (64, 32, 16, 8)  # node size per level; level l has 2**l x 2**l nodes
-LEVEL_SLOTS = tuple(4**lv for lv in range(len(LEVEL_SIZES)))  # 1, 4, 16, 64
-LEVEL_OFFSET = tuple(int(x) for x in np.cumsum((0,) + LEVEL_SLOTS[:-1]))  # 0, 1, 5, 21
-SLOTS = sum(LEVEL_SLOTS)  # 85
-BLOCK_SCALE = 0.1  # typical std of luma in [0, 1]: inputs reach unit scale
-
-
-def slot_geometry() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(dx, dy, size) of every slot relative to its superblock, levels in order, each level
-    in raster order."""
-    dx, dy, size = [], [], []
-    for s in LEVEL_SIZES:
-        n = SB // s
-        for r in range(n):
-            for c in range(n):
-                dx.append(c * s)
-                dy.append(r * s)
-                size.append(s)
-    return np.array(dx), np.array(dy), np.array(size)
-
-
-SLOT_DX, SLOT_DY, SLOT_SIZE = slot_geometry()
-
-
-def slot_index(dx: np.ndarray, dy: np.ndarray, size: np.ndarray) -> np.ndarray:
-    """The slot of nodes at offsets (dx, dy) inside their superblock, of the given sizes."""
-    level = np.log2(SB // size).astype(int)
-    per_row = SB // size
-    return np.asarray(LEVEL_OFFSET)[level] + (dy // size) * per_row + dx // size
-
-
-def allowed_slots(sb_x: int, sb_y: int, width: int, height: int) -> np.ndarray:
-    """(85, 10) booleans: the types each node of the superblock at (sb_x, sb_y) may take
-    (its size's types, narrowed at the frame edge; none for nodes outside the mi grid)."""
-    mi_rows, mi_cols = ((height + 7) // 8 * 8) // MI_SIZE, ((width + 7) // 8 * 8) // MI_SIZE
-    out = np.zeros((SLOTS, NUM_PARTITIONS), dtype=bool)
-    for i, (dx, dy, s) in enumerate(zip(SLOT_DX, SLOT_DY, SLOT_SIZE)):
-        x, y = sb_x + int(dx), sb_y + int(dy)
-        if y // MI_SIZE >= mi_rows or x // MI_SIZE >= mi_cols:
-            continue
-        edge = edge_allowed(x, y, int(s), mi_rows, mi_cols)
-        if edge is None:
-            out[i] = allowed_mask(int(s))
-        else:
-            out[i, list(edge)] = True
-    return out
-
-
-def frame_allowed(width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every superblock of a frame: (xs, ys, allowed (N, 85, 10)), raster order. Only edge
-    superblocks differ from the interior one, so the interior mask is computed once."""
-    mi_rows, mi_cols = ((height + 7) // 8 * 8) // MI_SIZE, ((width + 7) // 8 * 8) // MI_SIZE
-    xs, ys = np.meshgrid(np.arange(0, mi_cols * MI_SIZE, SB), np.arange(0, mi_rows * MI_SIZE, SB))
-    xs, ys = xs.ravel(), ys.ravel()
-    interior = allowed_slots(0, 0, 1 << 16, 1 << 16)
-    masks = np.broadcast_to(interior, (len(xs), SLOTS, NUM_PARTITIONS)).copy()
-    for i, (x, y) in enumerate(zip(xs, ys)):
-        if x + SB > width or y + SB > height:
-            masks[i] = allowed_slots(int(x), int(y), width, height)
-    return xs, ys, masks
+from av1tools.model.common import normalise_blocks
+from av1tools.model.superblock.config import SuperblockConfig
+from av1tools.model.superblock.layout import SB
+from av1tools.partition import NUM_PARTITIONS
 
 
 def _conv(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
@@ -115,7 +54,7 @@ class SuperblockNet(nn.Module):
 
     def forward(self, luma: torch.Tensor, qindex: torch.Tensor) -> torch.Tensor:
         """``luma`` (N, 1, 64, 64) in [0, 1], ``qindex`` (N,) in [0, 1]."""
-        x = (luma - luma.mean(dim=(2, 3), keepdim=True)) / BLOCK_SCALE
+        x = normalise_blocks(luma)
         f8 = self.down8(self.stem(x))
         f16 = self.down16(f8)
         f32 = self.down32(f16)

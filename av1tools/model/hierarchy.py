@@ -6,9 +6,13 @@
     Stage 3-AB   HORZ_A | HORZ_B | VERT_A | VERT_B (AB nodes)
 
 HORZ_4/VERT_4 sit inside RECT: they are directional stripes like HORZ/VERT, only finer, so
-Stage 2 keeps the seed's three classes (its numbers stay comparable) and Stage 3-RECT
+Stage 2 keeps the reference study's three classes (its numbers stay comparable) and Stage 3-RECT
 resolves direction and granularity together. Every type is reachable: the probability of a
 type is the product of the class probabilities along its path.
+
+Both model families use it: the staged model predicts along it, and the ten-type
+probabilities of any model map onto it (``stage_probs_from_types``), so ``evaluate`` scores
+every model per stage.
 """
 
 from __future__ import annotations
@@ -53,7 +57,6 @@ STAGES: dict[str, Stage] = {
     )
 }
 STAGE_ORDER = tuple(STAGES)
-LATER_STAGES = STAGE_ORDER[1:]
 
 
 def allowed_class_masks(stage: str) -> np.ndarray:
@@ -100,3 +103,20 @@ def _class_ok(stage: Stage, allowed: np.ndarray) -> list[bool]:
 
 def _best(p: np.ndarray, ok: list[bool]) -> int:
     return int(np.where(np.asarray(ok, dtype=bool), p, -1.0).argmax())
+
+
+def stage_probs_from_types(p: np.ndarray) -> dict[str, np.ndarray]:
+    """The hierarchy's class probabilities implied by ten-type probabilities ``p`` (N, 10)
+    (conditional on each stage's parent class, as the staged model's heads are)."""
+
+    def norm(x: np.ndarray) -> np.ndarray:
+        total = x.sum(axis=1, keepdims=True)
+        return np.where(total > 0, x / np.maximum(total, 1e-12), 1.0 / x.shape[1])
+
+    part = p[:, [t for t in range(NUM_PARTITIONS) if t != P.NONE]].sum(axis=1)
+    return {
+        "stage1": np.stack([p[:, P.NONE], part], axis=1),
+        "stage2": norm(np.stack([p[:, P.SPLIT], p[:, list(RECT_TYPES)].sum(1), p[:, list(AB_TYPES)].sum(1)], axis=1)),
+        "stage3_rect": norm(p[:, list(RECT_TYPES)]),
+        "stage3_ab": norm(p[:, list(AB_TYPES)]),
+    }

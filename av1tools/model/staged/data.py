@@ -1,4 +1,4 @@
-"""Datasets over av1tools HDF5 files: an index of nodes, splits, and per-stage views.
+"""The staged model's data: an index of nodes over av1tools HDF5 files, splits, per-stage views.
 
 Pixels are read lazily (one file handle per DataLoader worker, opened in the worker) or
 cached in memory for small sets. Batches hold one node size each, so every block is fed
@@ -9,74 +9,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
 from av1tools.extract.dataset import DatasetFile, open_dataset
-from av1tools.extract.manifest import data_source, stable_fraction
-from av1tools.model.stages import STAGES
+from av1tools.extract.manifest import stable_fraction
+from av1tools.model.hierarchy import STAGES
+from av1tools.model.nodes import NodeIndex
+from av1tools.model.splits import SplitError, a_few, held_out_groups
 from av1tools.partition import NODE_SIZES
 
 SIZE_INDEX = {s: i for i, s in enumerate(NODE_SIZES)}
-
-
-@dataclass
-class NodeIndex:
-    """Every node of every file, as parallel arrays (no pixels)."""
-
-    files: list[Path]
-    sequences: list[str]  # per file
-    groups: list[str]  # per file: the split unit (a sequence, or a still-image directory)
-    cq_levels: list[int]  # per file
-    max_value: list[float]  # per file: 255 or 1023
-    file: np.ndarray = field(repr=False)  # per node: file number
-    size: np.ndarray = field(repr=False)
-    row: np.ndarray = field(repr=False)  # row within blocks/SxS of its file
-    partition: np.ndarray = field(repr=False)
-    qindex: np.ndarray = field(repr=False)
-    display_index: np.ndarray = field(repr=False)
-    inside: np.ndarray = field(repr=False)
-    splits: dict[str, str] = field(default_factory=dict, repr=False)  # from manifests
-
-    def __len__(self) -> int:
-        return len(self.file)
-
-    def node_group(self) -> np.ndarray:
-        """Per node: its file's split group."""
-        return np.array(self.groups)[self.file]
-
-
-NODE_COLUMNS = ("partition", "qindex", "display_index", "inside")
-
-
-def load_index(paths: Sequence[str | os.PathLike]) -> NodeIndex:
-    source = data_source(paths)
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("file", "size", "row") + NODE_COLUMNS}
-    sequences, groups, cq_levels, max_value = [], [], [], []
-    for fi, path in enumerate(source.files):
-        with open_dataset(path) as ds:
-            sequences.append(ds.attrs.sequence)
-            groups.append(ds.attrs.group)
-            cq_levels.append(ds.attrs.cq_level)
-            max_value.append(ds.attrs.max_value)
-            for size in ds.node_sizes:
-                values = {name: ds.column(size, name) for name in NODE_COLUMNS}
-                n = len(values["partition"])
-                cols["file"].append(np.full(n, fi, dtype=np.int32))
-                cols["size"].append(np.full(n, size, dtype=np.int32))
-                cols["row"].append(np.arange(n, dtype=np.int64))
-                for name in NODE_COLUMNS:
-                    cols[name].append(values[name])
-    arrays = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
-    return NodeIndex(source.files, sequences, groups, cq_levels, max_value, **arrays, splits=source.splits)
-
-
-class SplitError(ValueError):
-    """A train/validation split that leaves one side empty."""
 
 
 @dataclass(frozen=True)
@@ -92,36 +38,6 @@ class Split:
             return r["mode"]
         val, train = r["val_sequences"], r["train_sequences"]
         return f"by sequence: {len(train)} training, {len(val)} validation ({a_few(val)})"
-
-
-def a_few(names: Sequence[str], shown: int = 6) -> str:
-    """Names for a log line: the first few, and how many there are when that is not all."""
-    return ", ".join(names[:shown]) + (f", ... ({len(names)} in all)" if len(names) > shown else "")
-
-
-def held_out_groups(
-    groups: Sequence[str],
-    sequences: dict[str, set[str]],
-    val_fraction: float,
-    val_sequences: Sequence[str] | None,
-    seed: int,
-    splits: dict[str, str],
-) -> tuple[list[str], str]:
-    """The validation groups, and what chose them: named (``val_sequences``, groups or
-    sequences), else the manifests' assignment, else each group's hash (its side never moves
-    as data is added; at least one group is held out)."""
-    groups = sorted(set(groups))
-    if val_sequences:
-        names = set(val_sequences)
-        known = set(groups) | {s for seqs in sequences.values() for s in seqs}
-        unknown = names - known
-        if unknown:
-            raise SplitError(f"validation sequences not in the data: {', '.join(sorted(unknown))}")
-        return sorted(g for g in groups if g in names or sequences.get(g, set()) & names), "--val-seq"
-    if splits and all(g in splits for g in groups):
-        return sorted(g for g in groups if splits[g] == "val"), "manifest"
-    held = [g for g in groups if stable_fraction(f"{seed}:{g}") < val_fraction]
-    return held or [min(groups, key=lambda g: stable_fraction(f"{seed}:{g}"))], "hash"
 
 
 def _val_groups(

@@ -1,102 +1,42 @@
-"""The superblock model at prediction time: checkpoints, whole frames, dataset nodes, and
-the model shipped with av1tools (``--model default``)."""
+"""The superblock model at prediction time: whole frames (one forward pass for all their
+superblocks) and the nodes of a dataset."""
 
 from __future__ import annotations
 
 import os
-import pickle
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from av1tools.extract.dataset import node_pixels
-from av1tools.model.checkpoint import CheckpointError
-from av1tools.model.config import AGREEMENT_DECISION, DECISIONS, SuperblockConfig
-from av1tools.model.stages import AB_TYPES, RECT_TYPES, greedy_decision
-from av1tools.model.superblock import (
-    LEVEL_OFFSET,
+from av1tools.model.common import pick_device
+from av1tools.model.config import AGREEMENT_DECISION, DECISIONS
+from av1tools.model.hierarchy import greedy_decision, stage_probs_from_types
+from av1tools.model.predictor import Expand, FramePrediction, expander
+from av1tools.model.superblock.checkpoint import load_superblock
+from av1tools.model.superblock.data import allowed_bool, file_superblocks
+from av1tools.model.superblock.layout import (
     LEVEL_SIZES,
-    LEVEL_SLOTS,
     SB,
     SLOT_DX,
     SLOT_DY,
     SLOT_SIZE,
     SLOTS,
-    SuperblockNet,
+    SuperblockIndex,
     frame_allowed,
+    level_cells,
+    parent_cells,
     slot_index,
+    superblock_keys,
 )
-from av1tools.model.train import pick_device
-from av1tools.partition import NUM_PARTITIONS, Partition
-from av1tools.paths import atomic_output
-
-SUPERBLOCK_CHECKPOINT = "superblock.pt"
-KIND = "av1tools-superblock"
-FORMAT = 1
-ZOO = Path(__file__).resolve().parent.parent / "zoo"
-
-
-def default_model_dir() -> Path:
-    """The superblock model shipped inside the package (trained by `make default-model`)."""
-    path = ZOO / "default"
-    if not (path / SUPERBLOCK_CHECKPOINT).is_file():
-        raise CheckpointError(f"{path}: the default model is missing from this installation")
-    return path
-
-
-def save_superblock(net: SuperblockNet, run_dir: Path, extra: dict) -> Path:
-    path = Path(run_dir) / SUPERBLOCK_CHECKPOINT
-    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-    with atomic_output(path) as tmp:
-        torch.save(
-            {"kind": KIND, "format": FORMAT, "config": net.config.to_dict(), "state": state, "extra": extra}, tmp
-        )
-    return path
-
-
-def load_superblock(run_dir: Path) -> tuple[SuperblockNet, dict]:
-    path = Path(run_dir) / SUPERBLOCK_CHECKPOINT
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as e:
-        raise CheckpointError(f"{path}: corrupted or not a torch checkpoint ({str(e).splitlines()[0][:90]})") from None
-    if not isinstance(obj, dict) or obj.get("kind") != KIND or obj.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not an av1tools superblock checkpoint (format {FORMAT})")
-    net = SuperblockNet(SuperblockConfig.from_dict(obj["config"]))
-    try:
-        net.load_state_dict(obj["state"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: does not fit the model ({str(e).splitlines()[0][:90]})") from None
-    return net.eval(), obj.get("extra", {})
-
-
-def stage_probs_from_types(p: np.ndarray) -> dict[str, np.ndarray]:
-    """The staged hierarchy's class probabilities implied by ten-type probabilities
-    (conditional on each stage's parent class, as the staged model's heads are)."""
-
-    def norm(x: np.ndarray) -> np.ndarray:
-        total = x.sum(axis=1, keepdims=True)
-        return np.where(total > 0, x / np.maximum(total, 1e-12), 1.0 / x.shape[1])
-
-    part = p[:, [t for t in range(NUM_PARTITIONS) if t != Partition.NONE]].sum(axis=1)
-    return {
-        "stage1": np.stack([p[:, Partition.NONE], part], axis=1),
-        "stage2": norm(
-            np.stack([p[:, Partition.SPLIT], p[:, list(RECT_TYPES)].sum(1), p[:, list(AB_TYPES)].sum(1)], axis=1)
-        ),
-        "stage3_rect": norm(p[:, list(RECT_TYPES)]),
-        "stage3_ab": norm(p[:, list(AB_TYPES)]),
-    }
+from av1tools.partition import NUM_PARTITIONS
 
 
 class SuperblockPredictor:
-    """A trained superblock model ready to predict (the same interface as the staged
-    ``Predictor``): one forward pass per superblock, all superblocks of a frame at once."""
+    """A trained superblock model ready to predict (a ``Predictor``): one forward pass per
+    superblock, all superblocks of a frame at once."""
 
     kind = "superblock"
 
@@ -132,12 +72,16 @@ class SuperblockPredictor:
         return self._frames[(width, height)]
 
     def predict_frame(
-        self, luma: np.ndarray, max_value: float, qindex: int, sb_size: int = SB, walk="split", display_index: int = 0
-    ):
+        self,
+        luma: np.ndarray,
+        max_value: float,
+        qindex: int,
+        sb_size: int = SB,
+        walk: str | Expand = "split",
+        display_index: int = 0,
+    ) -> FramePrediction:
         """Every node the walk reaches (``walk``: "split", "all" or a function of (probs,
         decisions)); one forward pass for all the frame's superblocks."""
-        from av1tools.model.predict import FramePrediction, _expander
-
         if sb_size != SB:
             raise ValueError("the superblock model predicts 64x64 superblocks only")
         start = time.perf_counter()
@@ -145,13 +89,13 @@ class SuperblockPredictor:
         xs, ys, allowed = self._frame_layout(w, h)
         pixels = node_pixels(luma, xs, ys, SB).astype(np.float32) / max_value
         probs = self.type_probs(pixels, np.full(len(xs), qindex), allowed)
-        expand = _expander(walk)
+        expand = expander(walk)
         n = len(xs)
         reach = np.zeros((n, SLOTS), bool)
         reach[:, 0] = allowed[:, 0].any(axis=1)
         decision = np.zeros((n, SLOTS), np.int64)
-        for lv, size in enumerate(LEVEL_SIZES):
-            cells = slice(LEVEL_OFFSET[lv], LEVEL_OFFSET[lv] + LEVEL_SLOTS[lv])
+        for lv in range(len(LEVEL_SIZES)):
+            cells = level_cells(lv)
             p, a = probs[:, cells].reshape(-1, NUM_PARTITIONS), allowed[:, cells].reshape(-1, NUM_PARTITIONS)
             valid = a.any(axis=1)
             d = np.zeros(len(p), np.int64)
@@ -161,10 +105,8 @@ class SuperblockPredictor:
                 go = np.zeros(len(p), bool)
                 go[valid] = expand(p[valid], d[valid])
                 go = go.reshape(n, -1) & reach[:, cells]
-                per_row = SB // size
-                child = np.arange(LEVEL_OFFSET[lv + 1], LEVEL_OFFSET[lv + 1] + LEVEL_SLOTS[lv + 1])
-                parent = (SLOT_DY[child] // size) * per_row + SLOT_DX[child] // size  # within this level
-                reach[:, child] = go[:, parent] & allowed[:, child].any(axis=2)
+                child = level_cells(lv + 1)
+                reach[:, child] = go[:, parent_cells(lv + 1)] & allowed[:, child].any(axis=2)
         rows, slots = np.nonzero(reach)
         return FramePrediction(
             display_index,
@@ -179,8 +121,6 @@ class SuperblockPredictor:
     def file_node_predictions(self, ds, rows: dict[int, np.ndarray]) -> dict[int, tuple[dict, np.ndarray]]:
         """Per node size, the (derived) stage probabilities and decisions of the nodes
         ``rows`` of an open dataset: its superblocks go through the model once."""
-        from av1tools.model.superblock_data import allowed_bool, file_superblocks
-
         sbs = file_superblocks(ds)
         allowed = allowed_bool(torch.from_numpy(sbs.allowed.astype(np.int32))).numpy()
         probs = np.concatenate(
@@ -193,15 +133,11 @@ class SuperblockPredictor:
                 for i in range(0, len(sbs), 512)
             ]
         )
-        frame = ds.column(SB, "display_index").astype(np.int64)
-        sx, sy = ds.column(SB, "x").astype(np.int64), ds.column(SB, "y").astype(np.int64)
-        key = (frame << 32) | ((sy // SB) << 16) | (sx // SB)
-        order = np.argsort(key)
+        index = SuperblockIndex(superblock_keys(ds.column(SB, "display_index"), ds.column(SB, "x"), ds.column(SB, "y")))
         out = {}
         for size, sel in rows.items():
-            f = ds.column(size, "display_index")[sel].astype(np.int64)
             x, y = ds.column(size, "x")[sel].astype(np.int64), ds.column(size, "y")[sel].astype(np.int64)
-            sb_rows = order[np.searchsorted(key[order], (f << 32) | ((y // SB) << 16) | (x // SB))]
+            sb_rows = index.rows(superblock_keys(ds.column(size, "display_index")[sel], x, y))
             slots = slot_index(x % SB, y % SB, np.full(len(x), size))
             p, a = probs[sb_rows, slots], allowed[sb_rows, slots]
             out[size] = (stage_probs_from_types(p), self._decide(p, a))

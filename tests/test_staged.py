@@ -1,4 +1,4 @@
-"""The staged predictor: parameter counts, frozen trunks, checkpoints, overfitting, trees."""
+"""The staged model: parameter counts, frozen trunks, checkpoints, overfitting, trees."""
 
 import json
 
@@ -6,32 +6,36 @@ import numpy as np
 import pytest
 import torch
 
-from av1tools.model.checkpoint import CheckpointError, load_model, save_stage, state_hash
-from av1tools.model.config import ModelConfig, TrainConfig, TrainJob
-from av1tools.model.data import Split, load_index, split_index
-from av1tools.model.predict import Predictor
-from av1tools.model.staged import ConvAdapter, StagedPredictor
-from av1tools.model.stages import STAGE_ORDER, STAGES, combine
-from av1tools.model.train import train_run, train_stage
+from av1tools.model.common import CheckpointError
+from av1tools.model.config import TrainConfig, TrainJob
+from av1tools.model.families import train
+from av1tools.model.hierarchy import STAGE_ORDER, STAGES, combine
+from av1tools.model.nodes import load_index
+from av1tools.model.staged.checkpoint import load_staged_net, save_stage, state_hash
+from av1tools.model.staged.config import StagedConfig
+from av1tools.model.staged.data import Split, split_index
+from av1tools.model.staged.net import ConvAdapter, StagedNet
+from av1tools.model.staged.predict import StagedPredictor
+from av1tools.model.staged.train import train_stage
 from av1tools.partition import Node, Partition, allowed_partitions, frame_nodes, paint_grid
 
 CLASSES = {s: len(STAGES[s].classes) for s in STAGE_ORDER}
 
 
 def test_adapter_parameter_counts():
-    model = StagedPredictor(ModelConfig(), CLASSES)
+    model = StagedNet(StagedConfig(), CLASSES)
     adapters = model.branches["stage2"].adapters
-    assert sum(p.numel() for p in adapters.parameters()) == 166_336  # the seed's figure
+    assert sum(p.numel() for p in adapters.parameters()) == 166_336  # the reference study's figure
     assert sum(p.numel() for p in adapters["layer3"].parameters()) == 33_600
     mlp = model.branches["stage2"].head.mlp
     assert sum(p.numel() for p in mlp.parameters()) == 512 * 256 + 256 + 256 * 128 + 128 + 128 * 3 + 3
-    wide = StagedPredictor(ModelConfig(adapter_reduction=2, adapter_layers=("layer2", "layer3", "layer4")), CLASSES)
+    wide = StagedNet(StagedConfig(adapter_reduction=2, adapter_layers=("layer2", "layer3", "layer4")), CLASSES)
     assert sum(p.numel() for p in wide.branches["stage2"].adapters.parameters()) > 2 * 166_336
 
 
 def test_adapted_trunk_equals_frozen_trunk_at_init():
     torch.manual_seed(0)
-    model = StagedPredictor(ModelConfig(), CLASSES).eval()
+    model = StagedNet(StagedConfig(), CLASSES).eval()
     x = torch.rand(6, 1, 32, 32)
     with torch.no_grad():
         assert torch.equal(model.features("stage1", x, 2), model.features("stage2", x, 2))
@@ -42,7 +46,7 @@ def test_adapted_trunk_equals_frozen_trunk_at_init():
 
 def test_shared_prefix_gives_the_same_logits():
     torch.manual_seed(1)
-    model = StagedPredictor(ModelConfig(adapter_layers=("layer4",)), CLASSES).eval()
+    model = StagedNet(StagedConfig(adapter_layers=("layer4",)), CLASSES).eval()
     x, q, s = torch.rand(4, 1, 16, 16), torch.rand(4), torch.full((4,), 3)
     with torch.no_grad():
         prefix = model.trunk_prefix(x, s)
@@ -53,7 +57,7 @@ def test_shared_prefix_gives_the_same_logits():
 def test_stage2_training_leaves_trunk_and_bn_statistics_alone(data_dir):
     index = load_index([data_dir])
     split = split_index(index)
-    model = StagedPredictor(ModelConfig(), CLASSES)
+    model = StagedNet(StagedConfig(), CLASSES)
     before = {k: v.clone() for k, v in model.trunk.state_dict().items()}
     head_before = {k: v.clone() for k, v in model.heads["stage1"].state_dict().items()}
     tc = TrainConfig(epochs=1, max_samples=200, progress=False)
@@ -95,7 +99,7 @@ def test_tiny_overfit_reaches_full_training_accuracy(data_dir, seed):
     mask[memorisation_rows(index)] = True
     split = Split(mask, mask, {"mode": "same"})  # validate on the training nodes themselves
     torch.manual_seed(seed)
-    model = StagedPredictor(ModelConfig(head_dropout=0.0), CLASSES)
+    model = StagedNet(StagedConfig(head_dropout=0.0), CLASSES)
     tc = TrainConfig(epochs=60, batch_size=16, lr=2e-3, patience=60, balance="none", seed=seed, progress=False)
     res = train_stage(model, "stage1", index, split, tc, torch.device("cpu"), lambda m: None)
     assert res.val_report["samples"] == 48
@@ -107,9 +111,9 @@ def test_checkpoints_round_trip_small_and_checked(trained_run, tmp_path):
     sizes = {s: (run / f"{s}.pt").stat().st_size for s in STAGE_ORDER}
     assert sizes["stage1"] > 40e6  # the full trunk, once
     assert all(sizes[s] < 2.5e6 for s in STAGE_ORDER[1:]), sizes  # adapters + head only
-    model = load_model(run)
+    model = load_staged_net(run)
     x, q, s = torch.rand(3, 1, 16, 16), torch.rand(3), torch.full((3,), 3)
-    again = load_model(run)
+    again = load_staged_net(run)
     with torch.no_grad():
         torch.testing.assert_close(model("stage2", x, q, s), again("stage2", x, q, s))
     assert state_hash(model.trunk.state_dict()) == torch.load(run / "stage2.pt", weights_only=True)["trunk_hash"]
@@ -119,23 +123,23 @@ def test_checkpoints_round_trip_small_and_checked(trained_run, tmp_path):
     other.mkdir()
     for f in run.glob("*.pt"):
         (other / f.name).write_bytes(f.read_bytes())
-    fresh = StagedPredictor(ModelConfig(), CLASSES)
+    fresh = StagedNet(StagedConfig(), CLASSES)
     save_stage(fresh, "stage2", other)
     with pytest.raises(CheckpointError, match="another Stage-1 trunk"):
-        load_model(other)
+        load_staged_net(other)
     # corrupted and foreign files give one-line errors
     (other / "stage2.pt").write_bytes((run / "stage2.pt").read_bytes()[:5000])
     with pytest.raises(CheckpointError, match="corrupted"):
-        load_model(other)
+        load_staged_net(other)
     torch.save({"weights": torch.zeros(3)}, other / "stage2.pt")
     with pytest.raises(CheckpointError, match="not an av1tools partition checkpoint"):
-        load_model(other)
+        load_staged_net(other)
 
 
 def test_training_is_deterministic_under_seed(data_dir, tmp_path):
     tc = TrainConfig(epochs=1, max_samples=120, progress=False)
-    a = train_run(TrainJob((str(data_dir),), tmp_path / "a", train=tc, stages=("stage1",)), log=lambda m: None).metrics
-    b = train_run(TrainJob((str(data_dir),), tmp_path / "b", train=tc, stages=("stage1",)), log=lambda m: None).metrics
+    a = train(TrainJob((str(data_dir),), tmp_path / "a", train=tc, stages=("stage1",)), log=lambda m: None).metrics
+    b = train(TrainJob((str(data_dir),), tmp_path / "b", train=tc, stages=("stage1",)), log=lambda m: None).metrics
     assert a["stages"]["stage1"]["history"] is None  # kept in stage1_history.json
     assert a["stages"]["stage1"]["best_val_f1"] == b["stages"]["stage1"]["best_val_f1"]
     ha = json.loads((tmp_path / "a" / "stage1_history.json").read_text())
@@ -163,7 +167,7 @@ def test_every_type_reachable_and_probabilities_sum_to_one():
 
 def test_predicted_trees_are_valid(trained_run):
     run, _ = trained_run
-    predictor = Predictor(run, device="cpu")
+    predictor = StagedPredictor(run, device="cpu")
     rng = np.random.default_rng(0)
     luma = rng.integers(0, 256, (100, 150)).astype(np.uint8)  # borders on both edges
     for walk in ("split", "all"):

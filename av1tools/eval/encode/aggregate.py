@@ -1,0 +1,160 @@
+"""From a study's encodes to its rows: time savings, BD-rates, the simulation's error, the
+oracle's checks, the verdict against the preset ladder, and means over a set of clips."""
+
+from __future__ import annotations
+
+import statistics
+
+from av1tools.eval.bdrate import bd_rate
+from av1tools.eval.encode.measure import EncodeRun
+from av1tools.eval.encode.result import BD_METHODS, BD_METRICS, Row
+from av1tools.eval.encode.runs import KINDS, Baseline, Oracle, Stock
+from av1tools.eval.ladder import compare, ladder_points
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.mean(values) if values else None
+
+
+def _bd_rates(base: dict[int, EncodeRun], mine: list[EncodeRun], notes: list[str]) -> dict:
+    """metric -> method -> BD-rate of ``mine`` against the baseline runs ``base`` (by cq-level)."""
+    out: dict = {}
+    rates = [base[r.cq_level].kbps for r in mine]
+    for metric in BD_METRICS:
+        bq = [base[r.cq_level].quality[metric] for r in mine]
+        mq = [r.quality[metric] for r in mine]
+        out[metric] = {}
+        for method in BD_METHODS:
+            try:
+                out[metric][method] = bd_rate(rates, bq, [r.kbps for r in mine], mq, method)
+            except ValueError as e:
+                out[metric][method] = None
+                notes.append(str(e))
+    return out
+
+
+def _row(label: str, group: list[EncodeRun], base: dict, stock: dict) -> Row:
+    kind = KINDS[group[0].kind]
+    ok = [r for r in group if r.ok and r.cq_level in base]
+    row = Row(
+        group[0].clip,
+        label,
+        kind.kind,
+        kind.guided,
+        kind.end_to_end,
+        kind.on_ladder,
+        cq_levels=[r.cq_level for r in ok],
+        failed=[f"q{r.cq_level}: {r.error}" for r in group if not r.ok],
+    )
+    if not ok:
+        return row
+    row.time_saving_encoder = statistics.mean([1 - r.cpu_seconds / base[r.cq_level].cpu_seconds for r in ok])
+    row.time_saving_end_to_end = statistics.mean(
+        [1 - (r.cpu_seconds + r.inference_cpu_seconds) / base[r.cq_level].cpu_seconds for r in ok]
+    )
+    row.kbps = [r.kbps for r in ok]
+    row.psnr_y = [r.quality["psnr_y"] for r in ok]
+    row.ssim_y = [r.quality["ssim_y"] for r in ok]
+    row.inference_share = _mean([r.inference_cpu_seconds / base[r.cq_level].cpu_seconds for r in ok])
+    if stock and all(r.cq_level in stock for r in ok):
+        row.time_saving_vs_stock = statistics.mean([1 - r.cpu_seconds / stock[r.cq_level].cpu_seconds for r in ok])
+    if kind is Baseline:
+        row.bd_rate = {m: dict.fromkeys(BD_METHODS, 0.0) for m in BD_METRICS}
+    elif len(ok) >= 4:
+        row.bd_rate = _bd_rates(base, ok, row.notes)
+    sims = [r.simulated_time_saving for r in ok if r.simulated_time_saving is not None]
+    if sims:
+        row.simulated_time_saving = statistics.mean(sims)
+        row.simulation_error = row.simulated_time_saving - row.time_saving_encoder
+    if kind is Oracle:
+        row.partition_mismatches = sum(r.partition_mismatches or 0 for r in ok)
+        row.map_nodes = sum(r.map_nodes for r in ok)
+        row.identical_to_baseline = sum(bool(r.identical_to_baseline) for r in ok)
+    return row
+
+
+def clip_rows(runs: list[EncodeRun], clip: str) -> list[Row]:
+    """One row per run label of one clip: time savings, BD-rates, simulation error."""
+    mine = [r for r in runs if r.clip == clip]
+    base = {r.cq_level: r for r in mine if r.kind == Baseline.kind and r.ok}
+    stock = {r.cq_level: r for r in mine if r.kind == Stock.kind and r.ok}
+    labels = dict.fromkeys(r.label for r in mine)
+    return [_row(label, [r for r in mine if r.label == label], base, stock) for label in labels]
+
+
+def ladder_verdicts(rows: list[Row]) -> dict:
+    """Every guided row against the preset ladder of the same rows (encoder time, and end to
+    end for rows charged inference)."""
+    presets = [(r.time_saving_encoder, r.bd()) for r in rows if r.on_ladder and r.bd() is not None]
+    if not presets:
+        return {}
+    ladder = ladder_points(presets)
+    out: dict = {"points": ladder.tolist()}
+    for r in rows:
+        if not r.guided or r.bd() is None:
+            continue
+        out[r.label] = {"encoder": compare(r.time_saving_encoder, r.bd(), ladder, r.label).to_dict()}
+        if r.end_to_end:
+            out[r.label]["end_to_end"] = compare(
+                r.time_saving_end_to_end, r.bd(), ladder, f"{r.label} (end to end)"
+            ).to_dict()
+    return out
+
+
+MEANS = (
+    "time_saving_encoder",
+    "time_saving_end_to_end",
+    "time_saving_vs_stock",
+    "simulated_time_saving",
+    "simulation_error",
+    "inference_share",
+)
+
+
+def set_rows(per_clip: dict[str, list[Row]]) -> list[Row]:
+    """Means over the clips of each label (the set's summary)."""
+    labels = dict.fromkeys(r.label for rows in per_clip.values() for r in rows)
+    out = []
+    for label in labels:
+        rows = [r for rows in per_clip.values() for r in rows if r.label == label]
+        first = rows[0]
+        row = Row("all", label, first.kind, first.guided, first.end_to_end, first.on_ladder, clips=len(rows))
+        for key in MEANS:
+            setattr(row, key, _mean([getattr(r, key) for r in rows]))
+        row.bd_rate = {
+            m: {k: _mean([r.bd(m, k) for r in rows]) for k in BD_METHODS}
+            for m in BD_METRICS
+            if any(r.bd(m, k) is not None for r in rows for k in BD_METHODS)
+        }
+        row.failed = [f"{r.clip} {f}" for r in rows for f in r.failed]
+        out.append(row)
+    return out
+
+
+def instrument(runs: list[EncodeRun], clip: str) -> dict:
+    """What the exact switch costs the baseline (against stock libaom) and whether the oracle
+    reproduced its baseline, per clip."""
+    mine = [r for r in runs if r.clip == clip and r.ok]
+    base = {r.cq_level: r for r in mine if r.kind == Baseline.kind}
+    stock = {r.cq_level: r for r in mine if r.kind == Stock.kind}
+    oracle = {r.cq_level: r for r in mine if r.kind == Oracle.kind}
+    out: dict = {
+        "oracle_identical": sum(bool(r.identical_to_baseline) for r in oracle.values()),
+        "oracle_runs": len(oracle),
+        "oracle_mismatched_nodes": sum(r.partition_mismatches or 0 for r in oracle.values()),
+    }
+    common = sorted(set(base) & set(stock))
+    if common:
+        out["baseline_cpu_vs_stock"] = statistics.mean(base[q].cpu_seconds / stock[q].cpu_seconds - 1 for q in common)
+        if len(common) >= 4:
+            try:
+                out["baseline_bd_rate_vs_stock"] = bd_rate(
+                    [stock[q].kbps for q in common],
+                    [stock[q].quality["psnr_y"] for q in common],
+                    [base[q].kbps for q in common],
+                    [base[q].quality["psnr_y"] for q in common],
+                )
+            except ValueError:
+                pass
+    return out

@@ -1,0 +1,58 @@
+"""The speed-up simulation of a study: a cost model fitted per cq-level on the calibration
+clip's encodes (baseline and guided ones), then every guided run of the evaluated clips
+predicted from its map alone, against its clip's baseline simulated from its own counters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from av1tools.encoder import read_stats
+from av1tools.eval.encode.clips import Clip
+from av1tools.eval.encode.measure import EncodeRun
+from av1tools.eval.encode.runs import KINDS, Baseline
+from av1tools.eval.speedup import CostModel, fit_cost_model, simulate_counters, simulate_map, simulated_time_saving
+
+
+def _counters(run: EncodeRun | None, work: Path):
+    path = work / f"{run.name}.stats" if run else None
+    return read_stats(path) if run and run.ok and path.exists() else None
+
+
+def cost_models(runs: list[EncodeRun], calibration: Clip, cq_levels, work: Path) -> dict[int, CostModel]:
+    """Per cq-level, the cost model of the calibration clip's encodes."""
+    models = {}
+    for cq in cq_levels:
+        mine = [r for r in runs if r.clip == calibration.ref.name and r.cq_level == cq]
+        base = [(s, r.cpu_seconds) for r in mine if r.kind == Baseline.kind and (s := _counters(r, work))]
+        guided = [(s, r.cpu_seconds) for r in mine if KINDS[r.kind].guided and (s := _counters(r, work))]
+        if base:
+            models[cq] = fit_cost_model(base, guided, calibration.pixels, calibration.frames, cq, calibration.ref.name)
+    return models
+
+
+def simulate(
+    runs: list[EncodeRun], clips: list[Clip], calibration: Clip | None, maps: dict, work: Path, cq_levels
+) -> dict:
+    """Sets each guided run's ``simulated_time_saving``; returns the report's simulation
+    section (the cost models and the simulated baselines' cost per pixel)."""
+    if calibration is None:
+        return {"note": "no calibration clip: the simulation was not run"}
+    models = cost_models(runs, calibration, cq_levels, work)
+    baseline_per_pixel = {}
+    for clip in clips:
+        for cq, model in models.items():
+            mine = [r for r in runs if r.clip == clip.ref.name and r.cq_level == cq]
+            counters = _counters(next((r for r in mine if r.kind == Baseline.kind), None), work)
+            if not counters:
+                continue
+            base_ns = simulate_counters(counters, model, clip.pixels)
+            baseline_per_pixel[f"{clip.ref.name}:{cq}"] = base_ns / (clip.pixels * clip.frames)
+            for r in mine:
+                if r.ok and r.name in maps:
+                    map_ns = simulate_map(maps[r.name], model, clip.pixels, clip.frames)
+                    r.simulated_time_saving = simulated_time_saving(map_ns, base_ns)
+    return {
+        "calibration_clip": calibration.ref.name,
+        "cost_models": {str(cq): m.to_dict() for cq, m in models.items()},
+        "baseline_ns_per_pixel": baseline_per_pixel,
+    }
