@@ -11,6 +11,8 @@ from skimage.metrics import structural_similarity
 from av1tools.extract.ivf import decode_frames
 from av1tools.extract.y4m import Y4MReader
 
+SSIM_WINDOW = 11  # the Gaussian window (sigma 1.5, truncated at 3.5 sigma) SSIM slides over a frame
+
 
 class QualityError(ValueError):
     pass

@@ -1,4 +1,4 @@
-"""The model families by name: the one place that names both. ``train``, ``predict``,
+"""The model families by name: the one place that names them all. ``train``, ``predict``,
 ``evaluate`` and eval-encode reach a family's trainer, predictor and settings only through
 this table, so adding a family is one new package and one line here.
 
@@ -18,6 +18,7 @@ from typing import Any
 from av1tools.model.config import AGREEMENT_DECISION, TrainJob
 from av1tools.model.staged import config as staged
 from av1tools.model.superblock import config as superblock
+from av1tools.model.variance import config as variance
 
 Log = Callable[[str], None]
 
@@ -64,6 +65,15 @@ FAMILIES: dict[str, Family] = {
             "av1tools.model.superblock.train:train_superblock",
             "av1tools.model.superblock.predict:SuperblockPredictor",
             ("widths", "level_weights", "uncoded", "stream"),
+        ),
+        Family(
+            "variance",
+            "a texture heuristic: each node's type frequencies by its luma variance and qindex, counted",
+            variance.VarianceConfig,
+            variance.CHECKPOINT,
+            "av1tools.model.variance.train:train_variance",
+            "av1tools.model.variance.predict:VariancePredictor",
+            (),
         ),
     )
 }

@@ -8,14 +8,16 @@ directory goes through ``av1tools.model.families.load_predictor``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
+from av1tools.extract.dataset import node_pixels
 from av1tools.model.config import WALKS
-from av1tools.partition import Partition
+from av1tools.partition import MI_SIZE, MIN_NODE_SIZE, Partition, allowed_mask, edge_allowed, mi_grid_shape
 
 # Which nodes a walk looks below, from their (N, 10) probabilities and (N,) decisions.
 Expand = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -64,3 +66,50 @@ def expander(walk: str | Expand) -> Expand:
     if walk == "split":
         return lambda probs, decision: decision == Partition.SPLIT
     raise ValueError(f"walk must be one of {WALKS} or a function")
+
+
+# Probabilities (N, 10) and decisions (N,) of one tree level's nodes, from their pixels in
+# [0, 1] (N, S, S), their size and the types each may take (N, 10) booleans.
+LevelPredict = Callable[[np.ndarray, int, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def level_allowed(xs: np.ndarray, ys: np.ndarray, size: int, mi_rows: int, mi_cols: int) -> np.ndarray:
+    """(N, 10) booleans: the types nodes of ``size`` at (xs, ys) may take (narrowed at the edge)."""
+    allowed = np.tile(allowed_mask(size), (len(xs), 1))
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        edge = edge_allowed(int(x), int(y), size, mi_rows, mi_cols)
+        if edge is not None:
+            allowed[i] = False
+            allowed[i, list(edge)] = True
+    return allowed
+
+
+def walk_frame(
+    luma: np.ndarray,
+    max_value: float,
+    sb_size: int,
+    predict_level: LevelPredict,
+    expand: Expand,
+    display_index: int = 0,
+) -> FramePrediction:
+    """The tree walk of a model that predicts node by node: from the superblocks down, each
+    level's nodes as one batch, below the nodes ``expand`` says."""
+    start = time.perf_counter()
+    h, w = luma.shape
+    mi_rows, mi_cols = mi_grid_shape(w, h)
+    xs, ys = np.meshgrid(np.arange(0, mi_cols * MI_SIZE, sb_size), np.arange(0, mi_rows * MI_SIZE, sb_size))
+    level_x, level_y = xs.ravel(), ys.ravel()
+    size = sb_size
+    parts: list[tuple[np.ndarray, ...]] = []
+    while size >= MIN_NODE_SIZE and len(level_x):
+        pixels = node_pixels(luma, level_x, level_y, size).astype(np.float32) / max_value
+        probs, decision = predict_level(pixels, size, level_allowed(level_x, level_y, size, mi_rows, mi_cols))
+        parts.append((level_x, level_y, np.full(len(level_x), size), probs, decision))
+        go = expand(probs, decision)
+        half = size // 2
+        cx = np.concatenate([level_x[go] + dx for dy in (0, half) for dx in (0, half)])
+        cy = np.concatenate([level_y[go] + dy for dy in (0, half) for dx in (0, half)])
+        inside = (cx // MI_SIZE < mi_cols) & (cy // MI_SIZE < mi_rows)
+        level_x, level_y, size = cx[inside], cy[inside], half
+    cols = [np.concatenate(c) for c in zip(*parts)]
+    return FramePrediction(display_index, cols[0], cols[1], cols[2], cols[3], cols[4], time.perf_counter() - start)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,9 @@ def write_report(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": write_text_atomic(out / f"{stem}.json", json.dumps(data, indent=2, default=_plain))}
-    plots = plot(data, out) if plot else []
+    with warnings.catch_warnings():  # a figure with little to show must not talk past --quiet
+        warnings.simplefilter("ignore")
+        plots = plot(data, out) if plot else []
     text = render_markdown(name, data, plots)
     paths["md"] = write_text_atomic(out / f"{stem}.md", text)
     paths["html"] = write_text_atomic(out / f"{stem}.html", markdown_to_html(text, title, plots))

@@ -25,6 +25,7 @@ from av1tools.eval.encode.measure import EncodeRun, run_encode
 from av1tools.eval.encode.result import ClipResult, EvalEncodeResult
 from av1tools.eval.encode.runs import Baseline, Oracle, Planned, Run, Study, run_kinds
 from av1tools.eval.encode.simulate import simulate
+from av1tools.eval.quality import SSIM_WINDOW
 from av1tools.extract.aom import AomTools, EncoderBuild, encoder_build, inspect_bitstream
 from av1tools.extract.sequences import SequenceError, resolve_sequence, resolve_sequence_set
 from av1tools.jobs import run_jobs
@@ -55,6 +56,9 @@ def eval_encode(
 
     planned = [k.plan(study, c, cq) for c in every for cq in config.cq_levels for k in _wanted(first, c)]
     _encode(config, planned, counter)
+    _check_measured(
+        [p.run for p in planned if p.job.kind == Baseline.kind and p.job.clip in {c.ref.name for c in clips}]
+    )
     for p in planned:
         if p.job.kind == Baseline.kind and p.run.ok:
             study.baseline_grids[(p.job.clip, p.job.settings.cq_level)] = inspect_bitstream(tools, p.job.ivf)
@@ -80,6 +84,13 @@ def plan(
 ) -> tuple[list[Clip], Clip | None, EncoderBuild]:
     """Every input checked before any encode: clips, calibration clip, encoder, presets."""
     clips = [Clip.open(ref, config.frames) for ref in resolve_sequence_set(config.sequences)]
+    small = [c for c in clips if min(c.width, c.height) < SSIM_WINDOW]
+    if small:
+        c = small[0]
+        raise EvalEncodeError(
+            f"{c.ref.name}: {c.width}x{c.height} is smaller than SSIM's {SSIM_WINDOW}x{SSIM_WINDOW} window; "
+            f"eval-encode scores frames of at least {SSIM_WINDOW} pixels each way"
+        )
     build = encoder_build(tools)
     if not build.guided:
         raise EvalEncodeError(
@@ -105,6 +116,12 @@ def plan(
         calibration = Clip.open(ref, config.calibration_frames, calibration=True)
     log(f"encoder: {build.label}; {len(clips)} clip(s); cq-levels {list(config.cq_levels)}")
     return clips, calibration, build
+
+
+def _check_measured(baselines: list[EncodeRun]) -> None:
+    """A study none of whose evaluated baselines was measured has nothing to compare: fail."""
+    if baselines and not any(r.ok for r in baselines):
+        raise EvalEncodeError(f"no baseline encode was measured, so nothing can be compared ({baselines[0].error})")
 
 
 def _load_model(config: EvalEncodeConfig, first: Clip):

@@ -12,28 +12,19 @@ run once.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from av1tools.extract.dataset import node_pixels
 from av1tools.model.common import pick_device
 from av1tools.model.config import AGREEMENT_DECISION, DECISIONS
 from av1tools.model.hierarchy import STAGE_ORDER, allowed_class_masks, combine, greedy_decision
-from av1tools.model.predictor import Expand, FramePrediction, expander
+from av1tools.model.predictor import Expand, FramePrediction, expander, walk_frame
 from av1tools.model.staged.checkpoint import checkpoint_path, load_staged_net, read_checkpoint
 from av1tools.model.staged.data import SIZE_INDEX
 from av1tools.model.staged.net import StagedNet
-from av1tools.partition import (
-    MI_SIZE,
-    MIN_NODE_SIZE,
-    NUM_PARTITIONS,
-    allowed_mask,
-    edge_allowed,
-    mi_grid_shape,
-)
+from av1tools.partition import NUM_PARTITIONS, allowed_mask
 
 
 class StagedPredictor:
@@ -129,29 +120,8 @@ class StagedPredictor:
         """The frame's nodes, level by level from the superblocks: ``walk`` "split" descends
         below predicted SPLITs, "all" below every node, or a function of (probs, decisions)
         says below which (an operating point visits only the nodes it needs)."""
-        expand = expander(walk)
-        start = time.perf_counter()
-        h, w = luma.shape
-        mi_rows, mi_cols = mi_grid_shape(w, h)
-        xs, ys = np.meshgrid(np.arange(0, mi_cols * MI_SIZE, sb_size), np.arange(0, mi_rows * MI_SIZE, sb_size))
-        level_x, level_y = xs.ravel(), ys.ravel()
-        size = sb_size
-        parts: list[tuple[np.ndarray, ...]] = []
-        while size >= MIN_NODE_SIZE and len(level_x):
-            pixels = node_pixels(luma, level_x, level_y, size).astype(np.float32) / max_value
-            allowed = np.tile(allowed_mask(size), (len(level_x), 1))
-            for i, (x, y) in enumerate(zip(level_x, level_y)):
-                edge = edge_allowed(int(x), int(y), size, mi_rows, mi_cols)
-                if edge is not None:
-                    allowed[i] = False
-                    allowed[i, list(edge)] = True
-            probs, decision = self.predict_nodes(pixels, np.full(len(level_x), qindex), size, allowed)
-            parts.append((level_x, level_y, np.full(len(level_x), size), probs, decision))
-            go = expand(probs, decision)
-            half = size // 2
-            cx = np.concatenate([level_x[go] + dx for dy in (0, half) for dx in (0, half)])
-            cy = np.concatenate([level_y[go] + dy for dy in (0, half) for dx in (0, half)])
-            inside = (cx // MI_SIZE < mi_cols) & (cy // MI_SIZE < mi_rows)
-            level_x, level_y, size = cx[inside], cy[inside], half
-        cols = [np.concatenate(c) for c in zip(*parts)]
-        return FramePrediction(display_index, cols[0], cols[1], cols[2], cols[3], cols[4], time.perf_counter() - start)
+
+        def level(pixels: np.ndarray, size: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return self.predict_nodes(pixels, np.full(len(pixels), qindex), size, allowed)
+
+        return walk_frame(luma, max_value, sb_size, level, expander(walk), display_index)
