@@ -8,7 +8,14 @@ import pytest
 from av1tools.partition import Node, Partition, allowed_partitions, edge_allowed
 
 # eval-encode's report sections, in report.md and report.html
-ENCODE_SECTIONS = ("Settings", "Summary", "Per cq-level", "Speed-up simulation", "Failed encodes")
+ENCODE_SECTIONS = (
+    "Settings",
+    "What a user gets: against stock libaom and its stock preset ladder",
+    "The instrument",
+    "Per cq-level",
+    "Speed-up simulation",
+    "Failed encodes",
+)
 
 
 def random_tree(rng, x, y, size, rows=1 << 20, cols=1 << 20):

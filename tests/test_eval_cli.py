@@ -50,30 +50,31 @@ def test_eval_encode_report(trained_run, tmp_path, cli):
         ]
     )
     assert code == 0, err
-    result = json.loads(out)
-    kinds = {r["kind"] for r in result["rows"]}
-    assert kinds == {"baseline", "stock", "oracle", "model", "preset"}
-    for r in result["rows"]:
-        assert not r["failed"] and r["cq_levels"] == [23, 31, 39, 47]
-        assert r["bd_rate"]["psnr_y"]["cubic"] is not None
-    rows = {r["label"]: r for r in result["rows"]}
-    assert rows["oracle"]["bd_rate"]["psnr_y"]["cubic"] == 0.0 and rows["oracle"]["time_saving_encoder"] > 0.2
-    assert set(result["ladder"]) >= {"points", "oracle", "model top-1", "model cover 0.9"}
+    result = json.loads(out)["verdicts"]
+    assert list(result) == ["stock", "exact"]  # the headline first
+    for verdict, kinds in (
+        ("stock", {"baseline", "model", "preset"}),
+        ("exact", {"baseline", "oracle", "model", "preset"}),
+    ):
+        assert {r["kind"] for r in result[verdict]["rows"]} == kinds
+        for r in result[verdict]["rows"]:
+            assert not r["failed"] and r["cq_levels"] == [23, 31, 39, 47]
+            assert r["bd_rate"]["psnr_y"]["cubic"] is not None
+        assert set(result[verdict]["ladder"]) >= {"points", "model top-1", "model cover 0.9"}
+        assert set(result[verdict]["best"]["model"]) == {"0.5", "1", "2"}
+    exact = {r["label"]: r for r in result["exact"]["rows"]}
+    assert exact["oracle"]["bd_rate"]["psnr_y"]["cubic"] == 0.0 and exact["oracle"]["time_saving_encoder"] > 0.2
     report = json.loads((tmp_path / "report.json").read_text())
-    instrument = report["clips"]["carphone"]["instrument"]
+    instrument = report["instrument"]["carphone"]
     assert instrument["oracle_identical"] == 4 and instrument["oracle_mismatched_nodes"] == 0
-    assert report["simulation"]["calibration_clip"] == "coffee-pan" and set(report["simulation"]["cost_models"]) == {
-        "23",
-        "31",
-        "39",
-        "47",
-    }
+    assert report["simulation"]["calibration_clip"] == "coffee-pan"
+    assert set(report["simulation"]["stock"]["cost_models"]) == {"23", "31", "39", "47"}
     for label in ("oracle", "model top-1", "model cover 0.9"):
-        assert rows[label]["simulation_error"] is not None
+        assert exact[label]["simulation_error"] is not None
     md, page = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
     for section in SECTIONS:
         assert f"## {section}" in md and f"<h2>{section}</h2>" in page
-    for label in ("baseline", "stock baseline", "oracle", "model top-1", "cpu-used 6"):
+    for label in ("baseline", "oracle", "model top-1", "cpu-used 6"):
         assert f"| {label} |" in md
     assert "libaom's presets" in md and "AV1TOOLS_EXACT_GUIDE=1" in md
 

@@ -202,16 +202,17 @@ def test_ladder_comparison():
     assert "cannot be judged" in compare(-0.5, -1.0, ladder).verdict  # slower presets were not measured
 
 
-def _run(label, kind, cq_level, kbps, psnr, cpu, **kw):
+def _run(label, kind, cq_level, kbps, psnr, cpu, verdict="stock", **kw):
     return EncodeRun(
         label,
         kind,
         "clip",
         cq_level,
         3,
+        verdict,
         kbps=kbps,
         cpu_seconds=cpu,
-        cpu_seconds_all=[cpu],
+        cpu_seconds_all=[cpu, cpu * 1.1],
         quality={"psnr_y": psnr, "psnr_u": psnr + 2, "psnr_v": psnr + 3, "ssim_y": psnr / 50, "frames": 2},
         counters={"mode_pixels": int(cpu * 1e6), "mode_searches": 10},
         **kw,
@@ -222,8 +223,8 @@ def test_report_renders_all_sections(tmp_path):
     runs = []
     for cq, rate, psnr in zip((23, 31, 39, 47), RATES[::-1], PSNR[::-1]):
         runs += [
-            _run("baseline", "baseline", cq, rate, psnr, 2.0),
-            _run("stock baseline", "stock", cq, rate * 1.002, psnr, 1.6),
+            _run("baseline", "baseline", cq, rate * 1.002, psnr, 1.6),
+            _run("baseline", "baseline", cq, rate, psnr, 2.0, "exact"),
             _run(
                 "oracle",
                 "oracle",
@@ -231,6 +232,7 @@ def test_report_renders_all_sections(tmp_path):
                 rate,
                 psnr,
                 0.5,
+                "exact",
                 partition_mismatches=0,
                 map_nodes=100,
                 identical_to_baseline=True,
@@ -242,13 +244,14 @@ def test_report_renders_all_sections(tmp_path):
                 cq,
                 rate * 1.03,
                 psnr - 0.05,
-                0.6,
-                inference_cpu_seconds=0.2,
+                0.48,
+                source="model",
+                inference_cpu_seconds=0.16,
                 map_nodes=90,
                 simulated_time_saving=0.72,
             ),
-            _run("cpu-used 4", "preset", cq, rate * 1.02, psnr, 1.0),
-            _run("cpu-used 5", "preset", cq, rate * 1.05, psnr, 0.7),
+            _run("cpu-used 4", "preset", cq, rate * 1.02, psnr, 0.8),
+            _run("cpu-used 5", "preset", cq, rate * 1.05, psnr, 0.56),
         ]
     runs.append(EncodeRun("cpu-used 6", "preset", "clip", 23, 6, ok=False, error="aomenc failed (exit 1): boom"))
     settings = dict(
@@ -258,34 +261,43 @@ def test_report_renders_all_sections(tmp_path):
         cpu_used=3,
         sb_size=64,
         cq_levels=[23, 31, 39, 47],
-        repeat=1,
+        repeat=2,
         threads=1,
-        exact=True,
+        verdicts=["stock", "exact"],
+        guided_features="stock",
+        budgets=[0.5, 1.0, 5.0],
         encoder={"label": "libaom test build"},
         points=["model top-1"],
         presets=[4, 5, 6],
         model="runs/x",
         model_kind="superblock",
+        heuristic=None,
         decision="product",
         device="cpu",
-        warmup_seconds=0.01,
+        warmup_seconds={"model": 0.01},
         machine="test",
     )
     report = summarise(runs, settings, {"note": "no calibration clip"}).to_dict()
-    rows = {r["label"]: r for r in report["rows"]}
-    assert rows["oracle"]["bd_rate"]["psnr_y"]["cubic"] == pytest.approx(0.0, abs=1e-9)
+    stock, exact = report["verdicts"]["stock"], report["verdicts"]["exact"]
+    rows = {r["label"]: r for r in stock["rows"]}
+    assert {r["label"] for r in exact["rows"]} == {"baseline", "oracle"}
+    assert {r["label"]: r for r in exact["rows"]}["oracle"]["bd_rate"]["psnr_y"]["cubic"] == pytest.approx(0, abs=1e-9)
     assert rows["model top-1"]["time_saving_encoder"] == pytest.approx(0.7)
     assert rows["model top-1"]["time_saving_end_to_end"] == pytest.approx(0.6)
-    assert rows["model top-1"]["time_saving_vs_stock"] == pytest.approx(1 - 0.6 / 1.6)
+    assert rows["model top-1"]["time_saving_spread"] == pytest.approx([0.7, 0.7])  # each round against its own
     assert rows["model top-1"]["simulation_error"] == pytest.approx(0.02)
     assert rows["cpu-used 6"]["failed"] == ["q23: aomenc failed (exit 1): boom"]
-    verdict = report["ladder"]["model top-1"]["encoder"]
+    verdict = stock["ladder"]["model top-1"]["encoder"]
     assert verdict["difference"] < 0 and "beats" in verdict["verdict"]  # +3% at 70% vs the ladder's ~+5%
-    instrument = report["clips"]["clip"]["instrument"]
+    best = stock["best"]["model"]
+    assert best["0.5"] is None and best["5"]["label"] == "model top-1"
+    assert best["5"]["vs_ladder"] == pytest.approx(stock["ladder"]["model top-1"]["end_to_end"]["difference"])
+    instrument = report["instrument"]["clip"]
     assert instrument["oracle_identical"] == 4 and instrument["baseline_cpu_vs_stock"] == pytest.approx(0.25)
     paths = write_report("encode", report, tmp_path, "test", encode_plots)
     md, page = paths["md"].read_text(), paths["html"].read_text()
     for section in SECTIONS:
         assert f"## {section}" in md and f"<h2>{section}</h2>" in page
     assert "boom" in md and "data:image/png;base64," in page and "beats libaom's presets" in md
-    assert (tmp_path / "ts_vs_bdrate.png").stat().st_size > 1000 and (tmp_path / "delta_quality.png").exists()
+    assert "within +5%: model top-1, 60.0% saved end to end" in md and "within +0.5%: no point fits" in md
+    assert (tmp_path / "ts_vs_bdrate_stock.png").stat().st_size > 1000 and (tmp_path / "delta_quality.png").exists()

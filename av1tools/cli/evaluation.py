@@ -23,7 +23,7 @@ from av1tools.cli.common import (
     sb_size_option,
     tools,
 )
-from av1tools.eval.config import EvalEncodeConfig, EvaluateConfig, OperatingPoint
+from av1tools.eval.config import FEATURES, VERDICTS, EvalEncodeConfig, EvaluateConfig, OperatingPoint
 from av1tools.extract.aom import MODES
 from av1tools.model.staged.config import TransferConfig
 
@@ -79,9 +79,11 @@ def evaluate(quiet, as_json, **opts) -> None:
 
 
 def _simulation_of(report: Path) -> dict:
-    """The calibrated simulation section of an eval-encode report (a usage error otherwise)."""
+    """The calibrated simulation of an eval-encode report's first verdict (a usage error otherwise)."""
     try:
-        cal = json.loads(report.read_text())["simulation"]
+        data = json.loads(report.read_text())
+        simulation = data["simulation"]
+        cal = {"calibration_clip": simulation["calibration_clip"], **simulation[next(iter(data["verdicts"]))]}
         if not cal.get("cost_models"):
             raise KeyError("cost_models")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -171,11 +173,41 @@ def _simulation_of(report: Path) -> dict:
     help="Threads of the encoder and of the model alike.",
 )
 @click.option(
-    "--exact/--stock",
-    default=default(EvalEncodeConfig, "exact"),
+    "--verdict",
+    "verdicts",
+    type=click.Choice(VERDICTS),
+    multiple=True,
+    default=default(EvalEncodeConfig, "verdicts"),
     show_default=True,
-    help="--stock leaves libaom's speed features as they are (the oracle then drifts from the baseline; "
-    "see docs/guided.md).",
+    help="stock: against stock libaom and its stock presets (what a user runs); exact: every run with "
+    "the exact switch, where the oracle must equal the baseline (repeatable; the first is the headline).",
+)
+@click.option(
+    "--exact-runs",
+    type=click.Choice(["all", "check"]),
+    default=default(EvalEncodeConfig, "exact_runs"),
+    show_default=True,
+    help="Under the exact verdict, every run, or only its check (the baseline and the oracle).",
+)
+@click.option(
+    "--guided-features",
+    type=click.Choice(FEATURES),
+    default=default(EvalEncodeConfig, "guided_features"),
+    show_default=True,
+    help="The speed features of the stock verdict's guided encodes (docs/guided.md: which is fastest).",
+)
+@click.option(
+    "--heuristic",
+    help="A variance heuristic (a run of `train --arch variance`, or 'default') run at the same points.",
+)
+@click.option(
+    "--budget",
+    "budgets",
+    type=click.FloatRange(min=0),
+    multiple=True,
+    default=default(EvalEncodeConfig, "budgets"),
+    show_default=True,
+    help="BD-rate budgets (%) the verdict names the best point for (repeatable).",
 )
 @click.option(
     "--calibration",
@@ -220,10 +252,12 @@ def eval_encode(ctx, quiet, as_json, **opts) -> None:
         if bars:
             bars.close()
 
+    head = result.headline
+
     def text() -> str:
         rows = [["run", "TS encoder", "TS end-to-end", "BD-rate PSNR-Y", "vs presets"]]
-        for r in result.rows:
-            diff = result.ladder.get(r.label, {}).get("encoder", {}).get("difference")
+        for r in head.rows:
+            diff = head.ladder.get(r.label, {}).get("end_to_end", {}).get("difference")
             rows.append(
                 [
                     r.label,
@@ -233,10 +267,12 @@ def eval_encode(ctx, quiet, as_json, **opts) -> None:
                     signed(diff, unit=" pts") if diff is not None else "",
                 ]
             )
-        return "\n".join("  ".join(f"{c:<15}" for c in row) for row in rows) + "\n" + paths_text(paths)
+        title = f"{head.name} verdict (the headline)"
+        return title + "\n" + "\n".join("  ".join(f"{c:<15}" for c in row) for row in rows) + "\n" + paths_text(paths)
 
     data = result.to_dict()
-    output.emit({"rows": data["rows"], "ladder": data["ladder"], **{k: str(v) for k, v in paths.items()}}, text)
+    verdicts = {k: {"rows": v["rows"], "ladder": v["ladder"], "best": v["best"]} for k, v in data["verdicts"].items()}
+    output.emit({"verdicts": verdicts, **{k: str(v) for k, v in paths.items()}}, text)
 
 
 def eval_encode_config(ctx: click.Context, opts: dict) -> EvalEncodeConfig:
@@ -252,6 +288,8 @@ def eval_encode_config(ctx: click.Context, opts: dict) -> EvalEncodeConfig:
         opts,
         sequences=tuple(opts["sequences"]),
         cq_levels=tuple(sorted(opts["cq_levels"])),
+        verdicts=tuple(dict.fromkeys(opts["verdicts"])),
+        budgets=tuple(opts["budgets"]),
         aom_dir=ctx.obj["aom_dir"],
         **given,
     )

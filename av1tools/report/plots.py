@@ -97,20 +97,24 @@ def transfer_plots(r: dict, out: Path) -> list[Path]:
 
 
 def encode_plots(r: dict, out: Path) -> list[Path]:
-    """Time saving against BD-rate (the preset ladder, the oracle, each model point encoder
-    only and end to end), and each run's bitrate and PSNR-Y difference to the baseline per
-    cq-level (what four overlapping RD curves would hide)."""
-    return [_ts_vs_bd(r, out / "ts_vs_bdrate.png"), _deltas(r, out / "delta_quality.png")]
+    """Per verdict, time saving against BD-rate (its preset ladder, the oracle, each guided
+    point encoder only and end to end); and each run's bitrate and PSNR-Y difference to its
+    baseline per cq-level (what four overlapping RD curves would hide)."""
+    paths = [_ts_vs_bd(v, name, out / f"ts_vs_bdrate_{name}.png") for name, v in r["verdicts"].items()]
+    return paths + [_deltas(r, out / "delta_quality.png")]
 
 
-def _ts_vs_bd(r: dict, path: Path) -> Path:
+MARKERS = {"model": "^", "heuristic": "v"}
+
+
+def _ts_vs_bd(v: dict, verdict: str, path: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    rows = [row for row in r["rows"] if bd(row) is not None]
-    ladder = r.get("ladder", {}).get("points")
+    rows = [row for row in v["rows"] if bd(row) is not None]
+    ladder = v.get("ladder", {}).get("points")
     if ladder:
         xs, ys = zip(*ladder)
-        ax.plot([100 * x for x in xs], ys, color="C3", lw=1.5, marker="x", label="libaom preset ladder")
+        ax.plot([100 * x for x in xs], ys, color="C3", lw=1.5, marker="x", label=f"libaom preset ladder ({verdict})")
     for row in rows:
         x, y = 100 * row["time_saving_encoder"], bd(row)
         if row["on_ladder"]:
@@ -123,23 +127,26 @@ def _ts_vs_bd(r: dict, path: Path) -> Path:
                 textcoords="offset points",
                 ha="center",
             )
-        elif row["kind"] == "oracle":
-            ax.scatter(x, y, marker="s", color="green", zorder=3, label="oracle (forced baseline partitions)")
         elif row["end_to_end"]:
+            marker, color = MARKERS.get(row["source"], "o"), "C0" if row["source"] == "model" else "C2"
             e2e = 100 * row["time_saving_end_to_end"]
-            ax.scatter(x, y, marker="^", color="C0", zorder=3)
-            ax.scatter(e2e, y, marker="^", facecolors="none", edgecolors="C0", zorder=3)
-            ax.plot([e2e, x], [y, y], color="C0", lw=0.8, alpha=0.6)
-            ax.annotate(
-                row["label"].replace("model ", ""), (x, y), fontsize=8, xytext=(4, 5), textcoords="offset points"
+            ax.scatter(x, y, marker=marker, color=color, zorder=3)
+            ax.scatter(e2e, y, marker=marker, facecolors="none", edgecolors=color, zorder=3)
+            ax.plot([e2e, x], [y, y], color=color, lw=0.8, alpha=0.6)
+            ax.annotate(row["label"], (x, y), fontsize=7, xytext=(4, 5), textcoords="offset points")
+        elif row["guided"]:
+            ax.scatter(x, y, marker="s", color="green", zorder=3, label="oracle (forced baseline partitions)")
+    for source, marker in MARKERS.items():
+        if any(row["source"] == source for row in rows):
+            ax.scatter(
+                [], [], marker=marker, color="C0" if source == "model" else "C2", label=f"{source}: encoder time"
             )
-    ax.scatter([], [], marker="^", color="C0", label="model: encoder time")
-    ax.scatter([], [], marker="^", facecolors="none", edgecolors="C0", label="model: with inference")
+    ax.scatter([], [], marker="^", facecolors="none", edgecolors="C0", label="hollow: with inference")
     ax.scatter([0], [0], color="k", zorder=3, label="baseline")
     ax.axhline(0, color="k", lw=0.5)
-    ax.set_xlabel("CPU time saved vs the baseline (%)")
+    ax.set_xlabel(f"CPU time saved vs the {verdict} baseline (%)")
     ax.set_ylabel("BD-rate PSNR-Y vs the baseline (%)  (lower is better)")
-    ax.set_title("time saving vs BD-rate: right and low beats the ladder")
+    ax.set_title(f"{verdict} verdict: right and low beats the ladder")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     return _save(fig, path)
@@ -148,7 +155,8 @@ def _ts_vs_bd(r: dict, path: Path) -> Path:
 def _deltas(r: dict, path: Path) -> Path:
     plt = _pyplot()
     clip = r["settings"]["clips"][0]["name"]
-    runs = [run for run in r["runs"] if run["ok"] and run["clip"] == clip]
+    verdict = next(iter(r["verdicts"]))
+    runs = [run for run in r["runs"] if run["ok"] and run["clip"] == clip and run["verdict"] == verdict]
     base = {run["cq_level"]: run for run in runs if run["kind"] == "baseline"}
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     labels = [lb for lb in dict.fromkeys(run["label"] for run in runs) if lb != "baseline"]
@@ -159,7 +167,7 @@ def _deltas(r: dict, path: Path) -> Path:
         cq = [run["cq_level"] for run in mine]
         rate = [100 * (run["kbps"] / base[run["cq_level"]]["kbps"] - 1) for run in mine]
         psnr = [run["quality"]["psnr_y"] - base[run["cq_level"]]["quality"]["psnr_y"] for run in mine]
-        style = {"stock": ":", "oracle": "--", "preset": "-.", "model": "-"}.get(mine[0]["kind"] if mine else "", "-")
+        style = {"oracle": "--", "preset": "-.", "model": "-"}.get(mine[0]["kind"] if mine else "", "-")
         top.plot(cq, rate, style, marker="o", label=label, color=f"C{i % 10}")
         bottom.plot(cq, psnr, style, marker="o", color=f"C{i % 10}")
     top.set_ylabel("bitrate vs baseline (%)")
@@ -169,5 +177,5 @@ def _deltas(r: dict, path: Path) -> Path:
         ax.axhline(0, color="k", lw=0.5)
         ax.grid(alpha=0.3)
     top.legend(fontsize=7, ncol=2)
-    top.set_title(f"{clip}: each run against the baseline, per cq-level")
+    top.set_title(f"{clip} ({verdict}): each run against its baseline, per cq-level")
     return _save(fig, path)

@@ -8,6 +8,7 @@ from pathlib import Path
 ZOO = Path(__file__).resolve().parent
 DEFAULT = {"intra": ZOO / "default"}  # the shipped model of each coding mode
 CHECKPOINT = "superblock.pt"  # every shipped model is a superblock model
+HEURISTIC = {"intra": ZOO / "variance"}  # the variance heuristic fitted on the same data
 
 
 class ZooError(ValueError):
@@ -21,4 +22,13 @@ def default_model_dir(mode: str = "intra") -> Path:
     path = DEFAULT[mode]
     if not (path / CHECKPOINT).is_file():
         raise ZooError(f"{path}: the default model is missing from this installation")
+    return path
+
+
+def default_heuristic_dir(mode: str = "intra") -> Path:
+    """The run directory of the variance heuristic shipped for ``mode`` (fitted on the default
+    model's training data: the baseline a learned model must beat)."""
+    path = HEURISTIC.get(mode)
+    if path is None or not (path / "variance.json").is_file():
+        raise ZooError(f"no variance heuristic is shipped for {mode} coding")
     return path

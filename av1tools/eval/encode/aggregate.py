@@ -1,5 +1,6 @@
-"""From a study's encodes to its rows: time savings, BD-rates, the simulation's error, the
-oracle's checks, the verdict against the preset ladder, and means over a set of clips."""
+"""From a study's encodes to its rows: per verdict, time savings (with their spread over
+rounds), BD-rates, the simulation's error, the oracle's checks, the verdict against the
+preset ladder, the best point per BD-rate budget, and means over a set of clips."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import statistics
 
 from av1tools.eval.bdrate import bd_rate
 from av1tools.eval.encode.measure import EncodeRun
-from av1tools.eval.encode.result import BD_METHODS, BD_METRICS, Row
-from av1tools.eval.encode.runs import KINDS, Baseline, Oracle, Stock
+from av1tools.eval.encode.result import BD_METHODS, BD_METRICS, ClipResult, Row, VerdictResult
+from av1tools.eval.encode.runs import KINDS, Baseline, Oracle
 from av1tools.eval.ladder import compare, ladder_points
 
 
@@ -34,6 +35,19 @@ def _bd_rates(base: dict[int, EncodeRun], mine: list[EncodeRun], notes: list[str
     return out
 
 
+def _round_spread(ok: list[EncodeRun], base: dict[int, EncodeRun]) -> list | None:
+    """[min, max] over rounds of the encoder time saving, each round against the same
+    round's baselines (drift between rounds then cancels as it hits both)."""
+    rounds = {len(r.cpu_seconds_all) for r in ok} | {len(base[r.cq_level].cpu_seconds_all) for r in ok}
+    if len(rounds) != 1 or rounds == {0}:
+        return None
+    n = rounds.pop()
+    per_round = [
+        statistics.mean([1 - r.cpu_seconds_all[i] / base[r.cq_level].cpu_seconds_all[i] for r in ok]) for i in range(n)
+    ]
+    return [min(per_round), max(per_round)]
+
+
 def _row(label: str, group: list[EncodeRun], base: dict, stock: dict) -> Row:
     kind = KINDS[group[0].kind]
     ok = [r for r in group if r.ok and r.cq_level in base]
@@ -41,6 +55,8 @@ def _row(label: str, group: list[EncodeRun], base: dict, stock: dict) -> Row:
         group[0].clip,
         label,
         kind.kind,
+        group[0].verdict,
+        group[0].source,
         kind.guided,
         kind.end_to_end,
         kind.on_ladder,
@@ -53,12 +69,15 @@ def _row(label: str, group: list[EncodeRun], base: dict, stock: dict) -> Row:
     row.time_saving_end_to_end = statistics.mean(
         [1 - (r.cpu_seconds + r.inference_cpu_seconds) / base[r.cq_level].cpu_seconds for r in ok]
     )
+    row.time_saving_spread = _round_spread(ok, base)
     row.kbps = [r.kbps for r in ok]
     row.psnr_y = [r.quality["psnr_y"] for r in ok]
     row.ssim_y = [r.quality["ssim_y"] for r in ok]
     row.inference_share = _mean([r.inference_cpu_seconds / base[r.cq_level].cpu_seconds for r in ok])
     if stock and all(r.cq_level in stock for r in ok):
-        row.time_saving_vs_stock = statistics.mean([1 - r.cpu_seconds / stock[r.cq_level].cpu_seconds for r in ok])
+        row.time_saving_vs_stock = statistics.mean(
+            [1 - (r.cpu_seconds + r.inference_cpu_seconds) / stock[r.cq_level].cpu_seconds for r in ok]
+        )
     if kind is Baseline:
         row.bd_rate = {m: dict.fromkeys(BD_METHODS, 0.0) for m in BD_METRICS}
     elif len(ok) >= 4:
@@ -74,13 +93,17 @@ def _row(label: str, group: list[EncodeRun], base: dict, stock: dict) -> Row:
     return row
 
 
-def clip_rows(runs: list[EncodeRun], clip: str) -> list[Row]:
-    """One row per run label of one clip: time savings, BD-rates, simulation error."""
-    mine = [r for r in runs if r.clip == clip]
-    base = {r.cq_level: r for r in mine if r.kind == Baseline.kind and r.ok}
-    stock = {r.cq_level: r for r in mine if r.kind == Stock.kind and r.ok}
+def baselines(runs: list[EncodeRun], clip: str, verdict: str) -> dict[int, EncodeRun]:
+    """The measured baseline of each cq-level of one clip under one verdict."""
+    return {r.cq_level: r for r in runs if r.clip == clip and r.verdict == verdict and r.kind == Baseline.kind and r.ok}
+
+
+def clip_rows(runs: list[EncodeRun], clip: str, verdict: str) -> list[Row]:
+    """One row per run label of one clip under ``verdict``."""
+    mine = [r for r in runs if r.clip == clip and r.verdict == verdict]
+    base, stock = baselines(runs, clip, verdict), baselines(runs, clip, "stock")
     labels = dict.fromkeys(r.label for r in mine)
-    return [_row(label, [r for r in mine if r.label == label], base, stock) for label in labels]
+    return [_row(lb, [r for r in mine if r.label == lb], base, stock) for lb in labels]
 
 
 def ladder_verdicts(rows: list[Row]) -> dict:
@@ -102,6 +125,26 @@ def ladder_verdicts(rows: list[Row]) -> dict:
     return out
 
 
+def best_points(rows: list[Row], ladder: dict, budgets: tuple[float, ...]) -> dict:
+    """Per predictor, per BD-rate budget: the point that saves the most end to end within it,
+    and its verdict against the ladder (None where no point fits the budget)."""
+    out = {}
+    for source in dict.fromkeys(r.source for r in rows if r.end_to_end):
+        points = [r for r in rows if r.source == source and r.bd() is not None]
+        out[source] = {}
+        for budget in budgets:
+            fits = [r for r in points if r.bd() <= budget]
+            best = max(fits, key=lambda r: r.time_saving_end_to_end, default=None)
+            out[source][f"{budget:g}"] = best and {
+                "label": best.label,
+                "time_saving_end_to_end": best.time_saving_end_to_end,
+                "time_saving_vs_stock": best.time_saving_vs_stock,
+                "bd_rate": best.bd(),
+                "vs_ladder": ladder.get(best.label, {}).get("end_to_end", {}).get("difference"),
+            }
+    return out
+
+
 MEANS = (
     "time_saving_encoder",
     "time_saving_end_to_end",
@@ -119,7 +162,17 @@ def set_rows(per_clip: dict[str, list[Row]]) -> list[Row]:
     for label in labels:
         rows = [r for rows in per_clip.values() for r in rows if r.label == label]
         first = rows[0]
-        row = Row("all", label, first.kind, first.guided, first.end_to_end, first.on_ladder, clips=len(rows))
+        row = Row(
+            "all",
+            label,
+            first.kind,
+            first.verdict,
+            first.source,
+            first.guided,
+            first.end_to_end,
+            first.on_ladder,
+            clips=len(rows),
+        )
         for key in MEANS:
             setattr(row, key, _mean([getattr(r, key) for r in rows]))
         row.bd_rate = {
@@ -132,12 +185,25 @@ def set_rows(per_clip: dict[str, list[Row]]) -> list[Row]:
     return out
 
 
+def verdict_result(runs: list[EncodeRun], clips: list[str], verdict: str, budgets: tuple[float, ...]) -> VerdictResult:
+    """One verdict's rows per clip and over the set, its ladder verdicts and best points."""
+    per_clip = {c: clip_rows(runs, c, verdict) for c in clips}
+    summary = set_rows(per_clip) if len(clips) > 1 else per_clip[clips[0]]
+    ladder = ladder_verdicts(summary)
+    return VerdictResult(
+        verdict,
+        {c: ClipResult(rows, ladder_verdicts(rows)) for c, rows in per_clip.items()},
+        summary,
+        ladder,
+        best_points(summary, ladder, budgets),
+    )
+
+
 def instrument(runs: list[EncodeRun], clip: str) -> dict:
     """What the exact switch costs the baseline (against stock libaom) and whether the oracle
     reproduced its baseline, per clip."""
     mine = [r for r in runs if r.clip == clip and r.ok]
-    base = {r.cq_level: r for r in mine if r.kind == Baseline.kind}
-    stock = {r.cq_level: r for r in mine if r.kind == Stock.kind}
+    base, stock = baselines(runs, clip, "exact"), baselines(runs, clip, "stock")
     oracle = {r.cq_level: r for r in mine if r.kind == Oracle.kind}
     out: dict = {
         "oracle_identical": sum(bool(r.identical_to_baseline) for r in oracle.values()),

@@ -1,11 +1,11 @@
-"""One encode, measured: the job a worker runs (encode ``repeat`` times, keep the last
-bitstream and counters, decode it with dav1d and score it against the source) and the
-record a study keeps of it."""
+"""One encode, measured: the job a worker runs (encode once, keep the bitstream and its
+counters, and in the first round decode it with dav1d and score it against the source) and
+the record a study keeps of it over its rounds."""
 
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from av1tools.encoder import counter_totals, encoder_env, read_stats
@@ -20,15 +20,16 @@ class EncodeJob:
 
     label: str
     kind: str  # the run kind's name (runs.py)
+    verdict: str
     clip: str
     source: Path
     settings: EncodeSettings
     work: Path
     name: str  # file stem in ``work``
-    repeat: int
     exact: bool
     map_path: Path | None = None
     aom_dir: str | None = None
+    measure_quality: bool = True  # the bitstream is the same every round: scored once
 
     @property
     def ivf(self) -> Path:
@@ -41,37 +42,29 @@ class EncodeJob:
 
 @dataclass(frozen=True)
 class Measurement:
-    """What one encode job measured."""
+    """What one encode measured."""
 
-    cpu_seconds: float  # median over repeats, the aomenc process's user + system time
-    cpu_seconds_all: list
-    wall_seconds: float  # median over repeats
+    cpu_seconds: float  # the aomenc process's user + system time
+    wall_seconds: float
     bytes: int
     kbps: float
-    quality: dict
+    quality: dict | None  # None in the rounds after the first
 
 
 def run_encode(job: EncodeJob) -> Measurement:
-    """Encode ``job.repeat`` times, keep the last bitstream and counters, decode it with dav1d
+    """Encode once (the counters file afresh), then, if asked, decode the bitstream with dav1d
     and score it against the source. Runs in any process."""
     tools = find_tools(job.aom_dir)
-    env = encoder_env(job.map_path, job.stats, job.exact)
-    cpu, wall = [], []
     with Y4MReader(job.source) as reader:
         bit_depth, fps = reader.bit_depth, float(reader.header.fps)
-    for _ in range(job.repeat):
-        job.stats.unlink(missing_ok=True)
-        result = run_encoder(tools, job.settings, job.source, job.ivf, bit_depth, env=env)
-        cpu.append(result.cpu_seconds)
-        wall.append(result.wall_seconds)
+    job.stats.unlink(missing_ok=True)
+    result = run_encoder(
+        tools, job.settings, job.source, job.ivf, bit_depth, env=encoder_env(job.map_path, job.stats, job.exact)
+    )
     size = job.ivf.stat().st_size
+    quality = measure_quality(job.ivf, job.source, job.settings.frames).to_dict() if job.measure_quality else None
     return Measurement(
-        statistics.median(cpu),
-        cpu,
-        statistics.median(wall),
-        size,
-        size * 8 / 1000 / (job.settings.frames / fps),
-        measure_quality(job.ivf, job.source, job.settings.frames).to_dict(),
+        result.cpu_seconds, result.wall_seconds, size, size * 8 / 1000 / (job.settings.frames / fps), quality
     )
 
 
@@ -85,14 +78,17 @@ class EncodeRun:
     clip: str
     cq_level: int
     cpu_used: int
+    verdict: str = "stock"
     name: str = ""  # its files in encodes/: <name>.ivf, .stats, .map
+    source: str = ""  # a guided point's predictor ("model", "heuristic")
     ok: bool = True
     error: str = ""
     bytes: int = 0
     kbps: float = 0.0
-    cpu_seconds: float = 0.0  # median over repeats, the aomenc process's user + system time
-    cpu_seconds_all: list = field(default_factory=list)
-    wall_seconds: float = 0.0  # median over repeats
+    cpu_seconds: float = 0.0  # median over rounds, the aomenc process's user + system time
+    cpu_seconds_all: list = field(default_factory=list)  # one per round
+    wall_seconds: float = 0.0  # median over rounds
+    wall_seconds_all: list = field(default_factory=list)
     inference_cpu_seconds: float = 0.0
     inference_wall_seconds: float = 0.0
     quality: dict = field(default_factory=dict)
@@ -105,15 +101,21 @@ class EncodeRun:
 
     @classmethod
     def of(cls, job: EncodeJob, **extra) -> EncodeRun:
-        return cls(job.label, job.kind, job.clip, job.settings.cq_level, job.settings.cpu_used, job.name, **extra)
+        settings = job.settings
+        return cls(job.label, job.kind, job.clip, settings.cq_level, settings.cpu_used, job.verdict, job.name, **extra)
 
     def record(self, measured: Measurement | None, error: str, stats: Path) -> EncodeRun:
-        """This run with its job's outcome filled in (the measurement, or the failure)."""
+        """This run with one round's outcome added (the measurement, or the failure)."""
         if measured is None:
-            self.ok, self.error = False, error
+            self.ok, self.error = False, self.error or error
             return self
-        for f in fields(measured):
-            setattr(self, f.name, getattr(measured, f.name))
+        self.cpu_seconds_all.append(measured.cpu_seconds)
+        self.wall_seconds_all.append(measured.wall_seconds)
+        self.cpu_seconds = statistics.median(self.cpu_seconds_all)
+        self.wall_seconds = statistics.median(self.wall_seconds_all)
+        self.bytes, self.kbps = measured.bytes, measured.kbps
+        if measured.quality is not None:
+            self.quality = measured.quality
         if stats.exists():
             self.counters = counter_totals(read_stats(stats))
         return self

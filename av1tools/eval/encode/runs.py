@@ -1,20 +1,19 @@
 """The kinds of encode a study runs, one small class each: what it encodes, with which map,
-on which clips, and how it is judged. Adding a kind is one class here and one line in
-``run_kinds``.
+on which clips, under which verdict, and how it is judged. Adding a kind is one class here
+and one line in ``run_kinds``.
 
-- ``Baseline``: libaom's normal search at the study's preset (the exact switch as the
-  study sets it): every time saving and BD-rate is measured against it.
-- ``Stock``: the same with libaom's own speed features (what a user runs), when the study
-  is exact: what the exact switch costs.
-- ``Oracle``: the baseline's own partitions forced back (the ceiling; equal to the baseline
-  when the instrument is exact).
-- ``ModelPoint``: a model's decisions at one operating point, charged its inference.
+- ``Baseline``: libaom's normal search at the study's preset: every time saving and BD-rate
+  of its verdict is measured against it (the stock one is what a user runs).
+- ``Oracle``: the baseline's own partitions forced back (exact verdict: the instrument's
+  check, it must equal the baseline).
+- ``ModelPoint``: a predictor's decisions at one operating point, charged its inference
+  (the model, or the variance heuristic beside it).
 - ``Preset``: a faster libaom preset (the ladder a model must beat).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,20 +41,13 @@ class Study:
 
     config: EvalEncodeConfig
     work: Path
-    predictor: Any = None  # a model.predictor.Predictor, or None
-    baseline_grids: dict | None = None  # (clip, cq) -> the baseline's FrameGrids (inspect)
+    predictors: dict = field(default_factory=dict)  # source ("model", "heuristic") -> Predictor
+    baseline_grids: dict = field(default_factory=dict)  # (clip, cq, verdict) -> the baseline's FrameGrids
 
-    def job(
-        self,
-        run: Run,
-        clip: Clip,
-        cq: int,
-        cpu_used: int | None = None,
-        exact: bool | None = None,
-        map_path: bool = False,
-    ) -> EncodeJob:
+    def job(self, run: Run, clip: Clip, cq: int, cpu_used: int | None = None, map_path: bool = False) -> EncodeJob:
         config = self.config
-        name = f"{clip.ref.name}_q{cq}_{run.label.replace(' ', '_').replace('>=', 'ge')}"
+        suffix = "" if run.verdict == "stock" else f"_{run.verdict}"
+        name = f"{clip.ref.name}_q{cq}_{run.label.replace(' ', '_').replace('>=', 'ge')}{suffix}"
         settings = EncodeSettings(
             cq_level=cq,
             cpu_used=cpu_used or config.cpu_used,
@@ -67,13 +59,13 @@ class Study:
         return EncodeJob(
             run.label,
             run.kind,
+            run.verdict,
             clip.ref.name,
             clip.ref.path,
             settings,
             self.work,
             name,
-            1 if clip.calibration else config.repeat,  # calibration encodes need counters, not timing precision
-            config.exact if exact is None else exact,
+            run.exact(config),
             self.work / f"{name}.map" if map_path else None,
             config.aom_dir,
         )
@@ -86,16 +78,21 @@ class Study:
 
 @dataclass(frozen=True)
 class Run:
-    """One kind of encode in a study."""
+    """One kind of encode in a study, under one verdict."""
 
     kind: ClassVar[str]
     after_baseline: ClassVar[bool] = True  # planned once the clip's baseline is encoded
     on_calibration: ClassVar[bool] = False  # also encoded on the calibration clip
     guided: ClassVar[bool] = False  # a map constrains its search: simulated and judged against the ladder
-    end_to_end: ClassVar[bool] = False  # charged a model's inference: has an end-to-end time saving
+    end_to_end: ClassVar[bool] = False  # charged a predictor's inference: has an end-to-end time saving
     on_ladder: ClassVar[bool] = False  # one of libaom's presets: a point of the ladder
 
     label: str
+    verdict: str = "stock"
+
+    def exact(self, config: EvalEncodeConfig) -> bool:
+        """Whether the encode runs with the exact switch (AV1TOOLS_EXACT_GUIDE=1)."""
+        return self.verdict == "exact"
 
     def plan(self, study: Study, clip: Clip, cq: int) -> Planned:
         raise NotImplementedError
@@ -114,25 +111,15 @@ class Baseline(Run):
 
 
 @dataclass(frozen=True)
-class Stock(Run):
-    kind: ClassVar[str] = "stock"
-    after_baseline: ClassVar[bool] = False
-    label: str = "stock baseline"
-
-    def plan(self, study: Study, clip: Clip, cq: int) -> Planned:
-        job = study.job(self, clip, cq, exact=False)
-        return Planned(job, EncodeRun.of(job))
-
-
-@dataclass(frozen=True)
 class Oracle(Run):
     kind: ClassVar[str] = "oracle"
     on_calibration: ClassVar[bool] = True
     guided: ClassVar[bool] = True
     label: str = "oracle"
+    verdict: str = "exact"
 
     def plan(self, study: Study, clip: Clip, cq: int) -> Planned:
-        entries = oracle_entries(study.baseline_grids[(clip.ref.name, cq)], study.config.sb_size)
+        entries = oracle_entries(study.baseline_grids[(clip.ref.name, cq, self.verdict)], study.config.sb_size)
         return study.with_map(study.job(self, clip, cq, map_path=True), entries, map_nodes=len(entries))
 
 
@@ -144,16 +131,23 @@ class ModelPoint(Run):
     end_to_end: ClassVar[bool] = True
     label: str = ""
     point: OperatingPoint = OperatingPoint(top_k=1)
+    source: str = "model"  # which of the study's predictors
 
     @classmethod
-    def at(cls, point: OperatingPoint) -> ModelPoint:
-        return cls(point.label, point)
+    def at(cls, point: OperatingPoint, verdict: str, source: str = "model") -> ModelPoint:
+        label = point.label if source == "model" else point.label.replace("model", source, 1)
+        return cls(label, verdict, point, source)
+
+    def exact(self, config: EvalEncodeConfig) -> bool:
+        return self.verdict == "exact" or config.guided_features == "exact"
 
     def plan(self, study: Study, clip: Clip, cq: int) -> Planned:
-        entries, cpu, wall = infer_map(study.predictor, clip, cq, self.point, study.config.sb_size)
+        predictor = study.predictors[self.source]
+        entries, cpu, wall = infer_map(predictor, clip, cq, self.point, study.config.sb_size)
         return study.with_map(
             study.job(self, clip, cq, map_path=True),
             entries,
+            source=self.source,
             inference_cpu_seconds=cpu,
             inference_wall_seconds=wall,
             map_nodes=sum(e.guided for e in entries),
@@ -169,23 +163,28 @@ class Preset(Run):
     cpu_used: int = 4
 
     @classmethod
-    def at(cls, cpu_used: int) -> Preset:
-        return cls(f"cpu-used {cpu_used}", cpu_used)
+    def at(cls, cpu_used: int, verdict: str) -> Preset:
+        return cls(f"cpu-used {cpu_used}", verdict, cpu_used)
 
     def plan(self, study: Study, clip: Clip, cq: int) -> Planned:
         job = study.job(self, clip, cq, cpu_used=self.cpu_used)
         return Planned(job, EncodeRun.of(job))
 
 
-KINDS: dict[str, type[Run]] = {k.kind: k for k in (Baseline, Stock, Oracle, ModelPoint, Preset)}
+KINDS: dict[str, type[Run]] = {k.kind: k for k in (Baseline, Oracle, ModelPoint, Preset)}
 
 
-def run_kinds(config: EvalEncodeConfig, with_model: bool) -> list[Run]:
-    """Every kind of encode the study runs, in the order they are planned."""
-    runs: list[Run] = [Baseline()]
-    if config.exact:
-        runs.append(Stock())
-    runs.append(Oracle())
-    if with_model:
-        runs += [ModelPoint.at(p) for p in config.points]
-    return runs + [Preset.at(p) for p in config.presets]
+def run_kinds(config: EvalEncodeConfig, sources: tuple[str, ...]) -> list[Run]:
+    """Every kind of encode the study runs, in the order they are planned: per verdict, its
+    baseline, (exact: the oracle), each predictor's points, the presets. The stock baseline
+    is always encoded: every run is also measured against what a user runs."""
+    verdicts = config.verdicts if "stock" in config.verdicts else ("stock",) + config.verdicts
+    runs: list[Run] = [Baseline(verdict=v) for v in verdicts]
+    for v in config.verdicts:
+        if v == "exact":
+            runs.append(Oracle())
+            if config.exact_runs == "check":
+                continue
+        runs += [ModelPoint.at(p, v, source) for source in sources for p in config.points]
+        runs += [Preset.at(p, v) for p in config.presets]
+    return runs

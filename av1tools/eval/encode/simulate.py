@@ -1,6 +1,7 @@
-"""The speed-up simulation of a study: a cost model fitted per cq-level on the calibration
-clip's encodes (baseline and guided ones), then every guided run of the evaluated clips
-predicted from its map alone, against its clip's baseline simulated from its own counters."""
+"""The speed-up simulation of a study: per verdict, a cost model fitted per cq-level on the
+calibration clip's encodes (baseline and guided ones), then every guided run of the
+evaluated clips predicted from its map alone, against its clip's baseline simulated from
+its own counters."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def _counters(run: EncodeRun | None, work: Path):
 
 
 def cost_models(runs: list[EncodeRun], calibration: Clip, cq_levels, work: Path) -> dict[int, CostModel]:
-    """Per cq-level, the cost model of the calibration clip's encodes."""
+    """Per cq-level, the cost model of the calibration clip's encodes in ``runs``."""
     models = {}
     for cq in cq_levels:
         mine = [r for r in runs if r.clip == calibration.ref.name and r.cq_level == cq]
@@ -31,13 +32,26 @@ def cost_models(runs: list[EncodeRun], calibration: Clip, cq_levels, work: Path)
 
 
 def simulate(
-    runs: list[EncodeRun], clips: list[Clip], calibration: Clip | None, maps: dict, work: Path, cq_levels
+    runs: list[EncodeRun],
+    clips: list[Clip],
+    calibration: Clip | None,
+    maps: dict,
+    work: Path,
+    cq_levels,
+    verdicts,
 ) -> dict:
     """Sets each guided run's ``simulated_time_saving``; returns the report's simulation
-    section (the cost models and the simulated baselines' cost per pixel)."""
+    section per verdict (the cost models and the simulated baselines' cost per pixel)."""
     if calibration is None:
         return {"note": "no calibration clip: the simulation was not run"}
-    models = cost_models(runs, calibration, cq_levels, work)
+    out: dict = {"calibration_clip": calibration.ref.name}
+    for verdict in verdicts:
+        mine = [r for r in runs if r.verdict == verdict]
+        out[verdict] = _simulate(mine, clips, cost_models(mine, calibration, cq_levels, work), maps, work)
+    return out
+
+
+def _simulate(runs: list[EncodeRun], clips: list[Clip], models: dict, maps: dict, work: Path) -> dict:
     baseline_per_pixel = {}
     for clip in clips:
         for cq, model in models.items():
@@ -52,7 +66,6 @@ def simulate(
                     map_ns = simulate_map(maps[r.name], model, clip.pixels, clip.frames)
                     r.simulated_time_saving = simulated_time_saving(map_ns, base_ns)
     return {
-        "calibration_clip": calibration.ref.name,
         "cost_models": {str(cq): m.to_dict() for cq, m in models.items()},
         "baseline_ns_per_pixel": baseline_per_pixel,
     }

@@ -1,13 +1,16 @@
 """eval-encode: what a partition predictor is worth to the real encoder.
 
-For every clip and cq-level a study encodes each run kind (``runs``): the baseline, the
-stock baseline, the oracle, the model at each operating point, libaom's faster presets.
-Every run uses the same instrument (docs/guided.md): the exact switch as configured, the
-model and the encoder on the same number of threads, the model's warm-up timed apart,
-every bitstream decoded with dav1d; a cost model calibrated on another clip predicts each
-guided run's time saving from its map (``simulate``); every guided run is judged against
-the preset ladder (``aggregate``). Encodes are jobs (``av1tools.jobs``): each encode's CPU
-time is its own aomenc process's.
+For every clip and cq-level a study encodes each run kind (``runs``) under each verdict:
+``stock``, what a user runs (libaom untouched, the model's encodes with the speed features
+measured fastest at their quality), judged against stock libaom and its stock preset
+ladder; and ``exact``, the instrument (AV1TOOLS_EXACT_GUIDE=1 on every run, so the oracle
+must reproduce the baseline bit for bit), with its own verdict. The model and the encoder
+run on the same number of threads, the model's warm-up is timed apart, every bitstream is
+decoded with dav1d. Encodes run in rounds (``repeat``): every encode once per round, so a
+slow drift of the machine hits all runs alike, and each time saving comes with its spread
+over rounds. A cost model calibrated on another clip predicts each guided run's time saving
+from its map (``simulate``). Encodes are jobs (``av1tools.jobs``): each encode's CPU time is
+its own aomenc process's.
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from av1tools.eval.config import EvalEncodeConfig
-from av1tools.eval.encode.aggregate import clip_rows, instrument, ladder_verdicts, set_rows
+from av1tools.eval.encode.aggregate import clip_rows, instrument, verdict_result
 from av1tools.eval.encode.clips import Clip
 from av1tools.eval.encode.inference import warm_up
 from av1tools.eval.encode.measure import EncodeRun, run_encode
-from av1tools.eval.encode.result import ClipResult, EvalEncodeResult
+from av1tools.eval.encode.result import EvalEncodeResult
 from av1tools.eval.encode.runs import Baseline, Oracle, Planned, Run, Study, run_kinds
 from av1tools.eval.encode.simulate import simulate
 from av1tools.eval.quality import SSIM_WINDOW
@@ -43,40 +47,44 @@ def eval_encode(
 ) -> EvalEncodeResult:
     """Run the whole study."""
     clips, calibration, build = plan(config, tools, log)
-    study = Study(config, Path(config.out) / "encodes", baseline_grids={})
-    warmup = None
-    if config.model is not None:
-        study.predictor, warmup = _load_model(config, clips[0])
+    study = Study(config, Path(config.out) / "encodes")
+    warmups = _load_predictors(config, study, clips[0])
     study.work.mkdir(parents=True, exist_ok=True)
     every = clips + ([calibration] if calibration else [])
-    kinds = run_kinds(config, study.predictor is not None)
-    first = [k for k in kinds if not k.after_baseline]
-    then = [k for k in kinds if k.after_baseline]
-    counter = _Counter(progress, sum(len(_wanted(kinds, c)) for c in every) * len(config.cq_levels))
+    kinds = run_kinds(config, tuple(study.predictors))
+    counter = _Counter(progress, sum(len(_wanted(kinds, c)) for c in every) * len(config.cq_levels) * config.repeat)
 
-    planned = [k.plan(study, c, cq) for c in every for cq in config.cq_levels for k in _wanted(first, c)]
-    _encode(config, planned, counter)
-    _check_measured(
-        [p.run for p in planned if p.job.kind == Baseline.kind and p.job.clip in {c.ref.name for c in clips}]
-    )
-    for p in planned:
-        if p.job.kind == Baseline.kind and p.run.ok:
-            study.baseline_grids[(p.job.clip, p.job.settings.cq_level)] = inspect_bitstream(tools, p.job.ivf)
-    second = [
+    first = [k.plan(study, c, cq) for c in every for cq in config.cq_levels for k in _wanted(kinds, c, False)]
+    _encode(config, first, counter, measure=True)
+    _check_measured([p.run for p in first if p.job.kind == Baseline.kind and not p.job.clip == _name(calibration)])
+    for p in first:
+        if p.run.ok:
+            study.baseline_grids[(p.job.clip, p.job.settings.cq_level, p.job.verdict)] = inspect_bitstream(
+                tools, p.job.ivf
+            )
+    then = [
         k.plan(study, c, cq)
         for c in every
         for cq in config.cq_levels
-        if (c.ref.name, cq) in study.baseline_grids
-        for k in _wanted(then, c)
+        for k in _wanted(kinds, c, True)
+        if (c.ref.name, cq, "exact" if k.kind == Oracle.kind else k.verdict) in study.baseline_grids
     ]
-    _encode(config, second, counter)
-    for p in second:
+    _encode(config, then, counter, measure=True)
+    order = {(c.ref.name, cq): i for i, (c, cq) in enumerate((c, cq) for c in every for cq in config.cq_levels)}
+    interleaved = sorted(first + then, key=lambda p: order[(p.job.clip, p.job.settings.cq_level)])
+    for _ in range(config.repeat - 1):  # the other rounds: every encode again, timed only
+        _encode(config, interleaved, counter, measure=False)
+    for p in then:
         if p.job.kind == Oracle.kind and p.run.ok:
             _check_oracle(tools, study, p, config.sb_size)
-    runs = [p.run for p in planned + second]
-    maps = {p.job.name: p.entries for p in second if p.entries is not None}
-    simulation = simulate(runs, clips, calibration, maps, study.work, config.cq_levels)
-    return summarise(runs, _settings(config, clips, calibration, build, study.predictor, warmup, kinds), simulation)
+    runs = [p.run for p in first + then]
+    maps = {p.job.name: p.entries for p in then if p.entries is not None}
+    simulation = simulate(runs, clips, calibration, maps, study.work, config.cq_levels, config.verdicts)
+    return summarise(runs, _settings(config, clips, calibration, build, study.predictors, warmups, kinds), simulation)
+
+
+def _name(clip: Clip | None) -> str | None:
+    return clip.ref.name if clip else None
 
 
 def plan(
@@ -124,19 +132,36 @@ def _check_measured(baselines: list[EncodeRun]) -> None:
         raise EvalEncodeError(f"no baseline encode was measured, so nothing can be compared ({baselines[0].error})")
 
 
-def _load_model(config: EvalEncodeConfig, first: Clip):
-    """The predictor on the encoder's thread count, warmed up (the warm-up's seconds apart)."""
+def _load_predictors(config: EvalEncodeConfig, study: Study, first: Clip) -> dict[str, float]:
+    """The model and the heuristic (when the study has them) on the encoder's thread count,
+    warmed up; returns each one's warm-up seconds (reported, not charged)."""
     import torch
 
     from av1tools.model.families import load_predictor
 
     torch.set_num_threads(config.threads)
-    predictor = load_predictor(config.model, config.device, config.decision)
-    return predictor, warm_up(predictor, first, config.sb_size)
+    warmups = {}
+    for source, spec in (("model", config.model), ("heuristic", _heuristic(config.heuristic))):
+        if spec is not None:
+            study.predictors[source] = load_predictor(spec, config.device, config.decision)
+            warmups[source] = warm_up(study.predictors[source], first, config.sb_size)
+    return warmups
 
 
-def _wanted(kinds: list[Run], clip: Clip) -> list[Run]:
-    return [k for k in kinds if k.on_calibration or not clip.calibration]
+def _heuristic(spec: str | None) -> str | None:
+    if spec != "default":
+        return spec
+    from av1tools.zoo import default_heuristic_dir
+
+    return str(default_heuristic_dir())
+
+
+def _wanted(kinds: list[Run], clip: Clip, after_baseline: bool | None = None) -> list[Run]:
+    return [
+        k
+        for k in kinds
+        if (k.on_calibration or not clip.calibration) and (after_baseline is None or k.after_baseline == after_baseline)
+    ]
 
 
 class _Counter:
@@ -151,9 +176,11 @@ class _Counter:
             self.progress("encodes", self.done, self.total)
 
 
-def _encode(config: EvalEncodeConfig, planned: list[Planned], counter: _Counter) -> None:
-    """Run the planned encodes (inline, on local processes or Dask) and record their outcomes."""
-    outcomes = run_jobs(run_encode, [p.job for p in planned], config.jobs, config.scheduler, counter)
+def _encode(config: EvalEncodeConfig, planned: list[Planned], counter: _Counter, measure: bool) -> None:
+    """One round of the planned encodes (inline, on local processes or Dask), their outcomes
+    recorded; ``measure``: decode and score the bitstreams too (the first round)."""
+    jobs = [replace(p.job, measure_quality=measure) for p in planned]
+    outcomes = run_jobs(run_encode, jobs, config.jobs, config.scheduler, counter)
     for p, outcome in zip(planned, outcomes):
         p.run.record(outcome.result, outcome.error, p.job.stats)
 
@@ -161,7 +188,7 @@ def _encode(config: EvalEncodeConfig, planned: list[Planned], counter: _Counter)
 def _check_oracle(tools: AomTools, study: Study, oracle: Planned, sb_size: int) -> None:
     """Whether the oracle gave its baseline's partitions back, node for node and byte for byte."""
     job, run = oracle.job, oracle.run
-    reference = study.baseline_grids[(job.clip, job.settings.cq_level)]
+    reference = study.baseline_grids[(job.clip, job.settings.cq_level, job.verdict)]
     got = {g.display_index: g for g in inspect_bitstream(tools, job.ivf) if g.show_frame}
     bad = 0
     for g in reference:
@@ -170,11 +197,11 @@ def _check_oracle(tools: AomTools, study: Study, oracle: Planned, sb_size: int) 
             have = set(frame_nodes(got[g.display_index].block_size, sb_size)) if g.display_index in got else set()
             bad += len(want - have)
     run.partition_mismatches = bad
-    base_ivf = study.work / f"{job.clip}_q{job.settings.cq_level}_baseline.ivf"
+    base_ivf = study.work / f"{job.clip}_q{job.settings.cq_level}_baseline_{job.verdict}.ivf"
     run.identical_to_baseline = job.ivf.read_bytes() == base_ivf.read_bytes()
 
 
-def _settings(config, clips, calibration, build, predictor, warmup, kinds) -> dict:
+def _settings(config, clips, calibration, build, predictors, warmups, kinds) -> dict:
     """The study's settings as its report states them."""
     return dict(
         clips=[
@@ -195,31 +222,33 @@ def _settings(config, clips, calibration, build, predictor, warmup, kinds) -> di
         cq_levels=list(config.cq_levels),
         repeat=config.repeat,
         threads=config.threads,
-        exact=config.exact,
+        verdicts=list(config.verdicts),
+        guided_features=config.guided_features,
+        budgets=list(config.budgets),
         encoder=build.to_dict(),
-        points=[k.label for k in kinds if k.end_to_end],
+        points=[p.label for p in config.points] if predictors else [],
         presets=list(config.presets),
         model=str(config.model) if config.model else None,
-        model_kind=getattr(predictor, "kind", None),
-        decision=config.decision if predictor else None,
+        model_kind=getattr(predictors.get("model"), "kind", None),
+        heuristic=config.heuristic,
+        decision=config.decision if predictors else None,
         device=config.device,
-        warmup_seconds=warmup,
+        warmup_seconds=warmups,
         machine=f"{platform.machine()}, {os.cpu_count()} cores ({platform.node()})",
     )
 
 
 def summarise(runs: list[EncodeRun], settings: dict, simulation: dict) -> EvalEncodeResult:
-    """Per clip rows, ladder verdicts and the instrument's checks; the set's summary."""
+    """Per verdict: rows per clip and over the set, ladder verdicts, best points; the
+    instrument's checks per clip."""
     clips = [c["name"] for c in settings["clips"]]
-    per_clip = {c: clip_rows(runs, c) for c in clips}
-    summary = set_rows(per_clip) if len(clips) > 1 else per_clip[clips[0]]
+    budgets = tuple(settings.get("budgets", ()))
     calib = settings.get("calibration") or {}
     return EvalEncodeResult(
         settings,
         simulation,
-        {c: ClipResult(rows, ladder_verdicts(rows), instrument(runs, c)) for c, rows in per_clip.items()},
-        summary,
-        ladder_verdicts(summary),
-        clip_rows(runs, calib["name"]) if calib else [],
+        {v: verdict_result(runs, clips, v, budgets) for v in settings["verdicts"]},
+        {c: instrument(runs, c) for c in clips},
+        [row for v in settings["verdicts"] for row in clip_rows(runs, calib["name"], v)] if calib else [],
         runs,
     )
