@@ -206,23 +206,49 @@ def _decimate(image: np.ndarray) -> np.ndarray:
     return blurred[::2, ::2]
 
 
+def _ms_ssim_score(scales: Sequence[tuple[float, float, float, float]]) -> float:
+    # libvmaf multiplies the scale means raised to their exponents (a negative mean structure
+    # gives NaN there too).
+    score = 1.0
+    with np.errstate(invalid="ignore"):
+        for (_, lum, con, struct), alpha, beta in zip(scales, _MS_ALPHAS, _MS_BETAS):
+            score *= lum**alpha * con**beta * np.float64(struct) ** beta
+    return float(score)
+
+
+def _ms_ssim_scales(ref: np.ndarray, dist: np.ndarray) -> list[tuple[float, float, float, float]]:
+    scales = [_ssim_components(ref, dist)]
+    for _ in range(MS_SSIM_SCALES - 1):
+        ref, dist = _decimate(ref), _decimate(dist)
+        scales.append(_ssim_components(ref, dist))
+    return scales
+
+
 def ms_ssim_y(decoded: Planes, source: Planes, bit_depth: int) -> dict[str, float]:
     """MS-SSIM of the luma plane (Wang et al., 5 scales, as libvmaf's float_ms_ssim), linear
     and in dB."""
     _check_frame(decoded, source, bit_depth)
     _require_size("MS-SSIM", source[0], MS_SSIM_MIN_SIZE, "5 scales, each holding the 11x11 window")
     ref, dist = _eight_bit_scale(source[0], bit_depth), _eight_bit_scale(decoded[0], bit_depth)
-    score = 1.0
-    for scale in range(MS_SSIM_SCALES):
-        if scale:
-            ref, dist = _decimate(ref), _decimate(dist)
-        _, lum, con, struct = _ssim_components(ref, dist)
-        # libvmaf multiplies the scale means raised to their exponents (a negative mean
-        # structure gives NaN there too).
-        with np.errstate(invalid="ignore"):
-            score *= lum ** _MS_ALPHAS[scale] * con ** _MS_BETAS[scale] * np.float64(struct) ** _MS_BETAS[scale]
+    score = _ms_ssim_score(_ms_ssim_scales(ref, dist))
     height, width = source[0].shape
-    return {"ms_ssim_y": float(score), "ms_ssim_y_db": _similarity_db(float(score), width, height, bit_depth)}
+    return {"ms_ssim_y": score, "ms_ssim_y_db": _similarity_db(score, width, height, bit_depth)}
+
+
+def _ssim_and_ms_ssim(decoded: Planes, source: Planes, bit_depth: int) -> dict[str, float]:
+    """ssim_y and ms_ssim_y together: MS-SSIM's finest scale is the SSIM computation."""
+    _check_frame(decoded, source, bit_depth)
+    _require_size("MS-SSIM", source[0], MS_SSIM_MIN_SIZE, "5 scales, each holding the 11x11 window")
+    ref, dist = _eight_bit_scale(source[0], bit_depth), _eight_bit_scale(decoded[0], bit_depth)
+    scales = _ms_ssim_scales(ref, dist)
+    height, width = source[0].shape
+    ssim, ms = scales[0][0], _ms_ssim_score(scales)
+    return {
+        "ssim_y": ssim,
+        "ssim_y_db": _similarity_db(ssim, width, height, bit_depth),
+        "ms_ssim_y": ms,
+        "ms_ssim_y_db": _similarity_db(ms, width, height, bit_depth),
+    }
 
 
 # --- PSNR-HVS (Daala's tools via libvmaf: Egiazarian/Ponomarenko et al.) ---------------------
@@ -567,7 +593,11 @@ def frame_metrics(
     unknown = [n for n in chosen if n not in FRAME_METRICS]
     if unknown:
         raise MetricError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(FRAME_METRICS)}")
+    _check_frame(decoded, source, bit_depth)
     out: dict[str, float] = {}
+    if {"ssim", "ms_ssim"} <= set(chosen) and min(source[0].shape) >= MS_SSIM_MIN_SIZE:
+        out.update(_ssim_and_ms_ssim(decoded, source, bit_depth))  # one pass for both
+        chosen = [n for n in chosen if n not in ("ssim", "ms_ssim")]
     for name in chosen:
         out.update(FRAME_METRICS[name](decoded, source, bit_depth))
     return out
