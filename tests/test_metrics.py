@@ -522,3 +522,17 @@ def test_libaom_anchor_args():
     assert {"--kf-max-dist=65", "--lag-in-frames=19", "--gf-max-pyr-height=4", "--bit-depth=10"} <= set(ra)
     with pytest.raises(ctc.ConditionsError, match="cq-level must be within 0..63, not 85"):
         ctc.libaom_anchor_args("AI", 85)
+
+
+# --- a prepared source ---------------------------------------------------------------------------
+
+
+def test_a_source_frame_scores_exactly_like_its_planes_and_keeps_its_side(pair):
+    src, dec = pair
+    prepared = m.SourceFrame(src, 8)
+    other = distorted(src, seed=9, k=2)
+    for decoded in (dec, other, dec):  # the third reuses everything cached by the first two
+        assert m.frame_metrics(decoded, prepared, 8) == m.frame_metrics(decoded, src, 8)
+    assert {("ssim", 4), ("hvs", 2), "lab"} <= set(prepared._cache)
+    with pytest.raises(m.MetricError, match="plane U must be a 2-D numpy array"):
+        m.SourceFrame((src[0], src[1].ravel(), src[2]), 8)
