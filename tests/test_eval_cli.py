@@ -95,3 +95,22 @@ def test_eval_encode_refuses_bad_options_before_encoding(tmp_path, cli, aom_tool
 def test_eval_encode_bad_sequence(tmp_path, cli):
     code, _, err = cli(["eval-encode", "--seq", str(tmp_path / "none.y4m"), "--out", str(tmp_path)])
     assert code == 1 and "none.y4m: no such file" in err and err.count("\n") == 1
+
+
+def test_the_aom_ctc_conditions_give_every_ctc_metric(tmp_path, cli, aom_tools):
+    from av1tools.eval.metrics import METRICS_FOR_BD
+
+    args = ["eval-encode", "--seq", "bigbuckbunny-cif", "--out", tmp_path, "--conditions", "aom-ctc", "--frames", "2"]
+    args += ["--cpu-used", "5", "--presets", "6", "--verdict", "stock", "--repeat", "1", "--calibration", "", "--json"]
+    code, out, err = cli(args)
+    assert code == 0, err
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["settings"]["cq_levels"] == [21, 27, 34, 40, 46, 52]  # nearest to the AI qindex points 85..210
+    assert report["settings"]["clips"][0]["frames"] == 2  # --frames shortens the CTC's 30
+    quality = next(r["quality"] for r in report["runs"] if r["kind"] == "baseline")
+    assert set(METRICS_FOR_BD) <= set(quality) and 0 < quality["vmaf"] <= 100
+    preset = {r["label"]: r for r in report["verdicts"]["stock"]["rows"]}["cpu-used 6"]
+    assert set(preset["bd_rate"]) == set(METRICS_FOR_BD)
+    assert set(preset["bd_rate"]["psnr_y"]) == {"cubic", "pchip", "avm"} and preset["bd_rate"]["psnr_y"]["avm"] > 0
+    md = (tmp_path / "report.md").read_text()
+    assert "## BD-rate per metric" in md and " ms_ssim_y_db |" in md and " vmaf_neg |" in md

@@ -78,7 +78,7 @@ def test_exact_oracle_is_the_baseline(aom_tools, tmp_path, cpu_used):
         q_base = measure_quality(base, sample_path("bigbuckbunny-cif"), 2)
         q_oracle = measure_quality(oracle, sample_path("bigbuckbunny-cif"), 2)
         assert abs(oracle.stat().st_size - base.stat().st_size) <= 0.001 * base.stat().st_size, cq
-        assert abs(q_oracle.psnr_y - q_base.psnr_y) <= 0.01, cq
+        assert abs(q_oracle["psnr_y"] - q_base["psnr_y"]) <= 0.01, cq
         assert oracle.read_bytes() == base.read_bytes(), f"cq {cq}: not bit-identical"
         assert oracle_run.cpu_seconds < 0.6 * base_run.cpu_seconds  # it did skip the search
 
@@ -102,10 +102,10 @@ def test_oracle_reproduces_the_baseline(aom_tools, tmp_path, mode):
             assert set(frame_nodes(got[g.display_index].block_size, 64)) == set(frame_nodes(g.block_size, 64))
     q_base = measure_quality(base, sample_path(SRC), settings.frames)
     q_oracle = measure_quality(oracle, sample_path(SRC), settings.frames)
-    assert q_oracle.frames == settings.frames  # dav1d decodes every frame
+    assert q_oracle["frames"] == settings.frames  # dav1d decodes every frame
     # Stock speed features (no exact switch): partitions come back exactly, but mode decisions
     # inside them drift a little (docs/guided.md). PSNR within 0.5%, bits within 2%.
-    assert abs(q_oracle.psnr_y - q_base.psnr_y) / q_base.psnr_y < 0.005
+    assert abs(q_oracle["psnr_y"] - q_base["psnr_y"]) / q_base["psnr_y"] < 0.005
     assert abs(oracle.stat().st_size - base.stat().st_size) / base.stat().st_size < 0.02
     # The counters: one line per coded frame, and far less search work when forced.
     assert len(base_stats) == len(grids) == len(oracle_stats)

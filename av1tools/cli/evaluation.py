@@ -18,12 +18,13 @@ from av1tools.cli.common import (
     default,
     device_option,
     epilog,
+    explicit,
     output_options,
     paths_text,
     sb_size_option,
     tools,
 )
-from av1tools.eval.config import FEATURES, VERDICTS, EvalEncodeConfig, EvaluateConfig, OperatingPoint
+from av1tools.eval.config import CONDITIONS, FEATURES, VERDICTS, EvalEncodeConfig, EvaluateConfig, OperatingPoint
 from av1tools.extract.aom import MODES
 from av1tools.model.staged.config import TransferConfig
 
@@ -201,6 +202,12 @@ def _simulation_of(report: Path) -> dict:
     help="A variance heuristic (a run of `train --arch variance`, or 'default') run at the same points.",
 )
 @click.option(
+    "--conditions",
+    type=click.Choice(CONDITIONS),
+    help="aom-ctc: the AOM common test conditions' six rate points (the cq-levels nearest their qindex), "
+    "frame counts (--frames shortens), every CTC metric and AVM's BD-rate; options given explicitly win.",
+)
+@click.option(
     "--budget",
     "budgets",
     type=click.FloatRange(min=0),
@@ -282,17 +289,22 @@ def eval_encode_config(ctx: click.Context, opts: dict) -> EvalEncodeConfig:
         + tuple(OperatingPoint(threshold=t) for t in opts["thresholds"])
         + tuple(OperatingPoint(coverage=c, max_types=opts["max_types"]) for c in opts["coverages"])
     )
-    given = {"points": points} if points else {}
-    return config_from(
-        EvalEncodeConfig,
-        opts,
-        sequences=tuple(opts["sequences"]),
-        cq_levels=tuple(sorted(opts["cq_levels"])),
-        verdicts=tuple(dict.fromkeys(opts["verdicts"])),
-        budgets=tuple(opts["budgets"]),
-        aom_dir=ctx.obj["aom_dir"],
-        **given,
-    )
+    given = {
+        "sequences": tuple(opts["sequences"]),
+        "cq_levels": tuple(opts["cq_levels"]),
+        "verdicts": tuple(dict.fromkeys(opts["verdicts"])),
+        "budgets": tuple(opts["budgets"]),
+        "aom_dir": ctx.obj["aom_dir"],
+    }
+    if points:
+        given["points"] = points
+    if opts["conditions"]:  # the CTC's values, where the user gave none of their own
+        from av1tools.eval.conditions import study_conditions
+
+        mine = explicit(ctx, ("cq_levels", "frames"))
+        given |= {k: v for k, v in study_conditions(opts["mode"]).items() if k not in mine}
+    given["cq_levels"] = tuple(sorted(given["cq_levels"]))
+    return config_from(EvalEncodeConfig, opts, **given)
 
 
 @cli.group()

@@ -9,6 +9,10 @@ from pathlib import Path
 from av1tools.model.config import AGREEMENT_DECISION, ENCODING_DECISION
 
 DEFAULT_CQ_LEVELS = (23, 31, 39, 47)  # four points over the useful all-intra range, as BD-rate needs
+DEFAULT_METRICS = ("psnr", "ssim")  # av1tools.eval.metrics' per-frame metrics every study scores
+DEFAULT_BD_METRICS = ("psnr_y", "ssim_y")  # the pooled metrics BD-rates are computed for
+BD_METHODS = ("cubic", "pchip")
+CONDITIONS = ("aom-ctc",)
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,10 @@ class EvalEncodeConfig:
     guided_features: str = "stock"  # measured fastest at equal quality (docs/guided.md)
     budgets: tuple[float, ...] = (0.5, 1.0, 2.0)  # BD-rate budgets (%) the best point is named for
     heuristic: str | None = None  # a variance table run at the same points ("default": the shipped one)
+    conditions: str | None = None  # "aom-ctc": the AOM CTC's rate points, frame counts and metrics
+    metrics: tuple[str, ...] = DEFAULT_METRICS
+    bd_metrics: tuple[str, ...] = DEFAULT_BD_METRICS
+    bd_methods: tuple[str, ...] = BD_METHODS
     calibration: str | None = "carphone"  # the clip the cost model is calibrated on
     calibration_frames: int = 6
     jobs: int = 1  # encodes at once (timing is cleanest with 1 on a small machine)
@@ -108,6 +116,8 @@ class EvalEncodeConfig:
     def __post_init__(self) -> None:
         if not self.verdicts or any(v not in VERDICTS for v in self.verdicts):
             raise ValueError(f"verdicts must be among {VERDICTS}, not {self.verdicts}")
+        if self.conditions is not None and self.conditions not in CONDITIONS:
+            raise ValueError(f"conditions must be one of {CONDITIONS}, not {self.conditions!r}")
         if self.exact_runs not in ("all", "check"):
             raise ValueError(f"exact runs must be 'all' or 'check', not {self.exact_runs!r}")
         if self.guided_features not in FEATURES:

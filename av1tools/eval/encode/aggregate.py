@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import statistics
 
-from av1tools.eval.bdrate import bd_rate
+from av1tools.eval.bdrate import avm_bd_rate, bd_rate
 from av1tools.eval.encode.measure import EncodeRun
 from av1tools.eval.encode.result import BD_METHODS, BD_METRICS, ClipResult, Row, VerdictResult
 from av1tools.eval.encode.runs import KINDS, Baseline, Oracle
@@ -18,17 +18,32 @@ def _mean(values) -> float | None:
     return statistics.mean(values) if values else None
 
 
-def _bd_rates(base: dict[int, EncodeRun], mine: list[EncodeRun], notes: list[str]) -> dict:
+BD = tuple[tuple[str, ...], tuple[str, ...]]  # (metrics, methods) BD-rates are computed for
+
+
+def _one_bd_rate(rate_a, quality_a, rate_t, quality_t, method: str, metric: str) -> float:
+    """One BD-rate; AVM's method knows the metric (its VMAF saturation filter)."""
+    if method == "avm":
+        from av1tools.eval.metrics import AVM_NAMES
+
+        return avm_bd_rate(rate_a, quality_a, rate_t, quality_t, AVM_NAMES.get(metric, metric))
+    return bd_rate(rate_a, quality_a, rate_t, quality_t, method)
+
+
+def _bd_rates(base: dict[int, EncodeRun], mine: list[EncodeRun], notes: list[str], bd: BD) -> dict:
     """metric -> method -> BD-rate of ``mine`` against the baseline runs ``base`` (by cq-level)."""
     out: dict = {}
     rates = [base[r.cq_level].kbps for r in mine]
-    for metric in BD_METRICS:
+    metrics, methods = bd
+    for metric in metrics:
+        if any(metric not in r.quality for r in mine + [base[r.cq_level] for r in mine]):
+            continue
         bq = [base[r.cq_level].quality[metric] for r in mine]
         mq = [r.quality[metric] for r in mine]
         out[metric] = {}
-        for method in BD_METHODS:
+        for method in methods:
             try:
-                out[metric][method] = bd_rate(rates, bq, [r.kbps for r in mine], mq, method)
+                out[metric][method] = _one_bd_rate(rates, bq, [r.kbps for r in mine], mq, method, metric)
             except ValueError as e:
                 out[metric][method] = None
                 notes.append(str(e))
@@ -48,7 +63,7 @@ def _round_spread(ok: list[EncodeRun], base: dict[int, EncodeRun]) -> list | Non
     return [min(per_round), max(per_round)]
 
 
-def _row(label: str, group: list[EncodeRun], base: dict, stock: dict) -> Row:
+def _row(label: str, group: list[EncodeRun], base: dict, stock: dict, bd: BD) -> Row:
     kind = KINDS[group[0].kind]
     ok = [r for r in group if r.ok and r.cq_level in base]
     row = Row(
@@ -79,9 +94,9 @@ def _row(label: str, group: list[EncodeRun], base: dict, stock: dict) -> Row:
             [1 - (r.cpu_seconds + r.inference_cpu_seconds) / stock[r.cq_level].cpu_seconds for r in ok]
         )
     if kind is Baseline:
-        row.bd_rate = {m: dict.fromkeys(BD_METHODS, 0.0) for m in BD_METRICS}
+        row.bd_rate = {m: dict.fromkeys(bd[1], 0.0) for m in bd[0]}
     elif len(ok) >= 4:
-        row.bd_rate = _bd_rates(base, ok, row.notes)
+        row.bd_rate = _bd_rates(base, ok, row.notes, bd)
     sims = [r.simulated_time_saving for r in ok if r.simulated_time_saving is not None]
     if sims:
         row.simulated_time_saving = statistics.mean(sims)
@@ -98,12 +113,12 @@ def baselines(runs: list[EncodeRun], clip: str, verdict: str) -> dict[int, Encod
     return {r.cq_level: r for r in runs if r.clip == clip and r.verdict == verdict and r.kind == Baseline.kind and r.ok}
 
 
-def clip_rows(runs: list[EncodeRun], clip: str, verdict: str) -> list[Row]:
+def clip_rows(runs: list[EncodeRun], clip: str, verdict: str, bd: BD = (BD_METRICS, BD_METHODS)) -> list[Row]:
     """One row per run label of one clip under ``verdict``."""
     mine = [r for r in runs if r.clip == clip and r.verdict == verdict]
     base, stock = baselines(runs, clip, verdict), baselines(runs, clip, "stock")
     labels = dict.fromkeys(r.label for r in mine)
-    return [_row(lb, [r for r in mine if r.label == lb], base, stock) for lb in labels]
+    return [_row(lb, [r for r in mine if r.label == lb], base, stock, bd) for lb in labels]
 
 
 def ladder_verdicts(rows: list[Row]) -> dict:
@@ -175,19 +190,24 @@ def set_rows(per_clip: dict[str, list[Row]]) -> list[Row]:
         )
         for key in MEANS:
             setattr(row, key, _mean([getattr(r, key) for r in rows]))
+        metrics = dict.fromkeys(m for r in rows for m in r.bd_rate)
         row.bd_rate = {
-            m: {k: _mean([r.bd(m, k) for r in rows]) for k in BD_METHODS}
-            for m in BD_METRICS
-            if any(r.bd(m, k) is not None for r in rows for k in BD_METHODS)
+            m: {
+                k: _mean([r.bd(m, k) for r in rows])
+                for k in dict.fromkeys(k for r in rows for k in r.bd_rate.get(m, {}))
+            }
+            for m in metrics
         }
         row.failed = [f"{r.clip} {f}" for r in rows for f in r.failed]
         out.append(row)
     return out
 
 
-def verdict_result(runs: list[EncodeRun], clips: list[str], verdict: str, budgets: tuple[float, ...]) -> VerdictResult:
+def verdict_result(
+    runs: list[EncodeRun], clips: list[str], verdict: str, budgets: tuple[float, ...], bd: BD = (BD_METRICS, BD_METHODS)
+) -> VerdictResult:
     """One verdict's rows per clip and over the set, its ladder verdicts and best points."""
-    per_clip = {c: clip_rows(runs, c, verdict) for c in clips}
+    per_clip = {c: clip_rows(runs, c, verdict, bd) for c in clips}
     summary = set_rows(per_clip) if len(clips) > 1 else per_clip[clips[0]]
     ladder = ladder_verdicts(summary)
     return VerdictResult(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from av1tools.encoder import counter_totals, encoder_env, read_stats
+from av1tools.eval.config import DEFAULT_METRICS
 from av1tools.eval.quality import measure_quality
 from av1tools.extract.aom import EncodeSettings, find_tools, run_encoder
 from av1tools.extract.y4m import Y4MReader
@@ -30,6 +31,7 @@ class EncodeJob:
     map_path: Path | None = None
     aom_dir: str | None = None
     measure_quality: bool = True  # the bitstream is the same every round: scored once
+    metrics: tuple[str, ...] = DEFAULT_METRICS
 
     @property
     def ivf(self) -> Path:
@@ -62,7 +64,7 @@ def run_encode(job: EncodeJob) -> Measurement:
         tools, job.settings, job.source, job.ivf, bit_depth, env=encoder_env(job.map_path, job.stats, job.exact)
     )
     size = job.ivf.stat().st_size
-    quality = measure_quality(job.ivf, job.source, job.settings.frames).to_dict() if job.measure_quality else None
+    quality = measure_quality(job.ivf, job.source, job.settings.frames, job.metrics) if job.measure_quality else None
     return Measurement(
         result.cpu_seconds, result.wall_seconds, size, size * 8 / 1000 / (job.settings.frames / fps), quality
     )

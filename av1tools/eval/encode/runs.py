@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from av1tools.encoder import write_partition_map
-from av1tools.eval.config import EvalEncodeConfig, OperatingPoint
+from av1tools.eval.config import DEFAULT_METRICS, EvalEncodeConfig, OperatingPoint
 from av1tools.eval.encode.clips import Clip
 from av1tools.eval.encode.inference import infer_map
 from av1tools.eval.encode.measure import EncodeJob, EncodeRun
@@ -68,6 +68,7 @@ class Study:
             run.exact(config),
             self.work / f"{name}.map" if map_path else None,
             config.aom_dir,
+            metrics=DEFAULT_METRICS if clip.calibration else config.metrics,  # calibration: counters, not quality
         )
 
     def with_map(self, job: EncodeJob, entries, **extra) -> Planned:

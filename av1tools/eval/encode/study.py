@@ -26,10 +26,10 @@ from av1tools.eval.encode.aggregate import clip_rows, instrument, verdict_result
 from av1tools.eval.encode.clips import Clip
 from av1tools.eval.encode.inference import warm_up
 from av1tools.eval.encode.measure import EncodeRun, run_encode
-from av1tools.eval.encode.result import EvalEncodeResult
+from av1tools.eval.encode.result import BD_METHODS, BD_METRICS, EvalEncodeResult
 from av1tools.eval.encode.runs import Baseline, Oracle, Planned, Run, Study, run_kinds
 from av1tools.eval.encode.simulate import simulate
-from av1tools.eval.quality import SSIM_WINDOW
+from av1tools.eval.quality import smallest_frame
 from av1tools.extract.aom import AomTools, EncoderBuild, encoder_build, inspect_bitstream
 from av1tools.extract.sequences import SequenceError, resolve_sequence, resolve_sequence_set
 from av1tools.jobs import run_jobs
@@ -92,12 +92,13 @@ def plan(
 ) -> tuple[list[Clip], Clip | None, EncoderBuild]:
     """Every input checked before any encode: clips, calibration clip, encoder, presets."""
     clips = [Clip.open(ref, config.frames) for ref in resolve_sequence_set(config.sequences)]
-    small = [c for c in clips if min(c.width, c.height) < SSIM_WINDOW]
+    least, metric = smallest_frame(config.metrics)
+    small = [c for c in clips if min(c.width, c.height) < least]
     if small:
         c = small[0]
         raise EvalEncodeError(
-            f"{c.ref.name}: {c.width}x{c.height} is smaller than SSIM's {SSIM_WINDOW}x{SSIM_WINDOW} window; "
-            f"eval-encode scores frames of at least {SSIM_WINDOW} pixels each way"
+            f"{c.ref.name}: {c.width}x{c.height} is too small for {metric.upper().replace('_', '-')}, "
+            f"which scores frames of at least {least}x{least}"
         )
     build = encoder_build(tools)
     if not build.guided:
@@ -225,6 +226,10 @@ def _settings(config, clips, calibration, build, predictors, warmups, kinds) -> 
         verdicts=list(config.verdicts),
         guided_features=config.guided_features,
         budgets=list(config.budgets),
+        conditions=config.conditions,
+        metrics=list(config.metrics),
+        bd_metrics=list(config.bd_metrics),
+        bd_methods=list(config.bd_methods),
         encoder=build.to_dict(),
         points=[p.label for p in config.points] if predictors else [],
         presets=list(config.presets),
@@ -243,12 +248,13 @@ def summarise(runs: list[EncodeRun], settings: dict, simulation: dict) -> EvalEn
     instrument's checks per clip."""
     clips = [c["name"] for c in settings["clips"]]
     budgets = tuple(settings.get("budgets", ()))
+    bd = (tuple(settings.get("bd_metrics", BD_METRICS)), tuple(settings.get("bd_methods", BD_METHODS)))
     calib = settings.get("calibration") or {}
     return EvalEncodeResult(
         settings,
         simulation,
-        {v: verdict_result(runs, clips, v, budgets) for v in settings["verdicts"]},
+        {v: verdict_result(runs, clips, v, budgets, bd) for v in settings["verdicts"]},
         {c: instrument(runs, c) for c in clips},
-        [row for v in settings["verdicts"] for row in clip_rows(runs, calib["name"], v)] if calib else [],
+        [row for v in settings["verdicts"] for row in clip_rows(runs, calib["name"], v, bd)] if calib else [],
         runs,
     )
