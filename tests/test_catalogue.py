@@ -220,3 +220,16 @@ def test_catalogue_entries_are_well_formed():
         assert e.url.startswith(DERF + "/") and e.filename.endswith(".y4m") and e.format == "y4m"
         assert e.sha256 is None or (len(e.sha256) == 64 and int(e.sha256, 16) >= 0)
         assert e.frames > 0 and min(e.resolution) > 0 and e.licence
+
+
+def test_a_ctc_class_names_its_catalogue_sequences():
+    from av1tools.extract.catalogue import CATALOGUE, class_members
+    from av1tools.extract.sequences import SequenceError, _expand
+
+    assert CATALOGUE["park_joy_720p50"].ctc_class == "A3" and CATALOGUE["foreman_cif"].ctc_class is None
+    assert class_members("class:A2") == ["crowd_run_1080p50", "park_joy_1080p50"]
+    assert [name for name, _ in _expand("class:A3")] == ["park_joy_720p50"]
+    with pytest.raises(SequenceError, match="class:Z9: unknown CTC class"):
+        _expand("class:Z9")
+    with pytest.raises(SequenceError, match="holds no sequence of class A5"):
+        _expand("class:A5")

@@ -56,7 +56,9 @@ def samples(names: tuple[str, ...], as_json: bool) -> None:
             {
                 "name": c.name,
                 "kind": "catalogue",
-                "description": f"{c.resolution}, {c.frames} frames, {c.licence} (downloaded on first use)",
+                "description": f"{c.resolution}, {c.frames} frames"
+                + (f", AOM CTC class {c.ctc_class}" if c.ctc_class else "")
+                + f", {c.licence} (downloaded on first use)",
                 "cached": c.cached,
             }
             for c in list_catalogue()

@@ -299,7 +299,7 @@ def eval_encode_config(ctx: click.Context, opts: dict) -> EvalEncodeConfig:
     if points:
         given["points"] = points
     if opts["conditions"]:  # the CTC's values, where the user gave none of their own
-        from av1tools.eval.conditions import study_conditions
+        from av1tools.eval.config import study_conditions
 
         mine = explicit(ctx, ("cq_levels", "frames"))
         given |= {k: v for k, v in study_conditions(opts["mode"]).items() if k not in mine}

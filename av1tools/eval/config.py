@@ -122,3 +122,21 @@ class EvalEncodeConfig:
             raise ValueError(f"exact runs must be 'all' or 'check', not {self.exact_runs!r}")
         if self.guided_features not in FEATURES:
             raise ValueError(f"guided features must be one of {FEATURES}, not {self.guided_features!r}")
+
+
+def study_conditions(mode: str) -> dict:
+    """What ``--conditions aom-ctc`` sets in an eval-encode study (options given explicitly
+    win): the CTC's six rate points of the mode's configuration (AI for all-intra, RA
+    otherwise) at the cq-levels nearest to their qindex (aomenc reaches only multiples of 4),
+    its frame count, every CTC metric and AVM's BD-rate beside the others."""
+    from av1tools.ctc import FRAME_COUNTS, QINDEX_POINTS, cq_level_for_qindex
+    from av1tools.eval.metrics import METRICS_FOR_BD
+
+    config = "AI" if mode == "intra" else "RA"
+    return {
+        "cq_levels": tuple(cq_level_for_qindex(q, exact=False) for q in QINDEX_POINTS[config]),
+        "frames": FRAME_COUNTS[config],
+        "metrics": ("psnr", "ssim", "ms_ssim", "psnr_hvs", "ciede2000", "vmaf"),
+        "bd_metrics": METRICS_FOR_BD,
+        "bd_methods": ("cubic", "pchip", "avm"),
+    }

@@ -70,6 +70,13 @@ class Entry:
     def filename(self) -> str:
         return self.url.rsplit("/", 1)[1]
 
+    @property
+    def ctc_class(self) -> str | None:
+        """The AOM CTC class of its size (every entry here is natural camera content)."""
+        from av1tools.ctc import ctc_class
+
+        return ctc_class(*self.resolution)
+
 
 def _derf(name: str, resolution: tuple[int, int], frames: int, licence: str, filename: str | None = None) -> Entry:
     return Entry(name, f"{DERF}/{filename or name + '.y4m'}", resolution, frames, licence)
@@ -103,6 +110,23 @@ class CatalogueRow(NamedTuple):
     frames: int
     cached: bool
     licence: str
+    ctc_class: str | None = None
+
+
+CLASS_PREFIX = "class:"  # --seq class:A3 names every catalogue sequence of that CTC class
+
+
+def class_members(spec: str) -> list[str]:
+    """The catalogue names a ``class:NAME`` spec stands for (CatalogueError when none)."""
+    from av1tools.ctc import CLASSES
+
+    name = spec[len(CLASS_PREFIX) :]
+    if name not in CLASSES:
+        raise CatalogueError(f"{spec}: unknown CTC class; known: {', '.join(CLASSES)}")
+    members = [e.name for e in CATALOGUE.values() if e.ctc_class == name]
+    if not members:
+        raise CatalogueError(f"{spec}: the catalogue holds no sequence of class {name} ({CLASSES[name].content})")
+    return members
 
 
 def _entry(name: str) -> Entry:
@@ -124,7 +148,12 @@ def list_catalogue() -> list[CatalogueRow]:
         y4m, record = _paths(e)
         rows.append(
             CatalogueRow(
-                e.name, f"{e.resolution[0]}x{e.resolution[1]}", e.frames, y4m.is_file() and record.is_file(), e.licence
+                e.name,
+                f"{e.resolution[0]}x{e.resolution[1]}",
+                e.frames,
+                y4m.is_file() and record.is_file(),
+                e.licence,
+                e.ctc_class,
             )
         )
     return rows

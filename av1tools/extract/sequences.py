@@ -327,8 +327,16 @@ def resolve_sequence(spec: str) -> SequenceRef:
 def _expand(spec: str, base: Path | None = None, lists: tuple[Path, ...] = ()) -> list[tuple[str, str | None]]:
     """(item spec, group) pairs one --seq argument stands for: a directory's videos and
     still images (other files, a README say, are not sequences and are passed over), a list
-    file's lines, a glob's matches, else itself."""
+    file's lines, a glob's matches, a CTC class's catalogue sequences (``class:A3``), else
+    itself."""
     path = Path(spec) if base is None or Path(spec).is_absolute() else base / spec
+    if spec.startswith("class:") and not path.exists():  # a CTC class: its catalogue sequences
+        from av1tools.extract.catalogue import CatalogueError, class_members
+
+        try:
+            return [(name, None) for name in class_members(spec)]
+        except CatalogueError as e:
+            raise SequenceError(str(e)) from None
     if path.is_dir():
         items = []
         name = Path(os.path.abspath(path)).name  # "." and "dir/.." name the directory too

@@ -1,4 +1,5 @@
-"""The AOM common test conditions (CTC) as data: rate points, frame counts, sequence classes,
+"""The AOM common test conditions (CTC) as data (the ground floor: sequences, evaluation and
+the catalogue all read it): rate points, frame counts, sequence classes,
 and the libaom anchor's aomenc options, as the AVM repository's CTC framework defines them
 (tools/convexhull_framework/src, CTC version 9.0: config.yaml, Config.py, AV2CTCVideo.py,
 VideoEncoder.py). docs/metrics.md cites each value.
@@ -171,20 +172,3 @@ def libaom_anchor_args(
         args += ["--kf-min-dist=9999", "--kf-max-dist=9999", "--lag-in-frames=0", *gf]
         args += [f"--gf-max-pyr-height={pyramid}"]
     return args
-
-
-def study_conditions(mode: str) -> dict:
-    """What ``--conditions aom-ctc`` sets in an eval-encode study (options given explicitly
-    win): the CTC's six rate points of the mode's configuration (AI for all-intra, RA
-    otherwise) at the cq-levels nearest to their qindex (aomenc reaches only multiples of 4),
-    its frame count, every CTC metric and AVM's BD-rate beside the others."""
-    from av1tools.eval.metrics import METRICS_FOR_BD
-
-    config = "AI" if mode == "intra" else "RA"
-    return {
-        "cq_levels": tuple(cq_level_for_qindex(q, exact=False) for q in QINDEX_POINTS[config]),
-        "frames": FRAME_COUNTS[config],
-        "metrics": ("psnr", "ssim", "ms_ssim", "psnr_hvs", "ciede2000", "vmaf"),
-        "bd_metrics": METRICS_FOR_BD,
-        "bd_methods": ("cubic", "pchip", "avm"),
-    }
