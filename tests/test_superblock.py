@@ -252,3 +252,69 @@ def test_streamed_training_sees_every_superblock(data_dir, cli, tmp_path):
     code, _, err = cli(args + ["--uncoded", "implied", "--json"])
     assert code == 0, err
     assert (run / "superblock.pt").exists()
+
+
+def test_context_windows_repeat_the_frame_edge():
+    from av1tools.model.superblock.data import windows
+
+    luma = np.random.default_rng(3).integers(0, 256, (100, 150)).astype(np.uint8)
+    w = windows(luma, np.array([0, 128]), np.array([0, 64]), 16)
+    assert w.shape == (2, 96, 96)
+    np.testing.assert_array_equal(w[0, 16:80, 16:80], luma[:64, :64])  # the superblock itself
+    np.testing.assert_array_equal(w[0, :16, 16:80], np.repeat(luma[:1, :64], 16, axis=0))  # above the frame
+    np.testing.assert_array_equal(w[0, 16:80, :16], np.repeat(luma[:64, :1], 16, axis=1))  # left of it
+    np.testing.assert_array_equal(w[0, 16:80, 80:96], luma[:64, 64:80])  # the neighbour on the right is context
+    np.testing.assert_array_equal(w[1, 16:52, 16:38], luma[64:100, 128:150])  # an edge superblock
+    np.testing.assert_array_equal(w[1, 16:52, 38:], np.repeat(luma[64:100, 149:150], 96 - 38, axis=1))
+    np.testing.assert_array_equal(w[1, 52:, 16:38], np.repeat(luma[99:100, 128:150], 96 - 52, axis=0))
+    np.testing.assert_array_equal(windows(luma, np.array([64]), np.array([0]), 0)[0], luma[:64, 64:128])
+
+
+@pytest.mark.parametrize("margin,activity,frame_size", [(16, False, False), (32, True, True), (0, True, False)])
+def test_context_inputs_keep_the_tree_layout(margin, activity, frame_size):
+    config = SuperblockConfig(margin=margin, activity=activity, frame_size=frame_size)
+    net = SuperblockNet(config).eval()
+    side = config.window
+    out = net(torch.rand(3, 1, side, side), torch.rand(3), torch.rand(3, 2))
+    assert out.shape == (3, SLOTS, NUM_PARTITIONS) and torch.isfinite(out).all()
+    if margin:  # the context changes the prediction; pixels of the superblock itself dominate its cells
+        x = torch.rand(1, 1, side, side)
+        y = x.clone()
+        y[..., :4, :4] = 1 - y[..., :4, :4]  # a far corner of the margin
+        assert not torch.equal(net(x, torch.rand(1), torch.rand(1, 2)), net(y, torch.rand(1), torch.rand(1, 2)))
+    plain = set(SuperblockNet(SuperblockConfig()).state_dict())
+    assert (set(net.state_dict()) == plain) and (margin or activity or frame_size)  # same layers, other inputs
+
+
+def test_temperatures_fitted_on_one_split_lower_the_nll_of_another():
+    from av1tools.model.superblock.calibration import ScoredNodes, fit_temperatures, nll, reliability
+
+    rng = np.random.default_rng(5)
+    n = 6000
+    true_logits = rng.normal(0, 1.5, (n, NUM_PARTITIONS))
+    p = np.exp(true_logits) / np.exp(true_logits).sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(NUM_PARTITIONS, p=row) for row in p])
+    levels = rng.integers(0, 4, n)
+    overconfident = (3.0 * true_logits).astype(np.float32)  # what an overfitted network says
+    a, b = slice(0, n // 2), slice(n // 2, n)
+    fit = fit_temperatures(ScoredNodes(overconfident[a], labels[a], levels[a]))
+    held = ScoredNodes(overconfident[b], labels[b], levels[b])
+    assert np.all((fit > 2.2) & (fit < 4.0))  # about 3, per level
+    assert nll(held, fit) < nll(held) - 0.1
+    assert reliability(held, fit)["ece"] < reliability(held)["ece"]
+
+
+def test_training_stores_temperatures_and_the_predictor_uses_them(superblock_run, tmp_path):
+    calibration = superblock_run.metrics["calibration"]
+    assert len(calibration["temperatures"]) == 4 and calibration["nll_after"] <= calibration["nll_before"]
+    net, extra = load_superblock(superblock_run.run_dir)
+    assert extra["temperatures"] == calibration["temperatures"]
+    predictor = SuperblockPredictor(superblock_run.run_dir, "cpu", "product")
+    luma = np.random.default_rng(0).integers(0, 256, (64, 64)).astype(np.uint8)
+    with torch.no_grad():
+        raw = net(torch.from_numpy(luma[None, None] / 255.0).float(), torch.tensor([120 / 255.0]))
+    hot = torch.softmax(raw[0, 0], -1).max().item()
+    probs = predictor.predict_frame(luma, 255.0, 120, walk="all").probs[0]
+    t = calibration["temperatures"][0]
+    assert probs.max() == pytest.approx(torch.softmax(raw[0, 0] / t, -1).max().item(), rel=1e-5)
+    assert (probs.max() < hot) == (t > 1)

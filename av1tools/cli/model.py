@@ -132,6 +132,26 @@ StagedConfig, SuperblockConfig = FAMILIES["staged"].config, FAMILIES["superblock
     "when they lie inside a block coded whole (implied).",
 )
 @click.option(
+    "--margin",
+    type=click.Choice(["0", "16", "32"]),
+    default=str(default(SuperblockConfig, "margin")),
+    show_default=True,
+    callback=lambda ctx, param, value: int(value),
+    help="superblock: context pixels of the frame around each superblock, each side.",
+)
+@click.option(
+    "--activity/--no-activity",
+    default=default(SuperblockConfig, "activity"),
+    show_default=True,
+    help="superblock: a local-activity input channel (5x5 standard deviation).",
+)
+@click.option(
+    "--frame-size/--no-frame-size",
+    default=default(SuperblockConfig, "frame_size"),
+    show_default=True,
+    help="superblock: the frame's width and height as inputs beside the qindex.",
+)
+@click.option(
     "--stream", is_flag=True, default=default(TrainJob, "stream"), help="superblock: read shards in worker processes."
 )
 @output_options("Print each stage's summary as JSON.")

@@ -64,7 +64,7 @@ FAMILIES: dict[str, Family] = {
             superblock.CHECKPOINT,
             "av1tools.model.superblock.train:train_superblock",
             "av1tools.model.superblock.predict:SuperblockPredictor",
-            ("widths", "level_weights", "uncoded", "stream"),
+            ("widths", "level_weights", "uncoded", "margin", "activity", "frame_size", "stream"),
         ),
         Family(
             "variance",

@@ -18,6 +18,15 @@ class SuperblockConfig:
     widths: tuple[int, ...] = (16, 24, 32, 48, 64)  # channels at strides 4, 8, 16, 32, 64 (measured: README)
     level_weights: str = "node"  # "node": each node weighs the same in the loss; "equal": each tree level
     uncoded: str = "mask"  # nodes the encoder never coded: "mask" (no loss) or "implied" (NONE inside a NONE)
+    margin: int = 0  # context: pixels of the frame around the superblock seen too, each side (0, 16, 32)
+    activity: bool = False  # context: a local-activity channel (5x5 standard deviation) beside the luma
+    frame_size: bool = False  # context: the frame's width and height (log2) beside the qindex
+
+    def __post_init__(self) -> None:
+        if len(self.widths) != 5 or min(self.widths) < 1:
+            raise ValueError(f"widths must be five positive integers, not {self.widths}")
+        if self.margin not in (0, 16, 32):
+            raise ValueError(f"margin must be 0, 16 or 32 pixels, not {self.margin}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -29,6 +38,11 @@ class SuperblockConfig:
         d = dict(d)
         d["widths"] = tuple(d["widths"])
         return cls(**d)
+
+    @property
+    def window(self) -> int:
+        """The side of the luma window the network reads: the superblock and its margin."""
+        return 64 + 2 * self.margin
 
 
 CHECKPOINT = "superblock.pt"  # a superblock run directory holds this file

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from av1tools.extract.dataset import DatasetError, DatasetFile, open_dataset
+from av1tools.extract.dataset import DatasetError, DatasetFile, node_pixels, open_dataset
 from av1tools.model.superblock.layout import (
     LEVEL_SIZES,
     SB,
@@ -35,13 +35,17 @@ from av1tools.partition import NUM_PARTITIONS
 BITS = (1 << np.arange(NUM_PARTITIONS)).astype(np.uint16)
 
 
+ROW_FIELDS = ("pixels", "max_value", "qindex", "frame_size", "labels", "allowed", "inside", "group")
+
+
 @dataclass
 class Superblocks:
     """Samples as parallel arrays (N superblocks)."""
 
-    pixels: np.ndarray  # (N, 64, 64) uint8 or uint16
+    pixels: np.ndarray  # (N, W, W) uint8 or uint16: the superblock and its context margin
     max_value: np.ndarray  # (N,) 255 or 1023
     qindex: np.ndarray  # (N,) uint8
+    frame_size: np.ndarray  # (N, 2) the frame's width and height
     labels: np.ndarray  # (N, 85) int8, -1 where not coded
     allowed: np.ndarray  # (N, 85) uint16 bit masks of allowed types
     inside: np.ndarray  # (N, 85) bool: the node lies wholly inside the frame
@@ -52,45 +56,41 @@ class Superblocks:
         return len(self.qindex)
 
     def take(self, rows: np.ndarray) -> Superblocks:
-        return Superblocks(
-            self.pixels[rows],
-            self.max_value[rows],
-            self.qindex[rows],
-            self.labels[rows],
-            self.allowed[rows],
-            self.inside[rows],
-            self.group[rows],
-            self.groups,
-        )
+        return replace(self, **{name: getattr(self, name)[rows] for name in ROW_FIELDS})
 
     @staticmethod
     def concat(parts: Sequence[Superblocks]) -> Superblocks:
         groups = sorted({g for p in parts for g in p.groups})
         where = {g: i for i, g in enumerate(groups)}
-
-        def cat(name):
-            return np.concatenate([getattr(p, name) for p in parts])
-
+        columns = {name: np.concatenate([getattr(p, name) for p in parts]) for name in ROW_FIELDS if name != "group"}
         group = np.concatenate([np.array([where[p.groups[i]] for i in p.group], dtype=np.int32) for p in parts])
-        return Superblocks(
-            cat("pixels"),
-            cat("max_value"),
-            cat("qindex"),
-            cat("labels"),
-            cat("allowed"),
-            cat("inside"),
-            group,
-            groups,
-        )
+        return Superblocks(**columns, group=group, groups=groups)
 
 
-def file_superblocks(ds: DatasetFile) -> Superblocks:
-    """Every superblock of one shard (64x64 superblocks only)."""
+def windows(luma: np.ndarray, xs: np.ndarray, ys: np.ndarray, margin: int) -> np.ndarray:
+    """(N, 64 + 2 margin, ...) luma windows of the superblocks at (xs, ys): each superblock and
+    ``margin`` pixels of the frame around it; past the frame's edges the edge samples repeat
+    (as the encoder's own border extension does)."""
+    if not margin:
+        return node_pixels(luma, xs, ys, SB)
+    padded = np.pad(luma, margin, mode="edge")
+    return node_pixels(padded, np.asarray(xs), np.asarray(ys), SB + 2 * margin)
+
+
+def frame_size_input(width: np.ndarray, height: np.ndarray) -> np.ndarray:
+    """The network's frame-size input: log2 of the width and height, scaled to about 1."""
+    return np.stack([np.log2(width), np.log2(height)], axis=-1).astype(np.float32) / 16.0
+
+
+def file_superblocks(ds: DatasetFile, margin: int = 0) -> Superblocks:
+    """Every superblock of one shard (64x64 superblocks only), with ``margin`` pixels of
+    context around each."""
     a = ds.attrs
     if a.sb_size != SB:
         raise DatasetError(f"{ds.path}: the superblock model reads 64x64 superblocks, this shard has {a.sb_size}")
     sx, sy = ds.column(SB, "x").astype(np.int64), ds.column(SB, "y").astype(np.int64)
-    keys = superblock_keys(ds.column(SB, "display_index"), sx, sy)
+    frames = ds.column(SB, "display_index")
+    keys = superblock_keys(frames, sx, sy)
     index = SuperblockIndex(keys)
     n = len(keys)
     labels = np.full((n, SLOTS), -1, dtype=np.int8)
@@ -105,10 +105,19 @@ def file_superblocks(ds: DatasetFile) -> Superblocks:
     position = {(int(x), int(y)): i for i, (x, y) in enumerate(zip(xs, ys))}
     per_sb = np.array([position[(int(x), int(y))] for x, y in zip(sx, sy)])
     allowed = (masks.astype(np.uint16) * BITS).sum(axis=2).astype(np.uint16)[per_sb]
+    if margin:
+        lumas = ds.frame_lumas()
+        pixels = np.empty((n, SB + 2 * margin, SB + 2 * margin), dtype=lumas[int(frames[0])].dtype)
+        for f in np.unique(frames):
+            sel = np.flatnonzero(frames == f)
+            pixels[sel] = windows(lumas[int(f)], sx[sel], sy[sel], margin)
+    else:
+        pixels = ds.pixels(SB)
     return Superblocks(
-        ds.pixels(SB),
+        pixels,
         np.full(n, a.max_value, np.float32),
         ds.column(SB, "qindex"),
+        np.tile(np.array([a.width, a.height], np.int32), (n, 1)),
         labels,
         allowed,
         inside,
@@ -129,16 +138,16 @@ def implied_labels(sb: Superblocks) -> Superblocks:
         whole = (labels[:, parent] == 0) & inside[:, parent] & (labels[:, child] < 0) & none_ok[:, child]
         labels[:, child] = np.where(whole, 0, labels[:, child])
         inside[:, child] |= whole
-    return Superblocks(sb.pixels, sb.max_value, sb.qindex, labels, sb.allowed, inside, sb.group, sb.groups)
+    return replace(sb, labels=labels, inside=inside)
 
 
-def load_superblocks(files: Sequence[Path], max_bytes: int = 8 << 30) -> Superblocks:
+def load_superblocks(files: Sequence[Path], margin: int = 0, max_bytes: int = 12 << 30) -> Superblocks:
     """Every superblock of ``files`` in memory (refused beyond ``max_bytes`` of pixels: use
     the stream instead)."""
     parts, total = [], 0
     for path in files:
         with open_dataset(path) as ds:
-            part = file_superblocks(ds)
+            part = file_superblocks(ds, margin)
         total += part.pixels.nbytes
         if total > max_bytes:
             raise DatasetError(f"more than {max_bytes >> 30} GiB of superblock pixels: train with --stream")
@@ -156,9 +165,11 @@ def allowed_bool(bits: torch.Tensor) -> torch.Tensor:
 def batch_tensors(sb: Superblocks, rows: np.ndarray) -> dict[str, torch.Tensor]:
     """One training batch as tensors (pixels in [0, 1])."""
     pixels = torch.from_numpy(sb.pixels[rows].astype(np.float32) / sb.max_value[rows, None, None])[:, None]
+    size = sb.frame_size[rows]
     out = {
         "pixels": pixels,
         "qindex": torch.from_numpy(sb.qindex[rows].astype(np.float32) / 255.0),
+        "frame_size": torch.from_numpy(frame_size_input(size[:, 0], size[:, 1])),
         "labels": torch.from_numpy(sb.labels[rows].astype(np.int64)),
         "allowed": allowed_bool(torch.from_numpy(sb.allowed[rows].astype(np.int32))),
         "inside": torch.from_numpy(sb.inside[rows]),
@@ -180,9 +191,11 @@ class SuperblockStream(IterableDataset):
         rank: int = 0,
         world: int = 1,
         implied: bool = False,  # label uncoded nodes inside a block coded whole as NONE
+        margin: int = 0,  # context pixels around each superblock
     ):
         self.files = list(files)
         self.implied = implied
+        self.margin = margin
         self.batch_size, self.buffer, self.seed = batch_size, buffer, seed
         self.rank, self.world = rank, world
         self.epoch = 0
@@ -205,7 +218,7 @@ class SuperblockStream(IterableDataset):
         held = 0
         for path in self._my_files():
             with open_dataset(path) as ds:
-                part = file_superblocks(ds)
+                part = file_superblocks(ds, self.margin)
             if self.implied:
                 part = implied_labels(part)
             pool.append(part)

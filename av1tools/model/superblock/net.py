@@ -15,7 +15,6 @@ from torch import nn
 
 from av1tools.model.common import normalise_blocks
 from av1tools.model.superblock.config import SuperblockConfig
-from av1tools.model.superblock.layout import SB
 from av1tools.partition import NUM_PARTITIONS
 
 
@@ -34,35 +33,54 @@ def _block(c: int) -> nn.Sequential:
     return nn.Sequential(_conv(c, c, 3, groups=c), _conv(c, c, 1))
 
 
+def local_activity(x: torch.Tensor) -> torch.Tensor:
+    """Each sample's 5x5 neighbourhood standard deviation (the busyness a partition follows)."""
+    mean = F.avg_pool2d(x, 5, 1, 2, count_include_pad=False)
+    square = F.avg_pool2d(x * x, 5, 1, 2, count_include_pad=False)
+    return (square - mean * mean).clamp(min=0).sqrt()
+
+
 class SuperblockNet(nn.Module):
-    """64x64 luma + qindex -> (N, 85, 10) logits, levels 64, 32, 16, 8 in slot order."""
+    """A superblock's luma window (64x64, or with its context margin) + qindex (+ the frame's
+    size) -> (N, 85, 10) logits, levels 64, 32, 16, 8 in slot order. With a margin the
+    finest levels are computed over the whole window, so the superblock's cells hear their
+    neighbours, and cropped to the superblock before the coarse levels."""
 
     def __init__(self, config: SuperblockConfig):
         super().__init__()
         self.config = config
         w = config.widths  # channels at strides 4, 8, 16, 32, 64
-        self.stem = _conv(1, w[0], 4, stride=4)  # 16x16: 4x4 patches
+        self.stem = _conv(1 + int(config.activity), w[0], 4, stride=4)  # 16x16: 4x4 patches
         self.down8 = nn.Sequential(_conv(w[0], w[1], 2, stride=2), _block(w[1]))  # 8x8
         self.down16 = nn.Sequential(_conv(w[1], w[2], 2, stride=2), _block(w[2]))  # 4x4
         self.down32 = nn.Sequential(_conv(w[2], w[3], 2, stride=2), _block(w[3]))  # 2x2
         self.down64 = _conv(w[3], w[4], 2, stride=2)  # 1x1
         # top-down: each finer level hears what the coarser one sees
         self.lateral = nn.ModuleList([nn.Conv2d(w[i + 1], w[i], 1) for i in (3, 2, 1)])
-        self.q_embed = nn.Sequential(nn.Linear(1, 32), nn.ReLU(inplace=True))
+        self.q_embed = nn.Sequential(nn.Linear(1 + 2 * int(config.frame_size), 32), nn.ReLU(inplace=True))
         self.q_shift = nn.ModuleList([nn.Linear(32, c) for c in (w[4], w[3], w[2], w[1])])
         self.heads = nn.ModuleList([nn.Conv2d(c, NUM_PARTITIONS, 1) for c in (w[4], w[3], w[2], w[1])])
 
-    def forward(self, luma: torch.Tensor, qindex: torch.Tensor) -> torch.Tensor:
-        """``luma`` (N, 1, 64, 64) in [0, 1], ``qindex`` (N,) in [0, 1]."""
+    def forward(self, luma: torch.Tensor, qindex: torch.Tensor, frame_size: torch.Tensor | None = None) -> torch.Tensor:
+        """``luma`` (N, 1, W, W) in [0, 1] (W = config.window), ``qindex`` (N,) in [0, 1],
+        ``frame_size`` (N, 2) log2 width and height / 16 (used when config.frame_size)."""
         x = normalise_blocks(luma)
+        if self.config.activity:
+            x = torch.cat([x, local_activity(x)], dim=1)
         f8 = self.down8(self.stem(x))
         f16 = self.down16(f8)
+        if self.config.margin:  # back to the superblock's own cells
+            c8, c16 = self.config.margin // 8, self.config.margin // 16
+            f8, f16 = f8[..., c8 : c8 + 8, c8 : c8 + 8], f16[..., c16 : c16 + 4, c16 : c16 + 4]
         f32 = self.down32(f16)
         f64 = self.down64(f32)
         u32 = f32 + F.interpolate(self.lateral[0](f64), size=f32.shape[-2:], mode="nearest")
         u16 = f16 + F.interpolate(self.lateral[1](u32), size=f16.shape[-2:], mode="nearest")
         u8 = f8 + F.interpolate(self.lateral[2](u16), size=f8.shape[-2:], mode="nearest")
-        q = self.q_embed(qindex.view(-1, 1).float())
+        scalars = qindex.view(-1, 1).float()
+        if self.config.frame_size:
+            scalars = torch.cat([scalars, frame_size.float()], dim=1)
+        q = self.q_embed(scalars)
         out = []
         for feats, shift, head in zip((f64, u32, u16, u8), self.q_shift, self.heads):
             logits = head(F.relu(feats + shift(q)[:, :, None, None]))
@@ -91,7 +109,7 @@ def count_macs(config: SuperblockConfig) -> int:
 
     handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     with torch.no_grad():
-        net(torch.zeros(1, 1, SB, SB), torch.zeros(1))
+        net(torch.zeros(1, 1, config.window, config.window), torch.zeros(1), torch.zeros(1, 2))
     for h in handles:
         h.remove()
     return macs

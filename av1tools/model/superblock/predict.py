@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from av1tools.extract.dataset import node_pixels
 from av1tools.model.common import pick_device
 from av1tools.model.config import AGREEMENT_DECISION, DECISIONS
 from av1tools.model.hierarchy import greedy_decision, stage_probs_from_types
 from av1tools.model.predictor import Expand, FramePrediction, expander
 from av1tools.model.superblock.checkpoint import load_superblock
-from av1tools.model.superblock.data import allowed_bool, file_superblocks
+from av1tools.model.superblock.data import allowed_bool, file_superblocks, frame_size_input, windows
 from av1tools.model.superblock.layout import (
+    LEVEL_OF_SLOT,
     LEVEL_SIZES,
     SB,
     SLOT_DX,
@@ -48,17 +48,24 @@ class SuperblockPredictor:
         self.decision = decision
         self.net, self.extra = load_superblock(self.run_dir)
         self.net.to(self.device)
+        self.margin = self.net.config.margin
+        # per level, fitted on the validation split (older checkpoints: none, 1)
+        temperatures = torch.tensor(self.extra.get("temperatures", [1.0] * len(LEVEL_SIZES)), dtype=torch.float32)
+        self.slot_temperature = temperatures[torch.from_numpy(LEVEL_OF_SLOT)].view(1, -1, 1).to(self.device)
         self._frames: dict[tuple[int, int], tuple] = {}
 
     @torch.inference_mode()
-    def type_probs(self, pixels: np.ndarray, qindex: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    def type_probs(
+        self, pixels: np.ndarray, qindex: np.ndarray, allowed: np.ndarray, frame_size: np.ndarray | None = None
+    ) -> np.ndarray:
         """(N, 85, 10) probabilities over each node's allowed types (0 elsewhere) for N
-        superblocks ``pixels`` (N, 64, 64) in [0, 1]."""
+        superblock windows ``pixels`` (N, W, W) in [0, 1] of frames of ``frame_size`` (N, 2)."""
         x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))[:, None].to(self.device)
         q = torch.from_numpy(np.asarray(qindex, dtype=np.float32) / 255.0).to(self.device)
+        size = None if frame_size is None else torch.from_numpy(frame_size_input(frame_size[:, 0], frame_size[:, 1]))
         mask = torch.from_numpy(allowed).to(self.device)
-        logits = self.net(x, q).masked_fill(~mask, float("-inf"))
-        probs = torch.softmax(logits, dim=-1)
+        logits = self.net(x, q, None if size is None else size.to(self.device)) / self.slot_temperature
+        probs = torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
         return torch.nan_to_num(probs, nan=0.0).cpu().numpy()  # nodes outside the frame: all zero
 
     def _decide(self, probs: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -87,8 +94,8 @@ class SuperblockPredictor:
         start = time.perf_counter()
         h, w = luma.shape
         xs, ys, allowed = self._frame_layout(w, h)
-        pixels = node_pixels(luma, xs, ys, SB).astype(np.float32) / max_value
-        probs = self.type_probs(pixels, np.full(len(xs), qindex), allowed)
+        pixels = windows(luma, xs, ys, self.margin).astype(np.float32) / max_value
+        probs = self.type_probs(pixels, np.full(len(xs), qindex), allowed, np.tile([w, h], (len(xs), 1)))
         expand = expander(walk)
         n = len(xs)
         reach = np.zeros((n, SLOTS), bool)
@@ -121,7 +128,7 @@ class SuperblockPredictor:
     def file_node_predictions(self, ds, rows: dict[int, np.ndarray]) -> dict[int, tuple[dict, np.ndarray]]:
         """Per node size, the (derived) stage probabilities and decisions of the nodes
         ``rows`` of an open dataset: its superblocks go through the model once."""
-        sbs = file_superblocks(ds)
+        sbs = file_superblocks(ds, self.margin)
         allowed = allowed_bool(torch.from_numpy(sbs.allowed.astype(np.int32))).numpy()
         probs = np.concatenate(
             [
@@ -129,6 +136,7 @@ class SuperblockPredictor:
                     sbs.pixels[i : i + 512].astype(np.float32) / sbs.max_value[i : i + 512, None, None],
                     sbs.qindex[i : i + 512],
                     allowed[i : i + 512],
+                    sbs.frame_size[i : i + 512],
                 )
                 for i in range(0, len(sbs), 512)
             ]

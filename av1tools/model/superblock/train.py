@@ -27,6 +27,7 @@ from av1tools.model.common import TrainResult, pick_device, seed_everything
 from av1tools.model.config import TrainJob
 from av1tools.model.metrics import confusion, report
 from av1tools.model.splits import SplitError, a_few, held_out_groups
+from av1tools.model.superblock.calibration import ScoredNodes, fit_temperatures, nll, reliability, scored_nodes
 from av1tools.model.superblock.checkpoint import save_superblock
 from av1tools.model.superblock.config import SuperblockConfig
 from av1tools.model.superblock.data import (
@@ -77,24 +78,15 @@ def node_loss(logits: torch.Tensor, batch: dict, level_weights: str, world: int)
     return (nll.sum(0) * weight[level]).sum() * world  # DDP averages over ranks
 
 
-@torch.no_grad()
-def validate(net: torch.nn.Module, sb: Superblocks, batch_size: int, device) -> dict:
+def validate(net: torch.nn.Module, sb: Superblocks, batch_size: int, device, temperatures=None) -> dict:
     """NLL and F1 (the ten types, per level) over coded nodes inside the frame."""
-    net.eval()
-    nll_sum, count = 0.0, 0
-    truth, pred, levels = [], [], []
-    for i in range(0, len(sb), batch_size):
-        batch = {k: v.to(device) for k, v in batch_tensors(sb, np.arange(i, min(i + batch_size, len(sb)))).items()}
-        logp = masked_log_probs(net(batch["pixels"], batch["qindex"]), batch["allowed"])
-        scored = (batch["labels"] >= 0) & batch["inside"]
-        nll = -logp.gather(2, batch["labels"].clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        nll_sum += float(nll[scored].sum())
-        count += int(scored.sum())
-        truth.append(batch["labels"][scored].cpu().numpy())
-        pred.append(logp.argmax(-1)[scored].cpu().numpy())
-        levels.append(torch.from_numpy(LEVEL_OF_SLOT).to(device).expand_as(scored)[scored].cpu().numpy())
-    truth, pred, levels = (np.concatenate(x) if x else np.zeros(0, int) for x in (truth, pred, levels))
-    out = report(confusion(truth, pred, 10), PARTITION_NAMES) | {"nll": nll_sum / max(count, 1)}
+    return scores(scored_nodes(net, sb, batch_size, device), temperatures)
+
+
+def scores(nodes: ScoredNodes, temperatures=None) -> dict:
+    truth, levels = nodes.labels, nodes.levels
+    pred = nodes.logits.argmax(axis=1) if len(truth) else np.zeros(0, int)  # a temperature never moves the argmax
+    out = report(confusion(truth, pred, 10), PARTITION_NAMES) | {"nll": nll(nodes, temperatures)}
     out["by_size"] = {
         str(64 >> lv): report(confusion(truth[levels == lv], pred[levels == lv], 10), PARTITION_NAMES)["macro_f1"]
         for lv in range(len(LEVEL_SLOTS))
@@ -147,7 +139,7 @@ def train_superblock(job: TrainJob, log: Log = print) -> TrainResult:
         log = lambda m: None  # noqa: E731 - one voice in a distributed run
     train_files = [f for f in files if groups[f][0] not in held]
     val_files = [f for f in files if groups[f][0] in held]
-    val = load_superblocks(val_files)
+    val = load_superblocks(val_files, cfg.margin)
     if tc.max_val_samples and len(val) > tc.max_val_samples:
         val = val.take(np.sort(np.random.default_rng(tc.seed).choice(len(val), tc.max_val_samples, replace=False)))
     net = SuperblockNet(cfg).to(device)
@@ -161,11 +153,12 @@ def train_superblock(job: TrainJob, log: Log = print) -> TrainResult:
             rank=rank,
             world=world,
             implied=cfg.uncoded == "implied",
+            margin=cfg.margin,
         )
         loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=tc.loader_workers or worker_count())
         train_sb, steps = None, None
     else:
-        train_sb = load_superblocks(train_files)
+        train_sb = load_superblocks(train_files, cfg.margin)
         if tc.max_samples and len(train_sb) > tc.max_samples:
             rows = np.sort(np.random.default_rng(tc.seed).choice(len(train_sb), tc.max_samples, replace=False))
             train_sb = train_sb.take(rows)
@@ -192,7 +185,8 @@ def train_superblock(job: TrainJob, log: Log = print) -> TrainResult:
             loss_sum, batches = 0.0, 0
             for batch in _batches(train_sb, loader if job.stream else None, tc, epoch, rank, world):
                 batch = {k: v.to(device) for k, v in batch.items()}
-                loss = node_loss(model(batch["pixels"], batch["qindex"]), batch, cfg.level_weights, world)
+                logits = model(batch["pixels"], batch["qindex"], batch["frame_size"])
+                loss = node_loss(logits, batch, cfg.level_weights, world)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -222,11 +216,30 @@ def train_superblock(job: TrainJob, log: Log = print) -> TrainResult:
         if rank != 0:
             return TrainResult(Path(job.out), {}, {})
         net.load_state_dict(best_state)
-        final = validate(net, val, 512, device)
+        nodes = scored_nodes(net, val, 512, device)
+        temperatures = fit_temperatures(nodes)
+        final = scores(nodes, temperatures)
+        calibration = {
+            "temperatures": temperatures.tolist(),
+            "nll_before": nll(nodes),
+            "nll_after": final["nll"],
+            "reliability_before": reliability(nodes),
+            "reliability_after": reliability(nodes, temperatures),
+        }
+        log(
+            f"superblock: temperatures {np.round(temperatures, 3).tolist()}; validation NLL "
+            f"{calibration['nll_before']:.4f} -> {calibration['nll_after']:.4f}, ECE "
+            f"{calibration['reliability_before']['ece']:.4f} -> {calibration['reliability_after']['ece']:.4f}"
+        )
         path = save_superblock(
             net,
             run_dir,
-            {"train": asdict(tc) | {"val_sequences": list(tc.val_sequences)}, "held_out": held, "job": plain(job)},
+            {
+                "train": asdict(tc) | {"val_sequences": list(tc.val_sequences)},
+                "held_out": held,
+                "job": plain(job),
+                "temperatures": temperatures.tolist(),
+            },
         )
         metrics = {
             "arch": "superblock",
@@ -239,6 +252,7 @@ def train_superblock(job: TrainJob, log: Log = print) -> TrainResult:
             "train_superblocks": len(train_sb) if train_sb is not None else None,
             "val_superblocks": len(val),
             "best_val": final,
+            "calibration": calibration,
             "history": history,
             "checkpoint": path.name,
             "checkpoint_bytes": path.stat().st_size,
