@@ -286,3 +286,45 @@ def test_corrupted_pixels_name_the_file(tmp_path, data_dir):
     with open_dataset(broken) as ds, pytest.raises(DatasetError, match=broken.name):
         ds.pixels(64)
     torch.manual_seed(0)  # (keeps this module's torch import used: the CLI loads models lazily)
+
+
+# ---------------------------------------------------------------------------------------
+# Issue 22: a stopped extract, speeds that are not what they are called, checksums, damaged
+# shards and manifests, and the messages that name them.
+
+
+def one_line(err, *words):
+    """``err`` is one error line holding each of ``words``, and no traceback."""
+    assert err.count("\n") == 1 and err.startswith("av1tools: error: ") and "Traceback" not in err, err
+    for w in words:
+        assert str(w) in err, (w, err)
+
+
+def test_inter_mode_speeds_above_6_are_refused_before_any_work(tmp_path, cli):
+    from av1tools.extract.aom import EncodeSettings, check_cpu_used
+
+    out = tmp_path / "d"
+    code, _, err = cli(["extract", "--seq", "carphone", "--mode", "inter", "--cpu-used", "9", "--out", out, "-q"])
+    assert code in (1, 2) and not out.exists()
+    one_line(err, "cpu-used 9", "0..6", "inter")
+    for cpu in (7, 8, 9):
+        with pytest.raises(ValueError, match=r"outside 0\.\.6"):
+            EncodeSettings(mode="inter", cpu_used=cpu)
+    with pytest.raises(ValueError, match=r"outside 0\.\.9"):
+        check_cpu_used("intra", 10)
+    check_cpu_used("intra", 9)
+    check_cpu_used("inter", 6)
+
+
+def test_good_quality_speeds_above_6_code_what_6_does(tmp_path, aom_tools):
+    """Why the rule above: libaom 3.6.0's good-quality usage has no speed steps past 6."""
+    clip = tiny_clip(tmp_path / "c.y4m", 7)
+    streams = []
+    for cpu in (6, 9):
+        out = tmp_path / f"cpu{cpu}.ivf"
+        args = ["--good", "--passes=1", "--end-usage=q", "--cq-level=40", f"--cpu-used={cpu}", "--limit=2"]
+        subprocess.run(
+            [str(aom_tools.aomenc), *args, "--ivf", "-o", str(out), str(clip)], check=True, capture_output=True
+        )
+        streams.append(out.read_bytes())
+    assert streams[0] == streams[1]

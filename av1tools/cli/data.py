@@ -9,7 +9,7 @@ import click
 
 from av1tools.cli import cli
 from av1tools.cli.common import Output, cq_level_option, default, epilog, output_options
-from av1tools.extract.aom import EncodeSettings
+from av1tools.extract.aom import CPU_USED_RANGE, EncodeSettings
 
 
 @cli.command(epilog=epilog("doctor"))
@@ -88,7 +88,15 @@ def samples(names: tuple[str, ...], as_json: bool) -> None:
 )
 @cq_level_option(multiple=True, default_value=(default(EncodeSettings, "cq_level"),))
 @click.option("--frames", type=click.IntRange(min=1), help="Encode only the first N frames.")
-@click.option("--cpu-used", type=click.IntRange(0, 9), default=default(EncodeSettings, "cpu_used"), show_default=True)
+@click.option(
+    "--cpu-used",
+    type=click.IntRange(min(lo for lo, _ in CPU_USED_RANGE.values()), max(hi for _, hi in CPU_USED_RANGE.values())),
+    default=default(EncodeSettings, "cpu_used"),
+    show_default=True,
+    help="libaom's speed: "
+    + ", ".join(f"{lo}-{hi} in {mode} mode" for mode, (lo, hi) in CPU_USED_RANGE.items())
+    + " (libaom's good-quality usage has no faster speeds).",
+)
 @click.option(
     "--mode",
     type=click.Choice(["intra", "inter"]),

@@ -25,6 +25,11 @@ AOM_DIR_ENV = "AV1TOOLS_AOM_DIR"
 BUILD_SCRIPT = REPO_ROOT / "third_party" / "libaom" / "build.sh"
 TOOL_NAMES = ("aomenc", "aomdec", "inspect")
 MODES = ("intra", "inter")
+# The --cpu-used values each usage really has. libaom 3.6.0 accepts 0..9 for both
+# (av1_cx_iface.c: RANGE_CHECK(cpu_used, 0, realtime ? 10 : 9)), but its good-quality speed
+# features stop at 6 (speed_features.c: set_good_speed_features_* have no "speed >= 7"
+# step), so --good at 7, 8 or 9 codes byte for byte what 6 does; all-intra has steps to 9.
+CPU_USED_RANGE = {"intra": (0, 9), "inter": (0, 6)}
 
 
 class AomError(RuntimeError):
@@ -159,6 +164,20 @@ def _honours_guide(tools: AomTools) -> bool:
         return stats.is_file() and stats.stat().st_size > 0
 
 
+def check_cpu_used(mode: str, cpu_used: int) -> None:
+    """Refuse (ValueError, one line) a --cpu-used that ``mode``'s libaom usage does not really
+    have: the one rule for extract, eval-encode's presets and every other encode."""
+    if mode not in CPU_USED_RANGE:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    low, high = CPU_USED_RANGE[mode]
+    if not low <= cpu_used <= high:
+        usage = "all-intra" if mode == "intra" else "good-quality"
+        same = f"; libaom codes {high + 1}..9 exactly as {high}" if high < cpu_used <= 9 else ""
+        raise ValueError(
+            f"cpu-used {cpu_used} is outside {low}..{high}, the speeds of {mode} mode (libaom's {usage} usage){same}"
+        )
+
+
 @dataclass(frozen=True)
 class EncodeSettings:
     """One encode's settings; their defaults are av1tools' defaults everywhere."""
@@ -178,8 +197,7 @@ class EncodeSettings:
             raise ValueError(f"sb_size must be 64 or 128, not {self.sb_size}")
         if not 0 <= self.cq_level <= 63:
             raise ValueError(f"cq_level must be within 0..63, not {self.cq_level}")
-        if not 0 <= self.cpu_used <= 9:
-            raise ValueError(f"cpu_used must be within 0..9, not {self.cpu_used}")
+        check_cpu_used(self.mode, self.cpu_used)
 
     def tag(self) -> str:
         frames = f"_f{self.frames}" if self.frames else ""
