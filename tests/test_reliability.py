@@ -328,3 +328,59 @@ def test_good_quality_speeds_above_6_code_what_6_does(tmp_path, aom_tools):
         )
         streams.append(out.read_bytes())
     assert streams[0] == streams[1]
+
+
+def test_a_missing_dataset_is_named_cleanly(tmp_path, data_dir, cli):
+    [src] = sorted(data_dir.glob("carphone*q30*.h5"))
+    lone = tmp_path / src.name  # no manifest beside it: the reader itself finds the hole
+    shutil.copy(src, lone)
+    with h5py.File(lone, "r+") as f:
+        del f["blocks/16x16/partition"]
+    code, _, err = cli(["info", lone])
+    assert code == 1
+    assert err == f"av1tools: error: {lone}: cannot read blocks/16x16/partition (object 'partition' doesn't exist)\n"
+
+
+def test_a_cache_that_is_a_file_is_named_so(tmp_path, cli, monkeypatch):
+    cache = tmp_path / "cache"
+    cache.write_text("not a directory")
+    monkeypatch.setenv("AV1TOOLS_CACHE", str(cache))
+    monkeypatch.delenv("AV1TOOLS_AOM_DIR", raising=False)
+    code, _, err = cli([*EXTRACT, "--seq", "carphone", "--out", tmp_path / "d"])
+    assert code == 1
+    one_line(err, f"{cache}: the av1tools cache (AV1TOOLS_CACHE) is not a directory")
+    code, text, _ = cli(["doctor"])
+    assert code == 1 and f"{cache}: the av1tools cache (AV1TOOLS_CACHE) is not a directory" in text
+    assert "not built" not in text
+
+
+@pytest.mark.parametrize(
+    "script, words",
+    [
+        ("exit 0", "aomenc exited without error but wrote no bitstream"),
+        ("printf 'this is no IVF stream, only forty-odd bytes of text\\n'", "aomenc's output is not a readable IVF"),
+    ],
+)
+def test_an_encoder_that_writes_no_bitstream_is_named_so(tmp_path, aom_tools, cli, script, words):
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "aomenc").write_text(f"#!/bin/sh\n{script}\n")
+    (fake / "aomenc").chmod(0o755)
+    for tool in ("aomdec", "inspect"):
+        (fake / tool).symlink_to(getattr(aom_tools, tool))
+    clip, out = tiny_clip(tmp_path / "c.y4m", 8), tmp_path / "d"
+    code, _, err = cli(["--aom-dir", fake, *EXTRACT, "--seq", clip, "--out", out])
+    assert code == 1 and "exit -9" not in err
+    one_line(err, words)
+    assert not list(out.glob("*.h5")) and not list(out.glob("*.ivf"))
+
+
+def test_an_image_that_does_not_decode_is_named_whole(tmp_path, cli):
+    text = tmp_path / "text.png"
+    text.write_text("hello, I am not a PNG\n")
+    code, _, err = cli([*EXTRACT, "--seq", text, "--out", tmp_path / "d"])
+    assert code == 1 and err == f"av1tools: error: {text}: cannot decode as an image\n"
+    empty = tmp_path / "empty.png"
+    empty.touch()
+    code, _, err = cli([*EXTRACT, "--seq", empty, "--out", tmp_path / "d"])
+    assert code == 1 and err == f"av1tools: error: {empty}: cannot decode as an image (the file is empty)\n"

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from av1tools.extract.inspect import FrameGrid, frame_grid, inspect_records
-from av1tools.extract.ivf import CodedFrame, FrameHeaderReader, IvfSplitter, coded_frames, set_frame_count
-from av1tools.paths import REPO_ROOT, no_space
+from av1tools.extract.ivf import CodedFrame, FrameHeaderReader, IvfError, IvfSplitter, coded_frames, set_frame_count
+from av1tools.paths import REPO_ROOT, cache_root, no_space
 
 AOM_DIR_ENV = "AV1TOOLS_AOM_DIR"
 BUILD_SCRIPT = REPO_ROOT / "third_party" / "libaom" / "build.sh"
@@ -66,6 +66,7 @@ def cached_build_dir(unpatched: bool = False) -> Path | None:
     patches), if it has been built; never builds."""
     if not BUILD_SCRIPT.is_file():
         return None
+    cache_root()  # a cache path that is a file is named as such, not reported as "not built"
     args = ["bash", str(BUILD_SCRIPT), "--check"] + (["--unpatched"] if unpatched else [])
     result = subprocess.run(args, capture_output=True, text=True)
     return Path(result.stdout.strip()) if result.returncode == 0 else None
@@ -328,26 +329,32 @@ def _stream(
     status = _EncoderStatus(enc.stderr, on_frame)
     frames: list[CodedFrame] = []
     tee_error: list[BaseException] = []
+    copied = [0, False]  # bytes aomenc wrote; whether we stopped it (its exit status is then ours)
 
     def tee() -> None:
         splitter, headers = IvfSplitter(), FrameHeaderReader()
-        units = 0
+        units, ended = 0, False
         try:
             with open(out, "wb") as f:
                 while chunk := enc.stdout.read1(1 << 16):
+                    copied[0] += len(chunk)
                     f.write(chunk)
                     for pts, unit in splitter.feed(chunk):
                         frames.extend(headers.coded_frames(pts, unit))  # before inspect sees it
                         units += 1
                     insp.stdin.write(chunk)
+            ended = True
             splitter.finish()
             set_frame_count(out, units)
         except BaseException as e:  # reported by the consumer, never lost in the thread
             tee_error.append(e)
-            # nobody reads its output any more: it would block on the pipe forever. A plain
-            # signal, not Popen.kill(), which reaps the process and takes wait4's rusage away.
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(enc.pid, signal.SIGKILL)
+            if not ended:
+                # nobody reads its output any more: it would block on the pipe forever. A
+                # plain signal, not Popen.kill(), which reaps the process and takes wait4's
+                # rusage away. (At the end of its output there is nothing to unblock.)
+                copied[1] = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(enc.pid, signal.SIGKILL)
         finally:
             try:
                 insp.stdin.close()
@@ -369,12 +376,12 @@ def _stream(
         insp.wait()
         insp_log.seek(0)
         insp_err = insp_log.read().decode(errors="replace").strip().splitlines()
-        if tee_error and isinstance(tee_error[0], OSError):  # writing failed; we stopped the encoder
-            raise AomError(_copy_failure(out, tee_error[0]))
+        if tee_error and (copied[1] or isinstance(tee_error[0], OSError)):  # we stopped the encoder
+            raise AomError(_copy_failure(out, tee_error[0], copied[0]))
         if enc.returncode != 0:
             raise AomError(f"aomenc failed (exit {enc.returncode}): {status.last_line()}")
         if tee_error:
-            raise AomError(_copy_failure(out, tee_error[0]))
+            raise AomError(_copy_failure(out, tee_error[0], copied[0]))
         if insp.returncode != 0:
             raise AomError(f"inspect failed: {insp_err[-1] if insp_err else insp.returncode}")
         if count != len(frames):
@@ -389,11 +396,15 @@ def _stream(
         insp_log.close()
 
 
-def _copy_failure(out: Path, e: BaseException) -> str:
+def _copy_failure(out: Path, e: BaseException, written: int) -> str:
     if isinstance(e, OSError) and e.errno == errno.ENOSPC:
         return str(no_space(out.parent, "writing the bitstream"))
     if isinstance(e, OSError) and e.strerror:
         return f"{out.parent}: {e.strerror} (writing the bitstream)"
+    if isinstance(e, IvfError) and not written:
+        return "aomenc exited without error but wrote no bitstream"
+    if isinstance(e, IvfError):
+        return f"aomenc's output is not a readable IVF bitstream ({e}, after {written} bytes)"
     return f"reading aomenc's output failed: {e}"
 
 

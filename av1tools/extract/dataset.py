@@ -315,8 +315,16 @@ class DatasetFile:
 
 
 def _reason(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text.split("(")[-1].rstrip(")") if "(" in text else text
+    """HDF5's words for a failure, without its wrapping: "Unable to open object (object 'x'
+    doesn't exist)" gives "object 'x' doesn't exist". A KeyError's str() is the repr of its
+    message (quoted), so its message is taken from args."""
+    text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    lines = text.strip().splitlines()
+    if not lines:
+        return type(e).__name__
+    line = lines[0].strip()
+    start = line.find("(")
+    return line[start + 1 : -1].strip() if start >= 0 and line.endswith(")") else line
 
 
 def open_dataset(path: str | Path) -> DatasetFile:
