@@ -384,3 +384,34 @@ def test_an_image_that_does_not_decode_is_named_whole(tmp_path, cli):
     empty.touch()
     code, _, err = cli([*EXTRACT, "--seq", empty, "--out", tmp_path / "d"])
     assert code == 1 and err == f"av1tools: error: {empty}: cannot decode as an image (the file is empty)\n"
+
+
+SPIN = """
+import os, signal, sys, time, weakref
+from av1tools.cli import cli, main
+
+@cli.command("spin")
+def spin():
+    class Freed:
+        pass
+
+    def freed(_):  # a weakref callback: what it raises, Python prints and drops
+        os.kill(os.getpid(), signal.SIGTERM)
+        sum(range(10000))  # the handler runs here, at a bytecode boundary of the callback
+
+    obj = Freed()
+    ref = weakref.ref(obj, freed)
+    del obj
+    time.sleep(5)
+    print("not stopped", ref)
+
+main(["spin"])
+"""
+
+
+def test_a_sigterm_landing_in_a_weakref_callback_still_stops_the_run():
+    """h5py frees objects (weakref callbacks) all the time: a SIGTERM that lands there was
+    dropped, and the run went on to exit 0."""
+    done = subprocess.run([sys.executable, "-c", SPIN], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 143 and "terminated" in done.stderr, done.stderr
+    assert "not stopped" not in done.stdout and "Exception ignored" not in done.stderr
