@@ -187,13 +187,19 @@ def extract(
 @cli.command(epilog=epilog("info"))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print settings and counts as JSON.")
-def info(files: tuple[Path, ...], as_json: bool) -> None:
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Check every listed shard's sha256 against its manifest (by default only shards whose "
+    "size or mtime changed are hashed).",
+)
+def info(files: tuple[Path, ...], as_json: bool, verify: bool) -> None:
     """Print a dataset's settings and, per node size, the count of each partition type
     (a directory or manifest.json: every shard it lists)."""
     from av1tools.extract.dataset import format_summary, read_summary
     from av1tools.extract.manifest import data_source
 
-    shards = data_source([str(f) for f in files]).files
+    shards = data_source([str(f) for f in files], full=verify).files
     summaries = [read_summary(f) for f in shards]
     if as_json:
         click.echo(json.dumps([s.to_json() for s in summaries], indent=2))

@@ -32,6 +32,7 @@ NODE_FIELDS = {  # name -> dtype, one value per node
     "frame_type": np.uint8,
     "inside": np.bool_,
 }
+FRAME_FIELDS = ("decode_index", "display_index", "base_qindex", "frame_type", "show_frame", "block_size")
 
 
 class DatasetError(ValueError):
@@ -325,6 +326,25 @@ def _reason(e: BaseException) -> str:
     line = lines[0].strip()
     start = line.find("(")
     return line[start + 1 : -1].strip() if start >= 0 and line.endswith(")") else line
+
+
+def incomplete_parts(ds: DatasetFile) -> list[str]:
+    """What of a complete shard ``ds`` lacks: each dataset extract writes that is missing,
+    each group whose datasets disagree in length (a shard edited or cut short by hand)."""
+    problems = []
+    groups = {node_group(s): ("pixels", *NODE_FIELDS) for s in NODE_SIZES if s <= ds.attrs.sb_size}
+    groups["frames"] = FRAME_FIELDS
+    for group, names in groups.items():
+        lengths = set()
+        for name in names:
+            item = ds.file.get(f"{group}/{name}")
+            if isinstance(item, h5py.Dataset) and item.shape:
+                lengths.add(item.shape[0])
+            else:
+                problems.append(f"{group}/{name}")
+        if len(lengths) > 1:
+            problems.append(f"{group} (datasets of unequal length)")
+    return problems
 
 
 def open_dataset(path: str | Path) -> DatasetFile:
