@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import dataclass
 
 from av1tools.extract.aom import AOM_DIR_ENV, AomError, encoder_build, find_tools
+from av1tools.paths import CacheError
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ def _simd(config_header) -> str:
 def libaom_checks(aom_dir: str | None = None) -> list[Check]:
     try:
         tools = find_tools(aom_dir)
+    except CacheError as e:  # not "not built": the build could not be looked for
+        return [Check("libaom", False, str(e), "point AV1TOOLS_CACHE (or XDG_CACHE_HOME) at a directory, or unset it")]
     except AomError as e:
         return [Check("libaom", False, str(e), f"make libaom   (or export {AOM_DIR_ENV}=/path/to/your/aom/build)")]
     inspect_ok = subprocess.run([str(tools.inspect), "--help"], capture_output=True).returncode in (0, 1)

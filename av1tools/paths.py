@@ -30,14 +30,37 @@ def no_space(directory: Path, what: str) -> OutputError:
     return OutputError(errno.ENOSPC, f"{directory}: no space left on device ({what})")
 
 
+class CacheError(ValueError):
+    """A cache location that cannot be a directory; the message names it and its setting."""
+
+
+def not_a_directory(path: str | os.PathLike) -> Path | None:
+    """The part of ``path`` (itself or its nearest existing ancestor) that exists but is not
+    a directory, so ``path`` cannot be, or be created as, a directory; None when it can."""
+    for p in [Path(path), *Path(path).parents]:
+        if p.is_dir():
+            return None
+        if os.path.lexists(p):
+            return p
+    return None
+
+
 def cache_root() -> Path:
     """$AV1TOOLS_CACHE, else $XDG_CACHE_HOME/av1tools, else ~/.cache/av1tools (the libaom
-    build script uses the same rule)."""
+    build script uses the same rule). A CacheError names a setting that points at a file."""
     env = os.environ.get("AV1TOOLS_CACHE")
     if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "av1tools"
+        root, setting = Path(env), "AV1TOOLS_CACHE"
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        root = Path(xdg or Path.home() / ".cache") / "av1tools"
+        setting = "XDG_CACHE_HOME" if xdg else "the default ~/.cache/av1tools"
+    blocker = not_a_directory(root)
+    if blocker == root:
+        raise CacheError(f"{root}: the av1tools cache ({setting}) is not a directory")
+    if blocker is not None:
+        raise CacheError(f"{root}: the av1tools cache ({setting}) cannot be created: {blocker} is not a directory")
+    return root
 
 
 def cache_dir(*parts: str) -> Path:

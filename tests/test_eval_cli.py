@@ -82,8 +82,17 @@ def test_eval_encode_report(trained_run, tmp_path, cli):
 def test_eval_encode_refuses_bad_options_before_encoding(tmp_path, cli, aom_tools):
     from av1tools.extract.aom import reference_tools
 
-    code, _, err = cli(["eval-encode", "--seq", "carphone", "--out", tmp_path / "a", "--presets=-9"])
-    assert code == 1 and "presets must be faster than cpu-used 3" in err and not (tmp_path / "a").exists()
+    for presets, words in (
+        ("-9", "cpu-used -9 is outside 0..9"),
+        ("2", "faster than the baseline's cpu-used 3"),
+        ("4,4", "presets named more than once: [4]"),
+    ):
+        code, _, err = cli(["eval-encode", "--seq", "carphone", "--out", tmp_path / "a", f"--presets={presets}"])
+        assert code == 1 and words in err and err.count("\n") == 1 and not (tmp_path / "a").exists(), err
+    code, _, err = cli(
+        ["eval-encode", "--seq", "carphone", "--out", tmp_path / "a", "--mode", "inter", "--presets", "6,7,8"]
+    )
+    assert code == 1 and "cpu-used 7 is outside 0..6" in err and "exactly as 6" in err
     code, _, err = cli(["eval-encode", "--seq", "carphone", "--out", tmp_path / "b", "--calibration", "carphone"])
     assert code == 1 and "also evaluated" in err and not (tmp_path / "b").exists()
     unpatched = reference_tools().root

@@ -9,8 +9,10 @@ command line shows the traceback), 2 a usage error, 130 interrupted, 143 termina
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 import traceback
 
 import click
@@ -25,6 +27,23 @@ class Terminated(KeyboardInterrupt):
 
 def _terminate(signum, frame) -> None:
     raise Terminated()
+
+
+def _unraisable(previous):
+    """A hook that delivers SIGTERM again when its Terminated was raised where Python can
+    only print and drop it (a weakref callback or __del__: h5py frees objects all the time),
+    so that a signal landing there still stops the run instead of being lost."""
+
+    def hook(unraisable) -> None:
+        if isinstance(unraisable.exc_value, Terminated):
+            # from another thread, a moment later: raised here, it would be dropped again
+            timer = threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGTERM))
+            timer.daemon = True
+            timer.start()
+        else:
+            previous(unraisable)
+
+    return hook
 
 
 def _one_line(exc: BaseException) -> str:
@@ -43,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     if debug:  # accepted after the subcommand too
         args = ["--debug"] + [a for a in args if a != "--debug"]
     previous = signal.signal(signal.SIGTERM, _terminate)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _unraisable(sys.unraisablehook)
     try:
         code = cli.main(args=args, prog_name="av1tools", standalone_mode=False)
     except click.ClickException as e:
@@ -63,4 +83,5 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
     sys.exit(code if isinstance(code, int) else 0)

@@ -9,7 +9,7 @@ import click
 
 from av1tools.cli.app import cli
 from av1tools.cli.common import Output, cq_level_option, default, epilog, output_options, sb_size_option
-from av1tools.extract.aom import MODES, EncodeSettings
+from av1tools.extract.aom import CPU_USED_RANGE, MODES, EncodeSettings
 from av1tools.jobs import default_workers
 
 
@@ -91,7 +91,15 @@ def samples(names: tuple[str, ...], as_json: bool) -> None:
 )
 @cq_level_option(multiple=True, default_value=(default(EncodeSettings, "cq_level"),))
 @click.option("--frames", type=click.IntRange(min=1), help="Encode only the first N frames.")
-@click.option("--cpu-used", type=click.IntRange(0, 9), default=default(EncodeSettings, "cpu_used"), show_default=True)
+@click.option(
+    "--cpu-used",
+    type=click.IntRange(min(lo for lo, _ in CPU_USED_RANGE.values()), max(hi for _, hi in CPU_USED_RANGE.values())),
+    default=default(EncodeSettings, "cpu_used"),
+    show_default=True,
+    help="libaom's speed: "
+    + ", ".join(f"{lo}-{hi} in {mode} mode" for mode, (lo, hi) in CPU_USED_RANGE.items())
+    + " (libaom's good-quality usage has no faster speeds).",
+)
 @click.option(
     "--mode",
     type=click.Choice(MODES),
@@ -180,13 +188,19 @@ def extract(
 @cli.command(epilog=epilog("info"))
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print settings and counts as JSON.")
-def info(files: tuple[Path, ...], as_json: bool) -> None:
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Check every listed shard's sha256 against its manifest (by default only shards whose "
+    "size or mtime changed are hashed).",
+)
+def info(files: tuple[Path, ...], as_json: bool, verify: bool) -> None:
     """Print a dataset's settings and, per node size, the count of each partition type
     (a directory or manifest.json: every shard it lists)."""
     from av1tools.extract.dataset import format_summary, read_summary
     from av1tools.extract.manifest import data_source
 
-    shards = data_source([str(f) for f in files]).files
+    shards = data_source([str(f) for f in files], full=verify).files
     summaries = [read_summary(f) for f in shards]
     if as_json:
         click.echo(json.dumps([s.to_json() for s in summaries], indent=2))

@@ -25,7 +25,7 @@ from av1tools.cli.common import (
     tools,
 )
 from av1tools.eval.config import CONDITIONS, FEATURES, VERDICTS, EvalEncodeConfig, EvaluateConfig, OperatingPoint
-from av1tools.extract.aom import MODES
+from av1tools.extract.aom import CPU_USED_RANGE, MODES
 from av1tools.model.staged.config import TransferConfig
 
 
@@ -117,7 +117,7 @@ def _simulation_of(report: Path) -> dict:
 @click.option("--mode", type=click.Choice(MODES), default=default(EvalEncodeConfig, "mode"), show_default=True)
 @click.option(
     "--cpu-used",
-    type=click.IntRange(0, 9),
+    type=click.IntRange(0, max(hi for _, hi in CPU_USED_RANGE.values())),
     default=default(EvalEncodeConfig, "cpu_used"),
     show_default=True,
     help="The baseline's preset.",

@@ -18,13 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from av1tools.extract.inspect import FrameGrid, frame_grid, inspect_records
-from av1tools.extract.ivf import CodedFrame, FrameHeaderReader, IvfSplitter, coded_frames, set_frame_count
-from av1tools.paths import REPO_ROOT, no_space
+from av1tools.extract.ivf import CodedFrame, FrameHeaderReader, IvfError, IvfSplitter, coded_frames, set_frame_count
+from av1tools.paths import REPO_ROOT, cache_root, no_space
 
 AOM_DIR_ENV = "AV1TOOLS_AOM_DIR"
 BUILD_SCRIPT = REPO_ROOT / "third_party" / "libaom" / "build.sh"
 TOOL_NAMES = ("aomenc", "aomdec", "inspect")
 MODES = ("intra", "inter")
+# The --cpu-used values each usage really has. libaom 3.6.0 accepts 0..9 for both
+# (av1_cx_iface.c: RANGE_CHECK(cpu_used, 0, realtime ? 10 : 9)), but its good-quality speed
+# features stop at 6 (speed_features.c: set_good_speed_features_* have no "speed >= 7"
+# step), so --good at 7, 8 or 9 codes byte for byte what 6 does; all-intra has steps to 9.
+CPU_USED_RANGE = {"intra": (0, 9), "inter": (0, 6)}
 
 
 class AomError(RuntimeError):
@@ -61,6 +66,7 @@ def cached_build_dir(unpatched: bool = False) -> Path | None:
     patches), if it has been built; never builds."""
     if not BUILD_SCRIPT.is_file():
         return None
+    cache_root()  # a cache path that is a file is named as such, not reported as "not built"
     args = ["bash", str(BUILD_SCRIPT), "--check"] + (["--unpatched"] if unpatched else [])
     result = subprocess.run(args, capture_output=True, text=True)
     return Path(result.stdout.strip()) if result.returncode == 0 else None
@@ -159,6 +165,20 @@ def _honours_guide(tools: AomTools) -> bool:
         return stats.is_file() and stats.stat().st_size > 0
 
 
+def check_cpu_used(mode: str, cpu_used: int) -> None:
+    """Refuse (ValueError, one line) a --cpu-used that ``mode``'s libaom usage does not really
+    have: the one rule for extract, eval-encode's presets and every other encode."""
+    if mode not in CPU_USED_RANGE:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    low, high = CPU_USED_RANGE[mode]
+    if not low <= cpu_used <= high:
+        usage = "all-intra" if mode == "intra" else "good-quality"
+        same = f"; libaom codes {high + 1}..9 exactly as {high}" if high < cpu_used <= 9 else ""
+        raise ValueError(
+            f"cpu-used {cpu_used} is outside {low}..{high}, the speeds of {mode} mode (libaom's {usage} usage){same}"
+        )
+
+
 @dataclass(frozen=True)
 class EncodeSettings:
     """One encode's settings; their defaults are av1tools' defaults everywhere."""
@@ -178,8 +198,7 @@ class EncodeSettings:
             raise ValueError(f"sb_size must be 64 or 128, not {self.sb_size}")
         if not 0 <= self.cq_level <= 63:
             raise ValueError(f"cq_level must be within 0..63, not {self.cq_level}")
-        if not 0 <= self.cpu_used <= 9:
-            raise ValueError(f"cpu_used must be within 0..9, not {self.cpu_used}")
+        check_cpu_used(self.mode, self.cpu_used)
 
     def tag(self) -> str:
         frames = f"_f{self.frames}" if self.frames else ""
@@ -310,26 +329,32 @@ def _stream(
     status = _EncoderStatus(enc.stderr, on_frame)
     frames: list[CodedFrame] = []
     tee_error: list[BaseException] = []
+    copied = [0, False]  # bytes aomenc wrote; whether we stopped it (its exit status is then ours)
 
     def tee() -> None:
         splitter, headers = IvfSplitter(), FrameHeaderReader()
-        units = 0
+        units, ended = 0, False
         try:
             with open(out, "wb") as f:
                 while chunk := enc.stdout.read1(1 << 16):
+                    copied[0] += len(chunk)
                     f.write(chunk)
                     for pts, unit in splitter.feed(chunk):
                         frames.extend(headers.coded_frames(pts, unit))  # before inspect sees it
                         units += 1
                     insp.stdin.write(chunk)
+            ended = True
             splitter.finish()
             set_frame_count(out, units)
         except BaseException as e:  # reported by the consumer, never lost in the thread
             tee_error.append(e)
-            # nobody reads its output any more: it would block on the pipe forever. A plain
-            # signal, not Popen.kill(), which reaps the process and takes wait4's rusage away.
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(enc.pid, signal.SIGKILL)
+            if not ended:
+                # nobody reads its output any more: it would block on the pipe forever. A
+                # plain signal, not Popen.kill(), which reaps the process and takes wait4's
+                # rusage away. (At the end of its output there is nothing to unblock.)
+                copied[1] = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(enc.pid, signal.SIGKILL)
         finally:
             try:
                 insp.stdin.close()
@@ -351,12 +376,12 @@ def _stream(
         insp.wait()
         insp_log.seek(0)
         insp_err = insp_log.read().decode(errors="replace").strip().splitlines()
-        if tee_error and isinstance(tee_error[0], OSError):  # writing failed; we stopped the encoder
-            raise AomError(_copy_failure(out, tee_error[0]))
+        if tee_error and (copied[1] or isinstance(tee_error[0], OSError)):  # we stopped the encoder
+            raise AomError(_copy_failure(out, tee_error[0], copied[0]))
         if enc.returncode != 0:
             raise AomError(f"aomenc failed (exit {enc.returncode}): {status.last_line()}")
         if tee_error:
-            raise AomError(_copy_failure(out, tee_error[0]))
+            raise AomError(_copy_failure(out, tee_error[0], copied[0]))
         if insp.returncode != 0:
             raise AomError(f"inspect failed: {insp_err[-1] if insp_err else insp.returncode}")
         if count != len(frames):
@@ -371,11 +396,15 @@ def _stream(
         insp_log.close()
 
 
-def _copy_failure(out: Path, e: BaseException) -> str:
+def _copy_failure(out: Path, e: BaseException, written: int) -> str:
     if isinstance(e, OSError) and e.errno == errno.ENOSPC:
         return str(no_space(out.parent, "writing the bitstream"))
     if isinstance(e, OSError) and e.strerror:
         return f"{out.parent}: {e.strerror} (writing the bitstream)"
+    if isinstance(e, IvfError) and not written:
+        return "aomenc exited without error but wrote no bitstream"
+    if isinstance(e, IvfError):
+        return f"aomenc's output is not a readable IVF bitstream ({e}, after {written} bytes)"
     return f"reading aomenc's output failed: {e}"
 
 

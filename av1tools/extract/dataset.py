@@ -32,6 +32,7 @@ NODE_FIELDS = {  # name -> dtype, one value per node
     "frame_type": np.uint8,
     "inside": np.bool_,
 }
+FRAME_FIELDS = ("decode_index", "display_index", "base_qindex", "frame_type", "show_frame", "block_size")
 
 
 class DatasetError(ValueError):
@@ -315,8 +316,35 @@ class DatasetFile:
 
 
 def _reason(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text.split("(")[-1].rstrip(")") if "(" in text else text
+    """HDF5's words for a failure, without its wrapping: "Unable to open object (object 'x'
+    doesn't exist)" gives "object 'x' doesn't exist". A KeyError's str() is the repr of its
+    message (quoted), so its message is taken from args."""
+    text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    lines = text.strip().splitlines()
+    if not lines:
+        return type(e).__name__
+    line = lines[0].strip()
+    start = line.find("(")
+    return line[start + 1 : -1].strip() if start >= 0 and line.endswith(")") else line
+
+
+def incomplete_parts(ds: DatasetFile) -> list[str]:
+    """What of a complete shard ``ds`` lacks: each dataset extract writes that is missing,
+    each group whose datasets disagree in length (a shard edited or cut short by hand)."""
+    problems = []
+    groups = {node_group(s): ("pixels", *NODE_FIELDS) for s in NODE_SIZES if s <= ds.attrs.sb_size}
+    groups["frames"] = FRAME_FIELDS
+    for group, names in groups.items():
+        lengths = set()
+        for name in names:
+            item = ds.file.get(f"{group}/{name}")
+            if isinstance(item, h5py.Dataset) and item.shape:
+                lengths.add(item.shape[0])
+            else:
+                problems.append(f"{group}/{name}")
+        if len(lengths) > 1:
+            problems.append(f"{group} (datasets of unequal length)")
+    return problems
 
 
 def open_dataset(path: str | Path) -> DatasetFile:

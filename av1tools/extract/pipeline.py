@@ -1,14 +1,18 @@
 """extract = encode with the real aomenc -> inspect -> partition trees -> HDF5, one shard per
 (sequence, settings, cq-level), each a job (av1tools.jobs: inline, local processes or Dask).
 
-A shard is finished when its ``.h5`` exists and says what it is: the source's checksum, the
-settings, the encoder build; the ``.ivf`` beside it must match its recorded checksum. A rerun
-skips finished shards, redoes unreadable or outdated ones, and refuses (by name) a finished
-shard made from another source, settings or encoder, unless told to overwrite it.
+A shard is finished when its ``.h5`` exists, holds every dataset and says what it is: the
+source's checksum, the settings, the encoder build; the ``.ivf`` beside it must have its
+recorded size, and a shard the manifest lists must still be what it lists. A rerun skips
+finished shards, redoes unreadable, incomplete or outdated ones, and refuses (by name) a
+finished shard made from another source, settings or encoder, or changed since it was
+listed, unless told to overwrite it. The manifest is checked before any work and records
+each shard as it completes, so a stopped run loses none.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import time
@@ -26,14 +30,20 @@ from av1tools.extract.aom import (
     encoder_build,
     find_tools,
 )
-from av1tools.extract.dataset import DatasetError, DatasetWriter, frame_node_columns, open_dataset
+from av1tools.extract.dataset import (
+    DatasetError,
+    DatasetWriter,
+    frame_node_columns,
+    incomplete_parts,
+    open_dataset,
+)
 from av1tools.extract.inspect import frame_grid
-from av1tools.extract.manifest import update_manifest
+from av1tools.extract.manifest import MANIFEST, ListedFile, load_manifest, update_manifest
 from av1tools.extract.sequences import SequenceRef, resolve_sequence_set
 from av1tools.extract.y4m import Y4MReader
 from av1tools.jobs import Outcome, default_workers, run_jobs
 from av1tools.partition import mi_grid_shape
-from av1tools.paths import file_sha256, remove_stale_temps, temp_path
+from av1tools.paths import file_sha256, not_a_directory, remove_stale_temps, temp_path
 
 Progress = Callable[[str, int, int], None]  # (label, done, total)
 
@@ -68,6 +78,7 @@ class ShardJob:
     aom_dir: str | None
     build: EncoderBuild  # the encoder the run was planned with; a worker must have the same
     overwrite: bool = False
+    listed: ListedFile | None = None  # what the manifest recorded of the shard when planned
 
     @property
     def stem(self) -> str:
@@ -118,15 +129,17 @@ class ExtractResult:
 
 def shard_state(job: ShardJob) -> str:
     """``missing``, ``finished`` (matches the job), ``broken`` (unreadable, incomplete or an
-    older schema: safe to redo) or a description of how a finished shard differs."""
+    older schema: safe to redo) or a description of how a finished shard differs (made
+    otherwise, or changed since the manifest listed it)."""
     if not job.dataset.exists():
         return "missing"
     try:
         with open_dataset(job.dataset) as ds:
             a = ds.attrs
+            incomplete = incomplete_parts(ds)
     except DatasetError:
         return "broken"
-    if not job.bitstream.is_file() or job.bitstream.stat().st_size != a.bitstream_bytes:
+    if incomplete or not job.bitstream.is_file() or job.bitstream.stat().st_size != a.bitstream_bytes:
         return "broken"
     want = {
         "frames": job.settings.frames,
@@ -141,6 +154,11 @@ def shard_state(job: ShardJob) -> str:
         return f"made with other settings ({a.settings} vs {want})"
     if a.encoder_build != job.build.label:
         return f"made by another encoder ({a.encoder_build!r}, now {job.build.label!r})"
+    # a complete shard edited in place is never kept, so never listed anew; --overwrite
+    # (a repair run) hashes every listed shard, not only those whose size or mtime changed
+    change = job.listed.change(job.dataset, full=job.overwrite) if job.listed else None
+    if change:
+        return f"changed since {MANIFEST} listed it ({change})"
     return "finished"
 
 
@@ -239,8 +257,11 @@ def extract_shard(job: ShardJob, progress: Progress | None = None) -> ShardResul
     )
 
 
-def plan_shards(config: ExtractConfig, refs: list[SequenceRef], build: EncoderBuild) -> list[ShardJob]:
-    """Every shard of the run: each sequence at each cq-level."""
+def plan_shards(
+    config: ExtractConfig, refs: list[SequenceRef], build: EncoderBuild, listed: dict[str, dict] | None = None
+) -> list[ShardJob]:
+    """Every shard of the run: each sequence at each cq-level (``listed``: the manifest's
+    entries, by file name)."""
     jobs = []
     for ref in refs:
         with Y4MReader(ref.path) as reader:
@@ -248,8 +269,50 @@ def plan_shards(config: ExtractConfig, refs: list[SequenceRef], build: EncoderBu
         sha = file_sha256(ref.path)
         for q in sorted(set(config.cq_levels)):
             settings = replace(config.encode, cq_level=q, frames=frames)
-            jobs.append(ShardJob(ref, sha, settings, config.out.resolve(), config.aom_dir, build, config.overwrite))
+            job = ShardJob(ref, sha, settings, config.out.resolve(), config.aom_dir, build, config.overwrite)
+            entry = (listed or {}).get(job.dataset.name)
+            jobs.append(replace(job, listed=ListedFile.of(entry)) if entry else job)
     return jobs
+
+
+def _file_identity(path: Path) -> tuple[int, int, int] | None:
+    """Which file is at ``path`` (a rename puts a new inode there), or None."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _list_stragglers(
+    jobs: list[ShardJob],
+    planned: dict[str, tuple[int, int, int] | None],
+    record: Callable[[list[tuple[ShardJob, ShardResult]]], None],
+) -> None:
+    """After an interrupt, list the shards of ``jobs`` (not yet recorded) that this run wrote
+    all the same: outcomes still on their way to this process, or a shard renamed an instant
+    before the signal. Only files put there since ``planned`` (their identity when the run
+    was planned) count: a changed or different shard the run had yet to replace is never
+    listed. Best effort: readers refuse any that stay unlisted."""
+    # the entry a redone shard had described the file it replaced: judge the file alone
+    found = [
+        j
+        for j in jobs
+        if _file_identity(j.dataset) not in (None, planned[j.stem])
+        and shard_state(replace(j, listed=None)) == "finished"
+    ]
+    if found:
+        with contextlib.suppress(Exception):  # the interrupt is what gets reported
+            record([(j, ShardResult(j.dataset, j.bitstream, "written")) for j in found])
+
+
+def _check_out_dir(out: Path) -> None:
+    """Refuse an --out that is, or lies under, something other than a directory."""
+    blocker = not_a_directory(out)
+    if blocker == out:
+        raise ExtractError(f"{out}: not a directory")
+    if blocker is not None:
+        raise ExtractError(f"{out}: cannot be created: {blocker} is not a directory")
 
 
 def extract(
@@ -264,36 +327,56 @@ def extract(
         if warn:
             warn(message)
 
-    refs = resolve_sequence_set(config.sequences, config.skip_missing, note)  # inputs first
-    jobs = plan_shards(config, refs, encoder_build(find_tools(config.aom_dir)))
+    # inputs first: the output directory and its manifest (named now, not after the encodes),
+    # then the sequences
+    _check_out_dir(config.out)
+    listed = load_manifest(config.out / MANIFEST)["shards"]
+    refs = resolve_sequence_set(config.sequences, config.skip_missing, note)
+    jobs = plan_shards(config, refs, encoder_build(find_tools(config.aom_dir)), listed)
     config.out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(config.out)
-    todo = [j for j in jobs if shard_state(j) != "finished"]
-    for j in todo:  # refuse before any work: a half-run that then stops helps nobody
-        state = shard_state(j)
-        if state not in ("missing", "broken") and not j.overwrite:
-            raise ExtractError(f"{j.dataset}: exists, {state}; use --overwrite to replace it")
-    done = {j.stem: ShardResult(j.dataset, j.bitstream, "kept") for j in jobs if j not in todo}
+    states = {j.stem: shard_state(j) for j in jobs}
+    identities = {j.stem: _file_identity(j.dataset) for j in jobs}
+    for j in jobs:  # refuse before any work: a half-run that then stops helps nobody
+        if states[j.stem] not in ("finished", "missing", "broken") and not j.overwrite:
+            raise ExtractError(f"{j.dataset}: exists, {states[j.stem]}; use --overwrite to replace it")
+    todo = [j for j in jobs if states[j.stem] != "finished"]
+    done = {j.stem: ShardResult(j.dataset, j.bitstream, "kept") for j in jobs if states[j.stem] == "finished"}
+    groups = sorted({r.group for r in refs})
+    manifest: list[Path] = []
+    recorded: set[str] = set()
+
+    def record(pairs: list[tuple[ShardJob, ShardResult]]) -> None:
+        manifest[:] = [update_manifest(config.out, pairs, groups)]
+        recorded.update(j.stem for j, _ in pairs)
+
+    if done:  # finished shards are listed first (a stopped run may have left some unlisted)
+        record([(j, done[j.stem]) for j in jobs if j.stem in done])
     failed: list[str] = []
     count = [len(done)]
+    one_process = config.scheduler is None and config.jobs <= 1
 
     def finished(outcome: Outcome) -> None:
+        if outcome.ok:  # each shard listed as it completes, so a stopped run loses none
+            record([(outcome.job, outcome.result)])
         count[0] += 1
-        if progress:
+        if progress and not one_process:
             progress("shards", count[0], len(jobs))
 
     if progress and done:
         progress("shards", len(done), len(jobs))
-    if config.scheduler is None and config.jobs <= 1:
-        # one process: per-frame progress from the encoder itself
-        outcomes = run_jobs(lambda j: extract_shard(j, progress), todo, 1, None, None)
-    else:
-        outcomes = run_jobs(extract_shard, todo, config.jobs, config.scheduler, finished)
+    try:
+        if one_process:  # per-frame progress from the encoder itself
+            outcomes = run_jobs(lambda j: extract_shard(j, progress), todo, 1, None, finished)
+        else:  # the pool's or Dask's outcomes arrive here, in this process, as they complete
+            outcomes = run_jobs(extract_shard, todo, config.jobs, config.scheduler, finished)
+    except KeyboardInterrupt:  # SIGTERM or Ctrl-C; a pool's workers have stopped by now
+        _list_stragglers([j for j in todo if j.stem not in recorded], identities, record)
+        raise
     for o in outcomes:
         if o.ok:
             done[o.job.stem] = o.result
         else:
             failed.append(f"{o.job.dataset.name}: {o.error}")
     shards = [done[j.stem] for j in jobs if j.stem in done]
-    manifest = update_manifest(config.out, [(j, done[j.stem]) for j in jobs if j.stem in done]) if shards else None
-    return ExtractResult(shards, failed, skipped, manifest)
+    return ExtractResult(shards, failed, skipped, manifest[0] if manifest else None)

@@ -273,10 +273,14 @@ def still_to_y4m(image_path: Path) -> Path:
         return out
     from skimage import io
 
+    if image_path.stat().st_size == 0:
+        raise SequenceError(f"{image_path}: cannot decode as an image (the file is empty)")
     try:
         image = io.imread(image_path)
-    except Exception as e:  # noqa: BLE001 - any decoder failure is "cannot decode"
-        raise SequenceError(f"{image_path}: cannot decode as an image ({str(e).splitlines()[0][:80]})") from None
+    except Exception:  # noqa: BLE001 - any decoder failure is "cannot decode"
+        # the decoders' own words name their internals ("need at least one array to stack",
+        # plugin lists), not the file's problem
+        raise SequenceError(f"{image_path}: cannot decode as an image") from None
     deep = image.dtype.itemsize > 1
     rgb = image.astype(np.float64) / (65535.0 if deep else 255.0)
     if rgb.ndim == 2:

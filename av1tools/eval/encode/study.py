@@ -30,7 +30,7 @@ from av1tools.eval.encode.result import BD_METHODS, BD_METRICS, EvalEncodeResult
 from av1tools.eval.encode.runs import Baseline, Oracle, Planned, Run, Study, run_kinds
 from av1tools.eval.encode.simulate import simulate
 from av1tools.eval.quality import smallest_frame
-from av1tools.extract.aom import AomTools, EncoderBuild, encoder_build, inspect_bitstream
+from av1tools.extract.aom import AomTools, EncoderBuild, check_cpu_used, encoder_build, inspect_bitstream
 from av1tools.extract.sequences import SequenceError, resolve_sequence, resolve_sequence_set
 from av1tools.jobs import run_jobs
 from av1tools.partition import frame_nodes
@@ -106,9 +106,7 @@ def plan(
             f"{tools.aomenc}: {build.label} ignores partition maps; eval-encode's oracle and "
             "model runs need av1tools' patched libaom (make libaom, or drop --aom-dir)"
         )
-    bad = [p for p in config.presets if not config.cpu_used < p <= 9]
-    if bad:
-        raise EvalEncodeError(f"presets must be faster than cpu-used {config.cpu_used} and at most 9, not {bad}")
+    _check_presets(config)
     if config.sb_size != 64 and config.model is not None:
         raise EvalEncodeError("guided runs use 64x64 superblocks (--sb-size 64)")
     calibration = None
@@ -125,6 +123,21 @@ def plan(
         calibration = Clip.open(ref, config.calibration_frames, calibration=True)
     log(f"encoder: {build.label}; {len(clips)} clip(s); cq-levels {list(config.cq_levels)}")
     return clips, calibration, build
+
+
+def _check_presets(config: EvalEncodeConfig) -> None:
+    """Each preset a speed the mode really has, faster than the baseline's, and named once."""
+    for cpu_used in (config.cpu_used, *config.presets):
+        try:
+            check_cpu_used(config.mode, cpu_used)
+        except ValueError as e:
+            raise EvalEncodeError(str(e)) from None
+    slow = [p for p in config.presets if p <= config.cpu_used]
+    if slow:
+        raise EvalEncodeError(f"presets must be faster than the baseline's cpu-used {config.cpu_used}, not {slow}")
+    twice = sorted({p for p in config.presets if config.presets.count(p) > 1})
+    if twice:
+        raise EvalEncodeError(f"presets named more than once: {twice}")
 
 
 def _check_measured(baselines: list[EncodeRun]) -> None:
