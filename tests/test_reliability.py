@@ -603,3 +603,22 @@ def test_a_sigterm_landing_in_a_weakref_callback_still_stops_the_run():
     done = subprocess.run([sys.executable, "-c", SPIN], capture_output=True, text=True, timeout=60)
     assert done.returncode == 143 and "terminated" in done.stderr, done.stderr
     assert "not stopped" not in done.stdout and "Exception ignored" not in done.stderr
+
+
+def test_eval_encode_refuses_frames_too_small_to_score(cli, tmp_path, aom_tools):
+    clip = tiny_clip(tmp_path / "narrow.y4m", 9, frames=2, size=(8, 48))
+    code, out, err = cli(["eval-encode", "--seq", clip, "--out", tmp_path / "r", "--frames", "1", "-q"])
+    assert code == 1 and err.count("\n") == 1 and "narrow: 8x48 is too small for SSIM" in err
+    assert not (tmp_path / "r").exists() and not out
+
+
+def test_a_study_with_no_measured_baseline_fails():
+    from av1tools.eval.encode.measure import EncodeRun
+    from av1tools.eval.encode.study import EvalEncodeError, _check_measured
+
+    failed = [
+        EncodeRun("baseline", "baseline", "c", q, 3, ok=False, error="aomenc failed (exit 1): x") for q in (23, 31)
+    ]
+    with pytest.raises(EvalEncodeError, match="no baseline encode was measured"):
+        _check_measured(failed)
+    _check_measured(failed + [EncodeRun("baseline", "baseline", "c", 39, 3)])  # one measured: a partial study
