@@ -123,3 +123,9 @@ def test_the_aom_ctc_conditions_give_every_ctc_metric(tmp_path, cli, aom_tools):
     assert set(preset["bd_rate"]["psnr_y"]) == {"cubic", "pchip", "avm"} and preset["bd_rate"]["psnr_y"]["avm"] > 0
     md = (tmp_path / "report.md").read_text()
     assert "## BD-rate per metric" in md and " ms_ssim_y_db |" in md and " vmaf_neg |" in md
+
+
+def test_a_dynamic_superblock_size_is_refused_for_guided_runs(tmp_path, cli, aom_tools):
+    code, _, err = cli(["eval-encode", "--seq", "carphone", "--out", tmp_path / "a", "--sb-size", "dynamic"])
+    assert code == 1 and err.count("\n") == 1 and "need 64x64 superblocks" in err and "no 128 level" in err
+    assert not (tmp_path / "a").exists()

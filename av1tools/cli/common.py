@@ -123,15 +123,16 @@ def option_flag(ctx: click.Context, name: str) -> str:
     return max(param.opts, key=len)
 
 
-def sb_size_option(config: type) -> Callable:
-    """--sb-size 64|128 (an int), defaulting to ``config``'s."""
+def sb_size_option(config: type, dynamic: bool = False) -> Callable:
+    """--sb-size 64|128 (an int; with ``dynamic``, also libaom's own choice, as 0), defaulting
+    to ``config``'s."""
     return click.option(
         "--sb-size",
-        type=click.Choice(["64", "128"]),
+        type=click.Choice(["64", "128"] + (["dynamic"] if dynamic else [])),
         default=str(default(config, "sb_size")),
         show_default=True,
-        callback=lambda ctx, param, value: int(value),
-        help="Superblock size.",
+        callback=lambda ctx, param, value: 0 if value == "dynamic" else int(value),
+        help="Superblock size" + (" (dynamic: libaom chooses per clip; unguided runs only)." if dynamic else "."),
     )
 
 

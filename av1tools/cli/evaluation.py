@@ -223,7 +223,7 @@ def _simulation_of(report: Path) -> dict:
     callback=lambda ctx, param, value: value or None,
     help="The clip the speed-up simulation is calibrated on ('' for none); never an evaluated one.",
 )
-@sb_size_option(EvalEncodeConfig)
+@sb_size_option(EvalEncodeConfig, dynamic=True)
 @decision_option(default(EvalEncodeConfig, "decision"))
 @device_option(EvalEncodeConfig)
 @click.option(

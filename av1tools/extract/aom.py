@@ -30,6 +30,7 @@ MODES = ("intra", "inter")
 # features stop at 6 (speed_features.c: set_good_speed_features_* have no "speed >= 7"
 # step), so --good at 7, 8 or 9 codes byte for byte what 6 does; all-intra has steps to 9.
 CPU_USED_RANGE = {"intra": (0, 9), "inter": (0, 6)}
+SB_SIZES = (64, 128, 0)  # 0: libaom's dynamic choice (all-intra: 64 up to 480 lines, else 128)
 
 
 class AomError(RuntimeError):
@@ -194,15 +195,15 @@ class EncodeSettings:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
-        if self.sb_size not in (64, 128):
-            raise ValueError(f"sb_size must be 64 or 128, not {self.sb_size}")
+        if self.sb_size not in SB_SIZES:
+            raise ValueError(f"sb_size must be 64, 128 or 0 (libaom's dynamic choice), not {self.sb_size}")
         if not 0 <= self.cq_level <= 63:
             raise ValueError(f"cq_level must be within 0..63, not {self.cq_level}")
         check_cpu_used(self.mode, self.cpu_used)
 
     def tag(self) -> str:
         frames = f"_f{self.frames}" if self.frames else ""
-        return f"{self.mode}_cpu{self.cpu_used}_sb{self.sb_size}_q{self.cq_level}{frames}"
+        return f"{self.mode}_cpu{self.cpu_used}_sb{self.sb_size or 'dyn'}_q{self.cq_level}{frames}"
 
     def aomenc_args(self, src: Path, out: Path, bit_depth: int) -> list[str]:
         usage = ["--allintra"] if self.mode == "intra" else ["--good", "--passes=1"]
@@ -210,7 +211,7 @@ class EncodeSettings:
             "--end-usage=q",
             f"--cq-level={self.cq_level}",
             f"--cpu-used={self.cpu_used}",
-            f"--sb-size={self.sb_size}",
+            f"--sb-size={self.sb_size or 'dynamic'}",
             f"--threads={self.threads}",
             f"--bit-depth={bit_depth}",
             f"--input-bit-depth={bit_depth}",

@@ -329,6 +329,8 @@ def extract(
 
     # inputs first: the output directory and its manifest (named now, not after the encodes),
     # then the sequences
+    if not config.encode.sb_size:
+        raise ExtractError("extract labels the trees of a fixed superblock size: --sb-size 64 or 128, not dynamic")
     _check_out_dir(config.out)
     listed = load_manifest(config.out / MANIFEST)["shards"]
     refs = resolve_sequence_set(config.sequences, config.skip_missing, note)

@@ -107,8 +107,13 @@ def plan(
             "model runs need av1tools' patched libaom (make libaom, or drop --aom-dir)"
         )
     _check_presets(config)
-    if config.sb_size != 64 and config.model is not None:
-        raise EvalEncodeError("guided runs use 64x64 superblocks (--sb-size 64)")
+    guided = config.model is not None or config.heuristic is not None or "exact" in config.verdicts  # the oracle
+    if config.sb_size != 64 and guided:
+        raise EvalEncodeError(
+            f"--sb-size {config.sb_size or 'dynamic'}: guided runs (the model, the heuristic, the exact "
+            "verdict's oracle) need 64x64 superblocks: the models predict 64x64 trees and have no 128 level "
+            "(docs/guided.md measures what fixing 64 costs)"
+        )
     calibration = None
     if config.calibration:
         try:
