@@ -1,5 +1,6 @@
-"""The superblock model: validation F1 against training-set size and network width, with each
-width's inference cost on one CPU thread.
+"""The superblock model: validation F1 against training-set size, network width and context
+inputs (``--context``: a margin of the frame, a local-activity channel, the frame's size),
+with each variant's inference cost on one CPU thread.
 
 Every run trains on the same data with the same validation groups (the manifest's split);
 training-set size is a random fraction of the training superblocks (same seed). Run by hand:
@@ -23,22 +24,76 @@ from av1tools.model.superblock.config import LEVEL_WEIGHTS, UNCODED, SuperblockC
 from av1tools.model.superblock.net import SuperblockNet, count_macs
 
 
-def inference_us_per_sb(widths: tuple[int, ...], batch: int) -> float:
+CONTEXT = {  # the ablation of context inputs: each alone, then together
+    "plain": {},
+    "margin16": {"margin": 16},
+    "margin32": {"margin": 32},
+    "activity": {"activity": True},
+    "frame_size": {"frame_size": True},
+    "margin16+activity+frame_size": {"margin": 16, "activity": True, "frame_size": True},
+}
+
+
+def inference_us_per_sb(config: SuperblockConfig, batch: int) -> float:
     """Microseconds per superblock, one thread, a frame's superblocks in one batch."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        net = SuperblockNet(SuperblockConfig(widths=widths)).eval()
-        x, q = torch.rand(batch, 1, 64, 64), torch.rand(batch)
+        net = SuperblockNet(config).eval()
+        x, q, f = torch.rand(batch, 1, config.window, config.window), torch.rand(batch), torch.rand(batch, 2)
         with torch.inference_mode():
             for _ in range(3):
-                net(x, q)
+                net(x, q, f)
             start = time.perf_counter()
             for _ in range(20):
-                net(x, q)
+                net(x, q, f)
         return (time.perf_counter() - start) / 20 / batch * 1e6
     finally:
         torch.set_num_threads(threads)
+
+
+def study(args, config: SuperblockConfig, variant: str) -> list[dict]:
+    """One variant trained at every training-set size."""
+    cost = {
+        "macs": count_macs(config),
+        "params": sum(p.numel() for p in SuperblockNet(config).parameters()),
+        "us_per_sb_720p_batch": inference_us_per_sb(config, 240),
+        "us_per_sb_cif_batch": inference_us_per_sb(config, 24),
+    }
+    rows = []
+    for size in args.sizes:
+        name = f"w{'-'.join(map(str, config.widths))}_{variant}_n{size or 'all'}"
+        job = TrainJob(
+            (args.data,),
+            Path(args.out) / name,
+            arch="superblock",
+            net=config,
+            train=TrainConfig(
+                epochs=args.epochs, batch_size=256, lr=2e-3, patience=5, max_samples=size or None, progress=False
+            ),
+        )
+        start = time.perf_counter()
+        m = train(job, log=lambda message: None).metrics
+        row = {
+            "variant": variant,
+            "widths": list(config.widths),
+            "train_superblocks": m["train_superblocks"],
+            "val_superblocks": m["val_superblocks"],
+            "val_macro_f1": m["best_val"]["macro_f1"],
+            "val_nll": m["best_val"]["nll"],
+            "val_nll_uncalibrated": m["calibration"]["nll_before"],
+            "val_ece": m["calibration"]["reliability_after"]["ece"],
+            "val_accuracy": m["best_val"]["accuracy"],
+            "val_macro_f1_by_size": m["best_val"]["by_size"],
+            "best_epoch": max((h["epoch"] for h in m["history"] if h.get("best")), default=0),
+            "epochs_run": len(m["history"]),
+            "train_seconds": time.perf_counter() - start,
+            "run": str(job.out),
+            **cost,
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
 
 
 def main() -> None:
@@ -50,45 +105,15 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--level-weights", default=SuperblockConfig.level_weights, choices=LEVEL_WEIGHTS)
     ap.add_argument("--uncoded", default=SuperblockConfig.uncoded, choices=UNCODED)
+    ap.add_argument("--context", action="store_true", help="the context ablation (each width, every variant)")
     ap.add_argument("--json")
     args = ap.parse_args()
     rows = []
     for spec in args.widths:
         widths = tuple(int(w) for w in spec.split(","))
-        cost = {
-            "macs": count_macs(SuperblockConfig(widths=widths)),
-            "params": sum(p.numel() for p in SuperblockNet(SuperblockConfig(widths=widths)).parameters()),
-            "us_per_sb_720p_batch": inference_us_per_sb(widths, 240),
-            "us_per_sb_cif_batch": inference_us_per_sb(widths, 24),
-        }
-        for size in args.sizes:
-            name = f"w{'-'.join(map(str, widths))}_n{size or 'all'}"
-            job = TrainJob(
-                (args.data,),
-                Path(args.out) / name,
-                arch="superblock",
-                net=SuperblockConfig(widths=widths, level_weights=args.level_weights, uncoded=args.uncoded),
-                train=TrainConfig(
-                    epochs=args.epochs, batch_size=256, lr=2e-3, patience=5, max_samples=size or None, progress=False
-                ),
-            )
-            start = time.perf_counter()
-            m = train(job, log=lambda message: None).metrics
-            row = {
-                "widths": list(widths),
-                "train_superblocks": m["train_superblocks"],
-                "val_superblocks": m["val_superblocks"],
-                "val_macro_f1": m["best_val"]["macro_f1"],
-                "val_nll": m["best_val"]["nll"],
-                "val_accuracy": m["best_val"]["accuracy"],
-                "val_macro_f1_by_size": m["best_val"]["by_size"],
-                "best_epoch": max((h["epoch"] for h in m["history"] if h.get("best")), default=0),
-                "epochs_run": len(m["history"]),
-                "train_seconds": time.perf_counter() - start,
-                **cost,
-            }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+        for variant, context in (CONTEXT if args.context else {"plain": {}}).items():
+            config = SuperblockConfig(widths=widths, level_weights=args.level_weights, uncoded=args.uncoded, **context)
+            rows += study(args, config, variant)
     result = {
         "data": args.data,
         "epochs": args.epochs,
