@@ -23,7 +23,6 @@ from av1tools.model.families import train
 from av1tools.model.superblock.config import LEVEL_WEIGHTS, UNCODED, SuperblockConfig
 from av1tools.model.superblock.net import SuperblockNet, count_macs
 
-
 CONTEXT = {  # the ablation of context inputs: each alone, then together
     "plain": {},
     "margin16": {"margin": 16},
