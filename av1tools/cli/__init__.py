@@ -37,7 +37,7 @@ def cli(ctx: click.Context, debug: bool, aom_dir: str | None) -> None:
     ctx.obj = {"debug": debug, "aom_dir": aom_dir}
 
 
-from av1tools.cli import data, evaluation, model  # noqa: E402,F401  (commands register on cli)
+from av1tools.cli import data, evaluation, model, sources  # noqa: E402,F401  (commands register on cli)
 
 
 class Terminated(KeyboardInterrupt):
