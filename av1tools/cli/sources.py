@@ -35,11 +35,14 @@ source_option = click.option(
 @source_option
 def sources_list(as_json: bool, names: tuple[str, ...]) -> None:
     """The registry: each source's package, paths, licence, kind and role."""
-    from dataclasses import asdict
+    from dataclasses import asdict, fields
 
     chosen = _selected(names)
     if as_json:
-        click.echo(json.dumps([asdict(s) | {"licences": dict(s.licences)} for s in chosen], indent=2, default=str))
+        rows = [{f.name: getattr(s, f.name) for f in fields(s)} for s in chosen]
+        for row, s in zip(rows, chosen):
+            row.update(package=asdict(s.package), licences=dict(s.licences))
+        click.echo(json.dumps(rows, indent=2, default=str))
         return
     for s in chosen:
         p = s.package

@@ -133,18 +133,15 @@ def camera_path(
 
 def camera_frames(image: np.ndarray, width: int, height: int, path: CameraPath, bit_depth: int = 8) -> Iterator[Planes]:
     """The frames a camera following ``path`` over ``image`` (RGB or grey, uint8) sees, as
-    4:2:0 planes; cubic B-spline sampling, so sub-pixel positions stay sharp."""
-    from scipy.ndimage import map_coordinates, spline_filter
+    4:2:0 planes; bicubic sampling (PIL's, an interpolating kernel), so sub-pixel positions
+    stay sharp."""
+    from PIL import Image
 
-    img = image.astype(np.float64) / 255.0
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    img = img[..., :3]
-    coeffs = [spline_filter(img[..., c], order=3, mode="mirror") for c in range(3)]
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
-    grid = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
+    rgb = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
+    picture = Image.fromarray(np.ascontiguousarray(rgb[..., :3], dtype=np.uint8))
     for t in range(len(path)):
-        sx, sy = path.affine(t, width, height) @ grid
-        coords = [sy.reshape(height, width), sx.reshape(height, width)]
-        rgb = np.stack([map_coordinates(c, coords, order=3, prefilter=False, mode="mirror") for c in coeffs], axis=-1)
-        yield rgb_to_yuv420(np.clip(rgb, 0.0, 1.0), bit_depth)
+        (a, b, c), (d, e, f) = path.affine(t, width, height)
+        # PIL maps continuous coordinates (pixel centres at +0.5): shift into and out of them
+        data = (a, b, c + 0.5 - 0.5 * (a + b), d, e, f + 0.5 - 0.5 * (d + e))
+        view = picture.transform((width, height), Image.AFFINE, data, resample=Image.BICUBIC)
+        yield rgb_to_yuv420(np.asarray(view, dtype=np.float64) / 255.0, bit_depth)

@@ -495,7 +495,7 @@ def prepare_still(item: Item, source: Source, out: Path, root: Path | None) -> l
     w, h = _image_size(item.path)
     entries, rgb = [], None
     for label, sw, sh in still_sizes(w, h, source.ladder, source.max_side):
-        rel = f"intra/{source.name}/{item.name.removeprefix(source.name + '-')}-{label}.y4m"
+        rel = f"intra/{source.name}/{item.name}-{label}.y4m"  # the stem names the shards: unique
         if not (out / rel).exists():
             if rgb is None:
                 rgb = load_rgb(item.path)
@@ -547,7 +547,7 @@ def prepare_video(item: Item, source: Source, out: Path, root: Path | None) -> l
 
     w, h, n = _video_frames(item)
     entries = []
-    short = item.name.removeprefix(source.name + "-") if item.name != source.name else source.name
+    short = item.name
     if source.intra_step:
         pick = range(0, n, source.intra_step)
         count = min(len(pick), source.intra_frames or len(pick))
@@ -660,7 +660,7 @@ def prepare_camera(
     from av1tools.extract.y4m import Y4MHeader, write_y4m
 
     ow, oh = size
-    stem = f"{item.name.removeprefix(source.name + '-')}-{motion}-{ow}x{oh}-f{frames}"
+    stem = f"{item.name}-{motion}-{ow}x{oh}-f{frames}"
     rel = f"video/{source.name}/{stem}.y4m"
     record = out / f"video/{source.name}/{stem}.motion.json"
     seed = _stable(f"camera:{item.name}:{motion}:{ow}x{oh}:{frames}")
@@ -691,7 +691,7 @@ def prepare_camera(
             "fps": 30,
             "path": path.to_dict(ow, oh),
             "note": "affine[t] maps output pixel (x, y, 1) to working-picture pixel (x, y); divide by prescale "
-            "for the original picture's pixels; cubic B-spline sampling",
+            "for the original picture's pixels; bicubic sampling",
         }
         write_text_atomic(record, json.dumps(info, indent=1))
     return Entry(
@@ -752,6 +752,11 @@ def check_split(entries: Sequence[Entry]) -> None:
         both = {getattr(e, what) for e in train} & {getattr(e, what) for e in held}
         if both:
             raise MaterialError(f"held-out and training share {what}(s): {sorted(both)[:5]}")
+    for name in LISTS:
+        stems = Counter(Path(e.path).stem for e in entries if e.list == name)
+        if stems and max(stems.values()) > 1:
+            twice = stems.most_common(1)[0][0]
+            raise MaterialError(f"{name}: two sequences named {twice} (their shards would collide)")
     for e in train:
         if e.path in ("bigbuckbunny", "bigbuckbunny-test", "bigbuckbunny-cif") or re.search(
             r"bigbuckbunny.*-f([0-9]|[12][0-9])-", e.path
@@ -759,10 +764,27 @@ def check_split(entries: Sequence[Entry]) -> None:
             raise MaterialError(f"{e.path}: an evaluation clip's frames in training")
 
 
+def interleaved(entries: Sequence[Entry]) -> list[Entry]:
+    """Round-robin over sources, one group (all a picture's versions) at a time: any prefix
+    of an interrupted extraction is then a fair sample of every source."""
+    queues: dict[str, list[list[Entry]]] = {}
+    for e in entries:
+        groups = queues.setdefault(e.source, [])
+        if not groups or groups[-1][0].group != e.group:
+            groups.append([])
+        groups[-1].append(e)
+    out: list[Entry] = []
+    while any(queues.values()):
+        for groups in queues.values():
+            if groups:
+                out.extend(groups.pop(0))
+    return out
+
+
 def write_lists(out: Path, entries: Sequence[Entry]) -> dict[str, Path]:
     paths = {}
     for name in LISTS:
-        mine = [e for e in entries if e.list == name]
+        mine = interleaved([e for e in entries if e.list == name])
         sb = sum(e.superblocks for e in mine)
         head = (
             f"# {name}: {len(mine)} sequences, {sb:,} superblocks at {CQ_LEVELS} cq-levels "
