@@ -89,10 +89,29 @@ def sources_prepare(out: Path, names: tuple[str, ...], no_video: bool, quiet: bo
 
 @sources.command("plan")
 @click.argument("catalogue", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A directory of shards extracted from it: what they cost against the plan.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def sources_plan(catalogue: Path, as_json: bool) -> None:
-    """Superblocks and estimated encode hours of a prepared catalogue.tsv."""
-    from av1tools.zoo.material import as_table, load_catalogue, plan
+def sources_plan(catalogue: Path, data: Path | None, as_json: bool) -> None:
+    """Superblocks and estimated encode hours of a prepared catalogue.tsv (and, with
+    --data, the measured cost of the shards finished so far)."""
+    from av1tools.zoo.material import as_table, load_catalogue, measured, plan
 
     entries = load_catalogue(catalogue)
-    click.echo(json.dumps(plan(entries), indent=2) if as_json else as_table(entries))
+    if data is None:
+        click.echo(json.dumps(plan(entries), indent=2) if as_json else as_table(entries))
+        return
+    cost = measured(entries, data)
+    if as_json:
+        click.echo(json.dumps(cost, indent=2))
+        return
+    for kind, row in sorted(cost.items()):
+        click.echo(
+            f"{kind:14s} {row['shards']:6d} shards {row['superblocks']:9,d} SB  "
+            f"aomenc CPU {row['cpu_s'] / 3600:6.2f} h wall {row['wall_s'] / 3600:6.2f} h  "
+            f"planned {row['planned_s'] / 3600:6.2f} h  "
+            f"{row['sb_per_cpu_s']:6.1f} SB per CPU s"
+        )

@@ -542,7 +542,7 @@ def _copy_frames(src: Path, out: Path, pick: range) -> int:
         return write_y4m(out, r.header, (r.read(i) for i in pick if i < len(r)))
 
 
-def prepare_video(item: Item, source: Source, out: Path, root: Path | None) -> list[Entry]:
+def prepare_video(item: Item, source: Source, out: Path, root: Path | None, runs: bool = True) -> list[Entry]:
     from av1tools.extract.sequences import convert_to_y4m, sample_path
 
     w, h, n = _video_frames(item)
@@ -596,7 +596,7 @@ def prepare_video(item: Item, source: Source, out: Path, root: Path | None) -> l
                 SAMPLES[intra_sample].description,
             )
         )
-    for start, stop in source.ra_runs:
+    for start, stop in source.ra_runs if runs else ():
         stop = min(stop, n)
         rel = f"video/{source.name}/{short}-f{start}-{stop - 1}.y4m"
         if not (out / rel).exists():
@@ -729,9 +729,7 @@ def prepare(
         log(f"{source.name}: {len(items)} item(s)")
         for item in items:
             if source.is_video:
-                for e in prepare_video(item, source, out, root):
-                    if video or e.list.endswith("-intra"):
-                        entries.append(e)
+                entries.extend(prepare_video(item, source, out, root, runs=video))
             else:
                 entries.extend(prepare_still(item, source, out, root))
         if video:
@@ -853,6 +851,35 @@ def _size_order(label: str) -> int:
 
 def _rounded(row: dict) -> dict:
     return {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def measured(entries: Sequence[Entry], data: Path) -> dict:
+    """What the finished shards under ``data`` cost against the plan: per kind, superblocks,
+    aomenc CPU and wall seconds, and the plan's estimate for the same shards."""
+    import h5py
+
+    by_stem = {Path(e.path).stem: e for e in entries}
+    rows: dict = defaultdict(lambda: {"shards": 0, "superblocks": 0, "cpu_s": 0.0, "wall_s": 0.0, "planned_s": 0.0})
+    for f in sorted(Path(data).glob("*.h5")):
+        try:
+            with h5py.File(f, "r") as h:
+                a = dict(h.attrs)
+        except OSError:
+            continue
+        e = by_stem.get(str(a.get("sequence")))
+        if e is None:
+            continue
+        w, h_, n = int(a["width"]), int(a["height"]), int(a["frames"])
+        for key in (e.kind, "all"):
+            row = rows[key]
+            row["shards"] += 1
+            row["superblocks"] += superblocks(w, h_, n, 1)
+            row["cpu_s"] += float(a["encode_cpu_seconds"])
+            row["wall_s"] += float(a["encode_wall_seconds"])
+            row["planned_s"] += e.seconds() / CQ_LEVELS
+    for row in rows.values():
+        row["sb_per_cpu_s"] = row["superblocks"] / max(row["cpu_s"], 1e-9)
+    return {k: _rounded(v) for k, v in rows.items()}
 
 
 def load_catalogue(path: Path) -> list[Entry]:
