@@ -192,6 +192,8 @@ class FrameCounters:
     node_ns: np.ndarray  # (6,) their time, sub-blocks included
     type_count: np.ndarray  # (6, 10) per node size and type: evaluations
     type_ns: np.ndarray  # (6, 10) their own time (a SPLIT's excludes its sub-blocks' searches)
+    network_ns: int = 0  # AV1TOOLS_MODEL: the network's CPU time in this frame (older lines: 0)
+    network_calls: int = 0  # and its forward passes (one per superblock searched)
 
 
 def read_stats(path: Path) -> list[FrameCounters]:
@@ -202,6 +204,7 @@ def read_stats(path: Path) -> list[FrameCounters]:
         v = np.array([int(x) for x in line.split()], dtype=np.int64)
         sizes = v[8:20].reshape(6, 2)
         types = v[20:140].reshape(6, 10, 2)
+        network = v[140:142] if len(v) >= 142 else (0, 0)  # appended by the native-model patch
         out.append(
             FrameCounters(
                 int(v[0]),
@@ -212,6 +215,8 @@ def read_stats(path: Path) -> list[FrameCounters]:
                 sizes[:, 1],
                 types[..., 0],
                 types[..., 1],
+                int(network[0]),
+                int(network[1]),
             )
         )
     return out
