@@ -9,7 +9,9 @@ every frame) and, optionally, the allowed set it used at every node (``AV1TOOLS_
 
 from __future__ import annotations
 
+import functools
 import os
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,26 @@ MODEL_ENV = "AV1TOOLS_MODEL"
 POINT_ENV = "AV1TOOLS_MODEL_POINT"
 DUMP_ENV = "AV1TOOLS_MODEL_DUMP"
 EXACT_ENV = "AV1TOOLS_EXACT_GUIDE"
+
+
+@functools.lru_cache(maxsize=8)
+def _probe(aomenc: Path, mtime_ns: int) -> bool:
+    with tempfile.TemporaryDirectory(prefix="av1tools-probe-") as tmp:
+        src, model = Path(tmp) / "probe.y4m", Path(tmp) / "not-a-model"
+        src.write_bytes(b"YUV4MPEG2 W16 H16 F30:1 Ip C420jpeg\nFRAME\n" + bytes(384))
+        model.write_bytes(b"not a model")
+        env = dict(os.environ, **{MODEL_ENV: str(model)})
+        for name in (MAP_ENV, STATS_ENV, POINT_ENV, DUMP_ENV):
+            env.pop(name, None)
+        cmd = [str(aomenc), "--allintra", "--cpu-used=9", "--sb-size=64", "--limit=1", "--ivf", "-o"]
+        done = subprocess.run(cmd + [str(Path(tmp) / "probe.ivf"), str(src)], capture_output=True, env=env)
+        return done.returncode != 0 and MODEL_ENV.encode() in done.stderr
+
+
+def supports_native(tools: AomTools) -> bool:
+    """Whether ``tools.aomenc`` runs models itself (asked, not assumed: an encoder with an
+    older av1tools patch ignores AV1TOOLS_MODEL, this one refuses a file that is not one)."""
+    return _probe(tools.aomenc, tools.aomenc.stat().st_mtime_ns)
 
 
 def point_spec(point: OperatingPoint) -> str:

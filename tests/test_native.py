@@ -28,7 +28,7 @@ from av1tools.model.superblock_export import (
     read_export,
 )
 from av1tools.model.superblock_predict import SuperblockPredictor, default_model_dir
-from av1tools.native import native_env, point_spec, run_native
+from av1tools.native import native_env, point_spec, run_native, supports_native
 from av1tools.partition import cq_level_to_qindex
 
 SRC = "bigbuckbunny-cif"  # 352x198: edge superblocks on the right and at the bottom
@@ -113,6 +113,13 @@ def _encode(tools, tmp_path, name, settings, env, src=SRC):
     ivf = tmp_path / f"{name}.ivf"
     run_encoder(tools, settings, sample_path(src), ivf, 8, env=env)
     return ivf
+
+
+def test_the_encoder_says_it_runs_models(aom_tools):
+    from av1tools.extract.aom import reference_tools
+
+    assert supports_native(aom_tools)
+    assert not supports_native(reference_tools())  # stock libaom ignores the variable
 
 
 def test_encoder_refuses_bad_models_and_settings(aom_tools, tmp_path, predictor, exported):
@@ -247,3 +254,17 @@ def test_counters_carry_the_networks_time(aom_tools, tmp_path, exported):
     plain = tmp_path / "plain.stats"
     _encode(aom_tools, tmp_path, "plain", settings, guided_env(None, plain))
     assert [(c.network_ns, c.network_calls) for c in read_stats(plain)] == [(0, 0), (0, 0)]
+
+
+def test_threads_and_tiles(aom_tools, tmp_path, predictor, exported):
+    """Two threads and two tile columns: each thread runs the model on the rows it
+    searches, up to its tile's edge; the encode is the decision-file encode's."""
+    settings = EncodeSettings(cq_level=35, cpu_used=6, frames=2, threads=2, extra=("--tile-columns=1",))
+    native = run_native(settings, sample_path(SRC), tmp_path / "n.ivf", exported, COVER, aom_tools, tmp_path / "d")
+    assert native.network_calls == 2 * 24
+    map_path = tmp_path / "p.map"
+    write_partition_map(map_path, python_entries(predictor, sample_path(SRC), 2, 35, COVER))
+    env = guided_env(map_path, None)
+    env["AV1TOOLS_EXACT_GUIDE"] = "1"
+    reference = _encode(aom_tools, tmp_path, "map", settings, env)
+    assert reference.read_bytes() == (tmp_path / "n.ivf").read_bytes()
