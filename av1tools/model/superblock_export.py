@@ -72,6 +72,11 @@ def _point_of(rule: int, k: int, value: float, max_types: int) -> OperatingPoint
 
 def export_bytes(net: SuperblockNet, point: OperatingPoint) -> bytes:
     config: SuperblockConfig = net.config
+    # Context options of later SuperblockNet versions (a margin around the superblock, a
+    # local-activity channel, the frame's size beside q) are not what the encoder runs.
+    extras = {k: getattr(config, k) for k in ("margin", "activity", "frame_size") if getattr(config, k, None)}
+    if extras:
+        raise ExportError(f"the encoder runs the plain superblock net, not one with {extras}")
     widths = tuple(int(w) for w in config.widths)
     if len(widths) != 5:
         raise ExportError(f"a superblock net has 5 widths, not {len(widths)}")
