@@ -10,6 +10,8 @@ format it reads and the counters file it writes.
 - ``AV1TOOLS_PARTITION_STATS``: one line per coded frame counting and timing the search.
 - ``AV1TOOLS_EXACT_GUIDE=1``: the speed features that tie a block's search to types tried
   before it are off (the oracle then reproduces the baseline bit for bit).
+- ``AV1TOOLS_MODEL`` (+ ``_POINT``, ``_DUMP``, ``_KERNELS``): the encoder runs an exported
+  superblock model itself (``av1tools.native``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from av1tools.paths import atomic_output
 MAP_ENV = "AV1TOOLS_PARTITION_MAP"
 STATS_ENV = "AV1TOOLS_PARTITION_STATS"
 EXACT_ENV = "AV1TOOLS_EXACT_GUIDE"
+MODEL_ENV = "AV1TOOLS_MODEL"  # an exported superblock model the encoder runs itself
+POINT_ENV = "AV1TOOLS_MODEL_POINT"  # its operating point, overriding the file's
+DUMP_ENV = "AV1TOOLS_MODEL_DUMP"  # where it writes the allowed set it used at every node
+KERNELS_ENV = "AV1TOOLS_MODEL_KERNELS"  # c | vector4 | auto
 MAP_HEADER = "av1tools-partition-map 1\n"
 STAT_SIZES = (128, 64, 32, 16, 8, 4)  # the patch's node-size order in its counters
 STAT_SIZE_ROW = {s: i for i, s in enumerate(STAT_SIZES)}
@@ -75,6 +81,8 @@ class FrameCounters:
     node_ns: np.ndarray  # (6,) their time, sub-blocks included
     type_count: np.ndarray  # (6, 10) per node size and type: evaluations
     type_ns: np.ndarray  # (6, 10) their own time (a SPLIT's excludes its sub-blocks' searches)
+    network_ns: int = 0  # AV1TOOLS_MODEL: the network's CPU time in this frame (older lines: 0)
+    network_calls: int = 0  # and its forward passes (one per superblock searched)
 
 
 def read_stats(path: Path) -> list[FrameCounters]:
@@ -85,6 +93,7 @@ def read_stats(path: Path) -> list[FrameCounters]:
         v = np.array([int(x) for x in line.split()], dtype=np.int64)
         sizes = v[8:20].reshape(6, 2)
         types = v[20:140].reshape(6, 10, 2)
+        network = v[140:142] if len(v) >= 142 else (0, 0)  # appended by the native-model patch
         out.append(
             FrameCounters(
                 int(v[0]),
@@ -95,6 +104,8 @@ def read_stats(path: Path) -> list[FrameCounters]:
                 sizes[:, 1],
                 types[..., 0],
                 types[..., 1],
+                int(network[0]),
+                int(network[1]),
             )
         )
     return out
@@ -111,7 +122,7 @@ def encoder_env(map_path: Path | None, stats_path: Path | None, exact: bool | No
     """This process's environment with the patch's variables set as given (and any inherited
     ones removed): a map, a counters file, the exact switch (None: left out)."""
     env = dict(os.environ)
-    for name in (MAP_ENV, STATS_ENV, EXACT_ENV):
+    for name in (MAP_ENV, STATS_ENV, EXACT_ENV, MODEL_ENV, POINT_ENV, DUMP_ENV):
         env.pop(name, None)
     if map_path is not None:
         env[MAP_ENV] = str(map_path)

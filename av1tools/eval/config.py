@@ -6,49 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from av1tools.model.config import AGREEMENT_DECISION, ENCODING_DECISION
+from av1tools.model.config import AGREEMENT_DECISION, ENCODING_DECISION, OperatingPoint  # noqa: F401 (re-exported)
 
 DEFAULT_CQ_LEVELS = (23, 31, 39, 47)  # four points over the useful all-intra range, as BD-rate needs
 DEFAULT_METRICS = ("psnr", "ssim")  # av1tools.eval.metrics' per-frame metrics every study scores
 DEFAULT_BD_METRICS = ("psnr_y", "ssim_y")  # the pooled metrics BD-rates are computed for
 BD_METHODS = ("cubic", "pchip")
 CONDITIONS = ("aom-ctc",)
-
-
-@dataclass(frozen=True)
-class OperatingPoint:
-    """How a model's type probabilities become each node's allowed set (exactly one rule):
-
-    - ``top_k``: the k most probable types (top-1 replaces the search, larger k prunes it);
-    - ``threshold``: the most probable type plus every type of probability >= T;
-    - ``coverage``: the smallest set of most probable types whose probabilities reach p;
-      a node that needs more than ``max_types`` of them is one the model is unsure of and
-      keeps libaom's normal search (its children are still guided).
-    """
-
-    top_k: int | None = None
-    threshold: float | None = None
-    coverage: float | None = None
-    max_types: int = 3
-
-    def __post_init__(self) -> None:
-        if sum(v is not None for v in (self.top_k, self.threshold, self.coverage)) > 1:
-            raise ValueError("an operating point is top_k, threshold or coverage, not several")
-        if self.coverage is not None and not 0 < self.coverage <= 1:
-            raise ValueError(f"coverage must be within (0, 1], not {self.coverage}")
-
-    @property
-    def label(self) -> str:
-        if self.threshold is not None:
-            return f"model p>={self.threshold:g}"
-        if self.coverage is not None:
-            return f"model cover {self.coverage:g}"
-        return f"model top-{self.top_k or 1}"
-
-    @property
-    def forces(self) -> bool:
-        """True when every node gets exactly one type (the search is replaced)."""
-        return self.threshold is None and self.coverage is None and (self.top_k or 1) == 1
 
 
 @dataclass(frozen=True)
