@@ -4,7 +4,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from av1tools.extract.y4m import Y4MError, Y4MHeader, Y4MReader, parse_header, write_y4m
@@ -54,9 +54,13 @@ def test_arbitrary_bytes_never_crash(tmp_path_factory, junk):
         assert str(path) in str(e) and "\n" not in str(e)
 
 
+FRAME_BYTES = 6 + 16 * 12 + 2 * 8 * 6  # "FRAME\n" and a 16x12 4:2:0 picture
+
+
 @settings(max_examples=40, deadline=None)
-@given(cut=st.integers(1, 2 * (6 + 16 * 12 + 2 * 8 * 6) - 1))
+@given(cut=st.integers(1, 2 * FRAME_BYTES - 1))
 def test_truncated_file_names_frame(tmp_path_factory, cut):
+    assume(cut % FRAME_BYTES)  # cutting whole frames off leaves a shorter, valid file
     rng = np.random.default_rng(0)
     path = tmp_path_factory.mktemp("y4m") / "t.y4m"
     header = Y4MHeader(16, 12, Fraction(25), 8, "420")
