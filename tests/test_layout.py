@@ -121,6 +121,7 @@ def commands():
 
 def job_configs():
     """Per command, the job dataclasses its options fill (by field name)."""
+    from av1tools.encode import EncodeConfig
     from av1tools.eval.config import EvalEncodeConfig, EvaluateConfig, OperatingPoint
     from av1tools.extract.aom import EncodeSettings
     from av1tools.extract.pipeline import ExtractConfig
@@ -135,6 +136,7 @@ def job_configs():
         ("eval-encode",): (EvalEncodeConfig, OperatingPoint),
         ("experiment", "transfer"): (TransferConfig,),
         ("extract",): (ExtractConfig, EncodeSettings),
+        ("encode",): (EncodeConfig, OperatingPoint),
     }
 
 
@@ -150,6 +152,7 @@ REQUIRED = {  # the least each command needs to parse
     ("eval-encode",): ["--seq", "s", "--out", "o"],
     ("experiment", "transfer"): ["--data", "d", "--out", "o"],
     ("extract",): ["--seq", "s", "--out", "o"],
+    ("encode",): ["s", "-o", "o.ivf"],
 }
 
 

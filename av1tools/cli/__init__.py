@@ -17,7 +17,7 @@ import traceback
 
 import click
 
-from av1tools.cli import data, evaluation, model, sources  # noqa: F401  (commands register on the group)
+from av1tools.cli import data, encode, evaluation, model, sources  # noqa: F401  (commands register on the group)
 from av1tools.cli.app import cli
 
 

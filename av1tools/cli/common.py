@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 EXAMPLES = {
+    "encode": "av1tools encode foreman.y4m --model default --coverage 0.8 -o foreman.ivf",
     "extract": "av1tools extract --seq foreman.y4m --out data/ --cq-level 27 --cq-level 32 --frames 30",
     "info": "av1tools info data/foreman_intra_cpu3_sb64_q32_f30.h5",
     "samples": "av1tools samples carphone",
