@@ -28,9 +28,9 @@ from av1tools.encoder import (
     encoder_env,
     read_stats,
 )
-from av1tools.eval.config import OperatingPoint
 from av1tools.extract.aom import AomTools, EncodeResult, EncodeSettings, find_tools, run_encoder
 from av1tools.extract.y4m import Y4MReader
+from av1tools.model.config import OperatingPoint
 from av1tools.partition import MI_SIZE
 
 

@@ -129,3 +129,38 @@ def test_a_dynamic_superblock_size_is_refused_for_guided_runs(tmp_path, cli, aom
     code, _, err = cli(["eval-encode", "--seq", "carphone", "--out", tmp_path / "a", "--sb-size", "dynamic"])
     assert code == 1 and err.count("\n") == 1 and "need 64x64 superblocks" in err and "no 128 level" in err
     assert not (tmp_path / "a").exists()
+
+
+def test_native_inference_measures_what_the_decision_file_measures(tmp_path, cli, aom_tools):
+    """The model inside the encoder codes exactly what its decision file codes; only where the
+    model's time is counted differs (inside the encoder's CPU time, given by the patch's timers)."""
+    reports = {}
+    for inference in ("native", "python"):
+        args = [
+            "eval-encode",
+            "--seq",
+            "carphone",
+            "--model",
+            "default",
+            "--out",
+            tmp_path / inference,
+            "--frames",
+            "2",
+        ]
+        args += ["--cpu-used", "5", "--presets", "6", "--verdict", "stock", "--repeat", "1", "--calibration", ""]
+        args += ["--coverage", "0.8", "--inference", inference, "-q"]
+        code, _, err = cli(args)
+        assert code == 0, err
+        reports[inference] = json.loads((tmp_path / inference / "report.json").read_text())
+    native, python = reports["native"], reports["python"]
+    assert native["settings"]["inference"] == "native" and python["settings"]["inference"] == "python"
+    for cq in (23, 31, 39, 47):
+        name = f"carphone_q{cq}_model_cover_0.8.ivf"
+        assert (tmp_path / "native" / "encodes" / name).read_bytes() == (
+            tmp_path / "python" / "encodes" / name
+        ).read_bytes()
+    rows = {v: {r["label"]: r for r in reports[v]["verdicts"]["stock"]["rows"]} for v in reports}
+    assert rows["native"]["model cover 0.8"]["bd_rate"] == rows["python"]["model cover 0.8"]["bd_rate"]
+    runs = [r for r in native["runs"] if r["kind"] == "model"]
+    assert all(r["network_seconds"] > 0 and r["inference_cpu_seconds"] == 0 and r["map_nodes"] > 0 for r in runs)
+    assert 0 < rows["native"]["model cover 0.8"]["inference_share"] < 0.05

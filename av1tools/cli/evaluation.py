@@ -24,7 +24,15 @@ from av1tools.cli.common import (
     sb_size_option,
     tools,
 )
-from av1tools.eval.config import CONDITIONS, FEATURES, VERDICTS, EvalEncodeConfig, EvaluateConfig, OperatingPoint
+from av1tools.eval.config import (
+    CONDITIONS,
+    FEATURES,
+    INFERENCE,
+    VERDICTS,
+    EvalEncodeConfig,
+    EvaluateConfig,
+    OperatingPoint,
+)
 from av1tools.extract.aom import CPU_USED_RANGE, MODES
 from av1tools.model.staged.config import TransferConfig
 
@@ -196,6 +204,14 @@ def _simulation_of(report: Path) -> dict:
     default=default(EvalEncodeConfig, "guided_features"),
     show_default=True,
     help="The speed features of the stock verdict's guided encodes (docs/guided.md: which is fastest).",
+)
+@click.option(
+    "--inference",
+    type=click.Choice(INFERENCE),
+    default=default(EvalEncodeConfig, "inference"),
+    show_default=True,
+    help="native: the encoder runs the model itself (its time is the encoder's, the patch's timers give its "
+    "share); python: the model writes a decision file first; auto: native where the encoder and model allow.",
 )
 @click.option(
     "--heuristic",

@@ -13,6 +13,7 @@ DEFAULT_METRICS = ("psnr", "ssim")  # av1tools.eval.metrics' per-frame metrics e
 DEFAULT_BD_METRICS = ("psnr_y", "ssim_y")  # the pooled metrics BD-rates are computed for
 BD_METHODS = ("cubic", "pchip")
 CONDITIONS = ("aom-ctc",)
+INFERENCE = ("auto", "native", "python")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class EvalEncodeConfig:
     guided_features: str = "stock"  # measured fastest at equal quality (docs/guided.md)
     budgets: tuple[float, ...] = (0.5, 1.0, 2.0)  # BD-rate budgets (%) the best point is named for
     heuristic: str | None = None  # a variance table run at the same points ("default": the shipped one)
+    inference: str = "auto"  # the model inside the encoder ("native") or in Python ("python"); auto: native if it can
     conditions: str | None = None  # "aom-ctc": the AOM CTC's rate points, frame counts and metrics
     metrics: tuple[str, ...] = DEFAULT_METRICS
     bd_metrics: tuple[str, ...] = DEFAULT_BD_METRICS
@@ -82,6 +84,8 @@ class EvalEncodeConfig:
             raise ValueError(f"verdicts must be among {VERDICTS}, not {self.verdicts}")
         if self.conditions is not None and self.conditions not in CONDITIONS:
             raise ValueError(f"conditions must be one of {CONDITIONS}, not {self.conditions!r}")
+        if self.inference not in INFERENCE:
+            raise ValueError(f"inference must be one of {INFERENCE}, not {self.inference!r}")
         if self.exact_runs not in ("all", "check"):
             raise ValueError(f"exact runs must be 'all' or 'check', not {self.exact_runs!r}")
         if self.guided_features not in FEATURES:

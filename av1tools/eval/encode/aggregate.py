@@ -88,7 +88,9 @@ def _row(label: str, group: list[EncodeRun], base: dict, stock: dict, bd: BD) ->
     row.kbps = [r.kbps for r in ok]
     row.psnr_y = [r.quality["psnr_y"] for r in ok]
     row.ssim_y = [r.quality["ssim_y"] for r in ok]
-    row.inference_share = _mean([r.inference_cpu_seconds / base[r.cq_level].cpu_seconds for r in ok])
+    row.inference_share = _mean(
+        [(r.inference_cpu_seconds + r.network_seconds) / base[r.cq_level].cpu_seconds for r in ok]
+    )
     if stock and all(r.cq_level in stock for r in ok):
         row.time_saving_vs_stock = statistics.mean(
             [1 - (r.cpu_seconds + r.inference_cpu_seconds) / stock[r.cq_level].cpu_seconds for r in ok]

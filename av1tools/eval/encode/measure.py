@@ -8,7 +8,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from av1tools.encoder import counter_totals, encoder_env, read_stats
+from av1tools.encoder import DUMP_ENV, MODEL_ENV, POINT_ENV, counter_totals, encoder_env, read_stats
 from av1tools.eval.config import DEFAULT_METRICS
 from av1tools.eval.quality import measure_quality
 from av1tools.extract.aom import EncodeSettings, find_tools, run_encoder
@@ -32,6 +32,12 @@ class EncodeJob:
     aom_dir: str | None = None
     measure_quality: bool = True  # the bitstream is the same every round: scored once
     metrics: tuple[str, ...] = DEFAULT_METRICS
+    native: tuple | None = None  # (exported model, AV1TOOLS_MODEL_POINT): the encoder runs the model itself
+
+    @property
+    def dump(self) -> Path:
+        """Where a native encode writes the allowed set it used at every node."""
+        return self.work / f"{self.name}.sets"
 
     @property
     def ivf(self) -> Path:
@@ -60,9 +66,10 @@ def run_encode(job: EncodeJob) -> Measurement:
     with Y4MReader(job.source) as reader:
         bit_depth, fps = reader.bit_depth, float(reader.header.fps)
     job.stats.unlink(missing_ok=True)
-    result = run_encoder(
-        tools, job.settings, job.source, job.ivf, bit_depth, env=encoder_env(job.map_path, job.stats, job.exact)
-    )
+    env = encoder_env(job.map_path, job.stats, job.exact)
+    if job.native is not None:
+        env |= {MODEL_ENV: str(job.native[0]), POINT_ENV: job.native[1], DUMP_ENV: str(job.dump)}
+    result = run_encoder(tools, job.settings, job.source, job.ivf, bit_depth, env=env)
     size = job.ivf.stat().st_size
     quality = measure_quality(job.ivf, job.source, job.settings.frames, job.metrics) if job.measure_quality else None
     return Measurement(
@@ -91,8 +98,9 @@ class EncodeRun:
     cpu_seconds_all: list = field(default_factory=list)  # one per round
     wall_seconds: float = 0.0  # median over rounds
     wall_seconds_all: list = field(default_factory=list)
-    inference_cpu_seconds: float = 0.0
+    inference_cpu_seconds: float = 0.0  # the model's time outside the encoder (the Python path)
     inference_wall_seconds: float = 0.0
+    network_seconds: float = 0.0  # the model's time inside the encoder (native: part of cpu_seconds)
     quality: dict = field(default_factory=dict)
     counters: dict = field(default_factory=dict)
     map_nodes: int = 0  # nodes the map constrains
@@ -119,5 +127,7 @@ class EncodeRun:
         if measured.quality is not None:
             self.quality = measured.quality
         if stats.exists():
-            self.counters = counter_totals(read_stats(stats))
+            counters = read_stats(stats)
+            self.counters = counter_totals(counters)
+            self.network_seconds = sum(c.network_ns for c in counters) / 1e9
         return self

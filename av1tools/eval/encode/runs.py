@@ -13,7 +13,7 @@ and one line in ``run_kinds``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,6 +24,7 @@ from av1tools.eval.encode.inference import infer_map
 from av1tools.eval.encode.measure import EncodeJob, EncodeRun
 from av1tools.eval.guided import oracle_entries
 from av1tools.extract.aom import EncodeSettings
+from av1tools.native import point_spec
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Study:
     config: EvalEncodeConfig
     work: Path
     predictors: dict = field(default_factory=dict)  # source ("model", "heuristic") -> Predictor
+    native_model: Path | None = None  # the model exported for the encoder, when it runs it itself
     baseline_grids: dict = field(default_factory=dict)  # (clip, cq, verdict) -> the baseline's FrameGrids
 
     def job(self, run: Run, clip: Clip, cq: int, cpu_used: int | None = None, map_path: bool = False) -> EncodeJob:
@@ -143,6 +145,9 @@ class ModelPoint(Run):
         return self.verdict == "exact" or config.guided_features == "exact"
 
     def plan(self, study: Study, clip: Clip, cq: int) -> Planned:
+        if self.source == "model" and study.native_model is not None:  # the encoder runs it itself
+            job = replace(study.job(self, clip, cq), native=(study.native_model, point_spec(self.point)))
+            return Planned(job, EncodeRun.of(job, source=self.source))
         predictor = study.predictors[self.source]
         entries, cpu, wall = infer_map(predictor, clip, cq, self.point, study.config.sb_size)
         return study.with_map(

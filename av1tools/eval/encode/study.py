@@ -47,7 +47,7 @@ def eval_encode(
 ) -> EvalEncodeResult:
     """Run the whole study."""
     clips, calibration, build = plan(config, tools, log)
-    study = Study(config, Path(config.out) / "encodes")
+    study = Study(config, Path(config.out) / "encodes", native_model=_native_model(config, tools))
     warmups = _load_predictors(config, study, clips[0])
     study.work.mkdir(parents=True, exist_ok=True)
     every = clips + ([calibration] if calibration else [])
@@ -70,6 +70,7 @@ def eval_encode(
         if (c.ref.name, cq, "exact" if k.kind == Oracle.kind else k.verdict) in study.baseline_grids
     ]
     _encode(config, then, counter, measure=True)
+    _read_native_sets(then)
     order = {(c.ref.name, cq): i for i, (c, cq) in enumerate((c, cq) for c in every for cq in config.cq_levels)}
     interleaved = sorted(first + then, key=lambda p: order[(p.job.clip, p.job.settings.cq_level)])
     for _ in range(config.repeat - 1):  # the other rounds: every encode again, timed only
@@ -80,7 +81,8 @@ def eval_encode(
     runs = [p.run for p in first + then]
     maps = {p.job.name: p.entries for p in then if p.entries is not None}
     simulation = simulate(runs, clips, calibration, maps, study.work, config.cq_levels, config.verdicts)
-    return summarise(runs, _settings(config, clips, calibration, build, study.predictors, warmups, kinds), simulation)
+    settings = _settings(config, clips, calibration, build, study, warmups)
+    return summarise(runs, settings, simulation)
 
 
 def _name(clip: Clip | None) -> str | None:
@@ -128,6 +130,38 @@ def plan(
         calibration = Clip.open(ref, config.calibration_frames, calibration=True)
     log(f"encoder: {build.label}; {len(clips)} clip(s); cq-levels {list(config.cq_levels)}")
     return clips, calibration, build
+
+
+def _read_native_sets(planned: list[Planned]) -> None:
+    """A native encode's map is what the encoder dumped: the set it used at every node it asked
+    about (the simulation and the node counts read it as they read a decision file)."""
+    from av1tools.native import read_dump
+
+    for p in planned:
+        if p.job.native is not None and p.run.ok and p.job.dump.exists():
+            p.entries = read_dump(p.job.dump)
+            p.run.map_nodes = sum(e.guided for e in p.entries)
+            p.run.unguided_nodes = sum(not e.guided for e in p.entries)
+
+
+def _native_model(config: EvalEncodeConfig, tools: AomTools) -> Path | None:
+    """The model exported for the encoder when the study runs it natively: ``inference``
+    "native" (refused when impossible), "auto" (when the encoder and the model allow it), or
+    "python" (never)."""
+    if config.model is None or config.inference == "python":
+        return None
+    from av1tools.encode import EncodeError, exported_model
+    from av1tools.native import supports_native
+
+    why = None if supports_native(tools) else f"{tools.aomenc} does not run models"
+    if why is None:
+        try:
+            return exported_model(config.model)
+        except EncodeError as e:
+            why = str(e)
+    if config.inference == "native":
+        raise EvalEncodeError(f"--inference native: {why}")
+    return None
 
 
 def _check_presets(config: EvalEncodeConfig) -> None:
@@ -220,7 +254,7 @@ def _check_oracle(tools: AomTools, study: Study, oracle: Planned, sb_size: int) 
     run.identical_to_baseline = job.ivf.read_bytes() == base_ivf.read_bytes()
 
 
-def _settings(config, clips, calibration, build, predictors, warmups, kinds) -> dict:
+def _settings(config, clips, calibration, build, study, warmups) -> dict:
     """The study's settings as its report states them."""
     return dict(
         clips=[
@@ -249,12 +283,13 @@ def _settings(config, clips, calibration, build, predictors, warmups, kinds) -> 
         bd_metrics=list(config.bd_metrics),
         bd_methods=list(config.bd_methods),
         encoder=build.to_dict(),
-        points=[p.label for p in config.points] if predictors else [],
+        points=[p.label for p in config.points] if study.predictors else [],
         presets=list(config.presets),
         model=str(config.model) if config.model else None,
-        model_kind=getattr(predictors.get("model"), "kind", None),
+        model_kind=getattr(study.predictors.get("model"), "kind", None),
         heuristic=config.heuristic,
-        decision=config.decision if predictors else None,
+        inference="native" if study.native_model else "python",
+        decision=config.decision if study.predictors else None,
         device=config.device,
         warmup_seconds=warmups,
         machine=f"{platform.machine()}, {os.cpu_count()} cores ({platform.node()})",
