@@ -33,6 +33,7 @@ MODEL_ENV = "AV1TOOLS_MODEL"  # an exported superblock model the encoder runs it
 POINT_ENV = "AV1TOOLS_MODEL_POINT"  # its operating point, overriding the file's
 DUMP_ENV = "AV1TOOLS_MODEL_DUMP"  # where it writes the allowed set it used at every node
 KERNELS_ENV = "AV1TOOLS_MODEL_KERNELS"  # c | vector4 | auto
+INTRA_CNN_ENV = "AV1TOOLS_INTRA_CNN"  # 0: libaom's own intra partition CNN off (the swap)
 MAP_HEADER = "av1tools-partition-map 1\n"
 STAT_SIZES = (128, 64, 32, 16, 8, 4)  # the patch's node-size order in its counters
 STAT_SIZE_ROW = {s: i for i, s in enumerate(STAT_SIZES)}
@@ -122,7 +123,7 @@ def encoder_env(map_path: Path | None, stats_path: Path | None, exact: bool | No
     """This process's environment with the patch's variables set as given (and any inherited
     ones removed): a map, a counters file, the exact switch (None: left out)."""
     env = dict(os.environ)
-    for name in (MAP_ENV, STATS_ENV, EXACT_ENV, MODEL_ENV, POINT_ENV, DUMP_ENV):
+    for name in (MAP_ENV, STATS_ENV, EXACT_ENV, MODEL_ENV, POINT_ENV, DUMP_ENV, INTRA_CNN_ENV):
         env.pop(name, None)
     if map_path is not None:
         env[MAP_ENV] = str(map_path)
