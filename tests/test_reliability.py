@@ -140,7 +140,7 @@ def test_failed_evaluate_leaves_no_output_directory(cli, tmp_path, data_dir):
     code, _, err = cli(
         ["evaluate", "--model", tmp_path / "nowhere", "--data", data_dir, "--out", tmp_path / "r" / "f1"]
     )
-    assert code == 1 and "no such checkpoint" in err
+    assert code == 1 and "no such run directory" in err
     assert not (tmp_path / "r").exists()
 
 

@@ -37,7 +37,12 @@ def test_a_partial_study_says_which_runs_failed():
         threads=1,
         presets=[6],
         machine="m",
+        verdicts=["stock"],
+        guided_features="stock",
+        heuristic=None,
+        points=[],
+        warmup_seconds={},
     )
-    r = {"settings": settings, "ladder": {}, "rows": [], "clips": {}, "runs": runs, "simulation": {"note": "none"}}
+    r = {"settings": settings, "verdicts": {}, "instrument": {}, "runs": runs, "simulation": {"note": "none"}}
     text = render_markdown("encode", r, [])
     assert "**1 of 2 encodes failed**" in text and "cpu-used 6 on c q31" in text and "boom" in text

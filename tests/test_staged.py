@@ -217,7 +217,7 @@ def test_cli_train_and_predict(data_dir, tmp_path, cli):
     code, _, err = cli(
         ["predict", "--model", tmp_path / "nowhere", "--seq", "carphone", "--qp", "30", "--out", tmp_path / "q.h5"]
     )
-    assert code == 1 and "no such checkpoint" in err
+    assert code == 1 and "no such run directory" in err
 
 
 def test_transfer_study_writes_its_tables(data_dir, tmp_path, cli):
@@ -273,8 +273,8 @@ def test_transfer_study_writes_its_tables(data_dir, tmp_path, cli):
 
 @pytest.mark.slow
 def test_transfer_seeds_change_the_result_and_a_seed_reproduces_it(data_dir, tmp_path):
-    from av1tools.model.config import TransferConfig
-    from av1tools.model.transfer import run_transfer
+    from av1tools.model.staged.config import TransferConfig
+    from av1tools.model.staged.transfer import run_transfer
 
     def study(first_seed, seeds, out):
         config = TransferConfig(

@@ -199,8 +199,15 @@ def test_ddp_two_processes_match_one(data_dir, tmp_path):
     worst = max(float((pa - pb).abs().max()) for pa, pb in zip(a.state_dict().values(), b.state_dict().values()))
     assert worst < 1e-4, worst
     metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
-    assert metrics["processes"] == 2 and sorted(p.name for p in (tmp_path / "two").iterdir()) == [
+    written = sorted(p.name for p in (tmp_path / "two").iterdir())  # by rank 0 alone: one of each
+    assert metrics["processes"] == 2 and written == sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert written == [
+        "config.json",
         "metrics.json",
+        "reliability.png",
+        "report.html",
+        "report.json",
+        "report.md",
         "superblock.pt",
     ]
 

@@ -214,6 +214,7 @@ def train_superblock(job: TrainJob, log: Log = print) -> TrainResult:
                 log(f"superblock: early stop after epoch {epoch}")
                 break
         if rank != 0:
+            _leave(world)  # rank 0 writes; the others wait for it, then all leave together
             return TrainResult(Path(job.out), {}, {})
         net.load_state_dict(best_state)
         nodes = scored_nodes(net, val, 512, device)
@@ -260,7 +261,16 @@ def train_superblock(job: TrainJob, log: Log = print) -> TrainResult:
         }
         write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2, default=str))
         write_config(run_dir, job)
+    _leave(world)
     return TrainResult(run_dir, metrics, superblock_summary(metrics, run_dir))
+
+
+def _leave(world: int) -> None:
+    """End a distributed run cleanly: every rank at a barrier, then the process group down
+    (a rank leaving while another still works aborts it at exit under load)."""
+    if world > 1 and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def superblock_summary(metrics: dict, run_dir: Path) -> dict:
