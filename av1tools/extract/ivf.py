@@ -312,7 +312,9 @@ class FrameHeaderReader:
         if header.show_frame:
             return pts
         seq = self.sequence
-        if self.last_shown is None or seq is None or not seq.order_hint_bits:
+        # order hints restart at a key frame: a hidden one (a forward key frame) cannot be
+        # placed by its distance to the last shown frame
+        if self.last_shown is None or seq is None or not seq.order_hint_bits or header.frame_type == KEY_FRAME:
             return -1
         shown, hint = self.last_shown
         return shown + (header.order_hint - hint) % (1 << seq.order_hint_bits)
