@@ -42,7 +42,9 @@ DUMP_ENV = "AV1TOOLS_MODEL_DUMP"  # where it writes the allowed set it used at e
 KERNELS_ENV = "AV1TOOLS_MODEL_KERNELS"  # c | vector4 | auto
 RECORDS_ENV = "AV1TOOLS_FRAME_RECORDS"  # where the encoder writes one record per coded frame
 INTRA_CNN_ENV = "AV1TOOLS_INTRA_CNN"  # 0: libaom's intra partition CNN off; unset: libaom's
-PATCH_ENVS = (MAP_ENV, STATS_ENV, EXACT_ENV, MODEL_ENV, POINT_ENV, DUMP_ENV, KERNELS_ENV, RECORDS_ENV, INTRA_CNN_ENV)
+# what encoder_env removes from an inherited environment (the kernels choice stays: every
+# kernel computes the same bits, and a user may want the slower ones)
+CLEARED_ENVS = (MAP_ENV, STATS_ENV, EXACT_ENV, MODEL_ENV, POINT_ENV, DUMP_ENV, RECORDS_ENV, INTRA_CNN_ENV)
 MAP_HEADER = "av1tools-partition-map 1\n"
 STAT_SIZES = (128, 64, 32, 16, 8, 4)  # the patch's node-size order in its counters
 STAT_SIZE_ROW = {s: i for i, s in enumerate(STAT_SIZES)}
@@ -174,7 +176,7 @@ def encoder_env(
     ones removed): a map, a counters file, the exact switch (None: left out), a frame
     records file, libaom's intra partition CNN (False: off)."""
     env = dict(os.environ)
-    for name in PATCH_ENVS:
+    for name in CLEARED_ENVS:
         env.pop(name, None)
     if map_path is not None:
         env[MAP_ENV] = str(map_path)

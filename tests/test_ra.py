@@ -194,6 +194,7 @@ def test_ra_shard_labels_every_coded_frame(aom_tools, ra_shard, recorded):
             ("show_frame", [g.show_frame for g in grids]),
             ("frame_type", [g.frame_type for g in grids]),
             ("base_qindex", [g.base_qindex for g in grids]),
+            ("order_hint", [g.order_hint for g in grids]),
             ("update_type", [r.update_type for r in records]),
             ("pyramid_level", [r.pyramid_level for r in records]),
         ):
@@ -215,6 +216,17 @@ def test_ra_shard_labels_every_coded_frame(aom_tools, ra_shard, recorded):
             assert hidden.any()
             np.testing.assert_array_equal(ds.column(size, "display_index"), frames["display_index"][decode])
         assert counted == sum(len(list(frame_nodes(g.block_size, 64))) for g in grids)
+        # the label count per frame type, shown and hidden, as inspect reads the bitstream
+        per_type: dict = {}
+        for g in grids:
+            key = (g.frame_type, g.show_frame)
+            per_type[key] = per_type.get(key, 0) + len(list(frame_nodes(g.block_size, 64)))
+        got_type: dict = {}
+        for size in ds.node_sizes:
+            decode = ds.column(size, "decode_index")
+            for t, shown in zip(ds.column(size, "frame_type"), frames["show_frame"][decode]):
+                got_type[(int(t), bool(shown))] = got_type.get((int(t), bool(shown)), 0) + 1
+        assert got_type == per_type and (1, False) in per_type
         lumas = ds.coded_lumas()
         for r in records:
             np.testing.assert_array_equal(lumas[r.coded_index], r.luma)
@@ -251,6 +263,7 @@ def test_v2_shards_are_read_with_v3_defaults(ra_shard, tmp_path):
         assert frames["hidden"].tolist() == (frames["show_frame"] == 0).tolist()
         key = frames["frame_type"] == 0
         assert (frames["update_type"][key] == 0).all() and (frames["update_type"][~key] == -1).all()
+        assert (frames["order_hint"][key] == 0).all() and (frames["order_hint"][~key] == -1).all()
         assert (frames["ref_display"] == -1).all() and np.isinf(frames["source_psnr"]).all()
         shown = ~new.frames_table()["hidden"].astype(bool)
         for size in new.node_sizes:

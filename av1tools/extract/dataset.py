@@ -25,7 +25,8 @@ from av1tools.paths import no_space
 
 # v2: blocks/*/display_index (v1: frame), build and source provenance. v3: every coded
 # frame labelled (hidden alt-refs too, with the pixels the encoder coded), blocks/*/
-# decode_index, frames/ hidden, update_type, pyramid_level, ref_display, source_psnr.
+# decode_index, frames/ hidden, order_hint, update_type, pyramid_level, ref_display,
+# source_psnr.
 SCHEMA_VERSION = 3
 OLDEST_SCHEMA = 2  # still read; v1 files are refused
 FLUSH_BYTES = 32 << 20  # written in batches while the encoder still runs
@@ -48,6 +49,7 @@ FRAME_COLUMNS = {  # name -> dtype, one value per coded frame (block_size and re
     "frame_type": np.uint8,
     "show_frame": np.uint8,
     "hidden": np.uint8,
+    "order_hint": np.int32,
     "update_type": np.int8,
     "pyramid_level": np.int8,
     "source_psnr": np.float32,
@@ -81,6 +83,7 @@ class FrameRow:
     show_frame: bool
     frame_type: int
     base_qindex: int
+    order_hint: int = -1  # the frame header's (inspect's "frame"); -1 unknown
     update_type: int = -1  # libaom's gf-group update type (UPDATE_TYPES); -1 unknown
     pyramid_level: int = -1  # the gf group's layer depth; -1 unknown
     ref_display: tuple[int, ...] = (-1,) * REFS  # LAST..ALTREF display indices; -1 none
@@ -323,10 +326,17 @@ class DatasetFile:
         except (KeyError, OSError) as e:
             raise DatasetError(f"{self.path}: cannot read {node_group(size)}/{name} ({_reason(e)})") from None
 
+    def _frame_column(self, name: str) -> np.ndarray:
+        """One column of ``frames/`` (not the grids: cheap)."""
+        try:
+            return self.file["frames"][name][:]
+        except (KeyError, OSError) as e:
+            raise DatasetError(f"{self.path}: cannot read frames/{name} ({_reason(e)})") from None
+
     def _v2_decode_index(self, size: int) -> np.ndarray:
-        frames = self.frames_table()
-        shown = frames["show_frame"].astype(bool)
-        by_display = dict(zip(frames["display_index"][shown].tolist(), frames["decode_index"][shown].tolist()))
+        shown = self._frame_column("show_frame").astype(bool)
+        display, decode = self._frame_column("display_index"), self._frame_column("decode_index")
+        by_display = dict(zip(display[shown].tolist(), decode[shown].tolist()))
         display = self.column(size, "display_index")
         try:
             return np.asarray([by_display[int(d)] for d in display], dtype=np.int32).reshape(len(display))
@@ -336,7 +346,8 @@ class DatasetFile:
     def shown(self, size: int) -> np.ndarray:
         """Per node of ``blocks/SxS``: whether its frame is shown (False: a hidden alt-ref,
         whose nodes share display indices with the frames shown there)."""
-        return ~self.frames_table()["hidden"].astype(bool)[self.column(size, "decode_index")]
+        shown = self._frame_column("show_frame").astype(bool)
+        return shown[self.column(size, "decode_index")]
 
     def pixels(self, size: int, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
         try:
@@ -346,8 +357,9 @@ class DatasetFile:
 
     def frames_table(self) -> dict[str, np.ndarray]:
         """``frames/`` as columns; a v2 file's v3 columns at their v2 values: ``hidden`` from
-        ``show_frame``, key frames' update type KF and pyramid level 0 (-1, unknown, for
-        other frames), references -1, ``source_psnr`` inf (v2 stored the source's pixels)."""
+        ``show_frame``, key frames' order hint 0, update type KF and pyramid level 0 (-1,
+        unknown, for other frames), references -1, ``source_psnr`` inf (v2 stored the
+        source's pixels)."""
         try:
             table = {k: v[:] for k, v in self.file["frames"].items()}
         except (KeyError, OSError) as e:
@@ -356,6 +368,7 @@ class DatasetFile:
             key = table["frame_type"] == 0
             n = len(key)
             table.setdefault("hidden", (table["show_frame"] == 0).astype(np.uint8))
+            table.setdefault("order_hint", np.where(key, 0, -1).astype(np.int32))
             table.setdefault("update_type", np.where(key, KF_UPDATE, -1).astype(np.int8))
             table.setdefault("pyramid_level", np.where(key, 0, -1).astype(np.int8))
             table.setdefault("ref_display", np.full((n, REFS), -1, np.int32))
