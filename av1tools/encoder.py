@@ -41,7 +41,7 @@ POINT_ENV = "AV1TOOLS_MODEL_POINT"  # its operating point, overriding the file's
 DUMP_ENV = "AV1TOOLS_MODEL_DUMP"  # where it writes the allowed set it used at every node
 KERNELS_ENV = "AV1TOOLS_MODEL_KERNELS"  # c | vector4 | auto
 RECORDS_ENV = "AV1TOOLS_FRAME_RECORDS"  # where the encoder writes one record per coded frame
-INTRA_CNN_ENV = "AV1TOOLS_INTRA_CNN"  # 0: libaom's intra partition CNN off; unset: libaom's
+INTRA_CNN_ENV = "AV1TOOLS_INTRA_CNN"  # 0: libaom's own intra partition CNN off (the swap); unset: libaom's
 # what encoder_env removes from an inherited environment (the kernels choice stays: every
 # kernel computes the same bits, and a user may want the slower ones)
 CLEARED_ENVS = (MAP_ENV, STATS_ENV, EXACT_ENV, MODEL_ENV, POINT_ENV, DUMP_ENV, RECORDS_ENV, INTRA_CNN_ENV)

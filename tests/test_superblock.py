@@ -252,6 +252,8 @@ def test_streamed_training_sees_every_superblock(data_dir, cli, tmp_path):
     code, _, err = cli(args + ["--uncoded", "implied", "--json"])
     assert code == 0, err
     assert (run / "superblock.pt").exists()
+    report = (run / "report.md").read_text()  # the run's report: F1, the temperatures, the reliability diagram
+    assert "## Confidence" in report and "expected calibration error" in report and (run / "reliability.png").exists()
 
 
 def test_context_windows_repeat_the_frame_edge():

@@ -214,6 +214,13 @@ def _simulation_of(report: Path) -> dict:
     "share); python: the model writes a decision file first; auto: native where the encoder and model allow.",
 )
 @click.option(
+    "--swap",
+    is_flag=True,
+    default=default(EvalEncodeConfig, "swap"),
+    help="Also libaom's own intra partition CNN switched off, alone and with the model in its place "
+    "(stock verdict, at every operating point).",
+)
+@click.option(
     "--heuristic",
     help="A variance heuristic (a run of `train --arch variance`, or 'default') run at the same points.",
 )

@@ -165,6 +165,12 @@ def train(ctx: click.Context, quiet: bool, as_json: bool, **opts) -> None:
     output = Output(quiet, as_json)
     result = run_train(train_job(ctx, opts, progress=not output.quiet), log=output.log)
     summary = result.summary
+    if result.metrics.get("calibration"):  # a superblock run (rank 0): the report a person opens
+        from av1tools.report import write_report
+        from av1tools.report.plots import superblock_plots
+
+        paths = write_report("superblock", result.metrics, result.run_dir, "Superblock model", superblock_plots)
+        summary = {k: v | {"report": str(paths["html"])} for k, v in summary.items()}
 
     def text() -> str:
         lines = []

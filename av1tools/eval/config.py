@@ -68,6 +68,7 @@ class EvalEncodeConfig:
     guided_features: str = "stock"  # measured fastest at equal quality (docs/guided.md)
     budgets: tuple[float, ...] = (0.5, 1.0, 2.0)  # BD-rate budgets (%) the best point is named for
     heuristic: str | None = None  # a variance table run at the same points ("default": the shipped one)
+    swap: bool = False  # also libaom's intra partition CNN off, alone and with the model in its place
     inference: str = "auto"  # the model inside the encoder ("native") or in Python ("python"); auto: native if it can
     conditions: str | None = None  # "aom-ctc": the AOM CTC's rate points, frame counts and metrics
     metrics: tuple[str, ...] = DEFAULT_METRICS

@@ -179,3 +179,20 @@ def _deltas(r: dict, path: Path) -> Path:
     top.legend(fontsize=7, ncol=2)
     top.set_title(f"{clip} ({verdict}): each run against its baseline, per cq-level")
     return _save(fig, path)
+
+
+def superblock_plots(r: dict, out: Path) -> list[Path]:
+    """The reliability diagram before and after the temperatures."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], color="k", lw=0.8, label="perfectly calibrated")
+    for key, label, style in (("reliability_before", "before", "o--"), ("reliability_after", "after", "o-")):
+        bins = [b for b in r["calibration"][key]["bins"] if b["nodes"]]
+        ece = r["calibration"][key]["ece"]
+        ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], style, label=f"{label} (ECE {ece:.3f})")
+    ax.set_xlabel("confidence of the most probable type")
+    ax.set_ylabel("how often it is the encoder's")
+    ax.set_title("reliability on the validation split")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return [_save(fig, out / "reliability.png")]

@@ -9,6 +9,8 @@ and one line in ``run_kinds``.
 - ``ModelPoint``: a predictor's decisions at one operating point, charged its inference
   (the model, or the variance heuristic beside it).
 - ``Preset``: a faster libaom preset (the ladder a model must beat).
+- ``NoCnn`` and ``Swap``: libaom's own learned pruner (its intra partition CNN) switched off,
+  alone and with the model in its place: one learned pruner against another at one preset.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from av1tools.encoder import write_partition_map
+from av1tools.encoder import INTRA_CNN_ENV, write_partition_map
 from av1tools.eval.config import DEFAULT_METRICS, EvalEncodeConfig, OperatingPoint
 from av1tools.eval.encode.clips import Clip
 from av1tools.eval.encode.inference import infer_map
@@ -49,7 +51,7 @@ class Study:
     def job(self, run: Run, clip: Clip, cq: int, cpu_used: int | None = None, map_path: bool = False) -> EncodeJob:
         config = self.config
         suffix = "" if run.verdict == "stock" else f"_{run.verdict}"
-        name = f"{clip.ref.name}_q{cq}_{run.label.replace(' ', '_').replace('>=', 'ge')}{suffix}"
+        name = f"{clip.ref.name}_q{cq}_{run.label.replace(' ', '_').replace('>=', 'ge').replace(':', '')}{suffix}"
         settings = EncodeSettings(
             cq_level=cq,
             cpu_used=cpu_used or config.cpu_used,
@@ -177,7 +179,39 @@ class Preset(Run):
         return Planned(job, EncodeRun.of(job))
 
 
-KINDS: dict[str, type[Run]] = {k.kind: k for k in (Baseline, Oracle, ModelPoint, Preset)}
+INTRA_CNN_OFF = ((INTRA_CNN_ENV, "0"),)
+
+
+@dataclass(frozen=True)
+class NoCnn(Run):
+    """The baseline preset with libaom's intra partition CNN off (what the swap starts from)."""
+
+    kind: ClassVar[str] = "nocnn"
+    label: str = "intra CNN off"
+
+    def plan(self, study: Study, clip: Clip, cq: int) -> Planned:
+        job = replace(study.job(self, clip, cq), env=INTRA_CNN_OFF)
+        return Planned(job, EncodeRun.of(job))
+
+
+@dataclass(frozen=True)
+class Swap(ModelPoint):
+    """The model in the place of libaom's intra partition CNN: the CNN off, the model's map on."""
+
+    kind: ClassVar[str] = "swap"
+
+    @classmethod
+    def at(cls, point: OperatingPoint, verdict: str, source: str = "model") -> Swap:
+        return cls(f"swap: {point.label}", verdict, point, source)
+
+    def plan(self, study: Study, clip: Clip, cq: int) -> Planned:
+        planned = super().plan(study, clip, cq)
+        planned.job = replace(planned.job, env=INTRA_CNN_OFF)
+        planned.run.source = "swap"  # its own curve beside the model's
+        return planned
+
+
+KINDS: dict[str, type[Run]] = {k.kind: k for k in (Baseline, Oracle, ModelPoint, Preset, NoCnn, Swap)}
 
 
 def run_kinds(config: EvalEncodeConfig, sources: tuple[str, ...]) -> list[Run]:
@@ -193,4 +227,6 @@ def run_kinds(config: EvalEncodeConfig, sources: tuple[str, ...]) -> list[Run]:
                 continue
         runs += [ModelPoint.at(p, v, source) for source in sources for p in config.points]
         runs += [Preset.at(p, v) for p in config.presets]
+        if config.swap and v == "stock" and "model" in sources:
+            runs += [NoCnn(verdict=v)] + [Swap.at(p, v) for p in config.points]
     return runs
