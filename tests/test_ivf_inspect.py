@@ -382,3 +382,121 @@ def test_inspect_records_truncated_inside_a_record():
     for length in [ends[0], ends[1], ends[2], ends[2] + 2, len(data) - 1]:
         k = sum(1 for e in ends if e <= length)
         assert list(inspect_records(ChunkedStream([data[:length]]))) == RECORDS[:k], length
+
+
+# ---------------------------------------------------------------------------------------
+# whole headers: the sequence header and the uncompressed frame header up to ref_frame_idx
+
+
+class Bits:
+    """Writes big-endian bit fields (the spec's f(n)); bytes() pads with zero bits."""
+
+    def __init__(self):
+        self.bits = []
+
+    def f(self, n: int, value: int) -> "Bits":
+        assert 0 <= value < 1 << n
+        self.bits += [(value >> (n - 1 - i)) & 1 for i in range(n)]
+        return self
+
+    def __bytes__(self) -> bytes:
+        bits = self.bits + [0] * (-len(self.bits) % 8)
+        return bytes(int("".join(map(str, bits[i : i + 8])), 2) for i in range(0, len(bits), 8))
+
+
+ORDER_HINT_BITS = 7
+
+
+def full_sequence_header() -> bytes:
+    b = Bits().f(3, 0).f(1, 0).f(1, 0)  # profile, still_picture, reduced_still_picture_header
+    b.f(1, 0).f(1, 0).f(5, 0)  # no timing info, no display delay, one operating point
+    b.f(12, 0).f(5, 8).f(1, 0)  # operating_point_idc, seq_level_idx 8 (> 7: a tier bit follows)
+    b.f(4, 8).f(4, 8).f(9, 351).f(9, 197)  # frame size bits, max size
+    b.f(1, 0)  # no frame ids
+    b.f(3, 0b011)  # 64x64 superblocks, filter intra, intra edge filter
+    b.f(4, 0b1111).f(1, 1).f(2, 0b11)  # compound tools, enable_order_hint, jnt_comp, ref_frame_mvs
+    b.f(1, 1).f(1, 1)  # screen content tools and integer mv chosen per frame
+    b.f(3, ORDER_HINT_BITS - 1)
+    return bytes(b.f(8, 0))  # superres, cdef, restoration... (not read)
+
+
+def frame_header(frame_type: int, show: bool, order_hint: int, refresh: int | None = None, refs=None) -> bytes:
+    b = Bits().f(1, 0).f(2, frame_type).f(1, int(show))
+    if not show:
+        b.f(1, 1)  # showable_frame
+    if not (frame_type == 0 and show):
+        b.f(1, 0)  # error_resilient_mode
+    b.f(1, 0).f(1, 1).f(1, 0)  # disable_cdf_update, allow_screen_content_tools, force_integer_mv
+    b.f(1, 0).f(ORDER_HINT_BITS, order_hint)  # frame_size_override_flag, order_hint
+    intra = frame_type in (0, 2)
+    if not intra:
+        b.f(3, 7)  # primary_ref_frame
+    if not (frame_type == 0 and show):
+        b.f(8, refresh)
+    if not intra:
+        b.f(1, 0)  # frame_refs_short_signaling
+        for slot in refs:
+            b.f(3, slot)
+    return bytes(b.f(16, 0xABCD))  # what follows is not read
+
+
+def show_existing(slot: int) -> bytes:
+    return bytes(Bits().f(1, 1).f(3, slot))
+
+
+def test_full_headers_give_display_indices_and_references():
+    reader = FrameHeaderReader()
+    tu0 = TD + obu(OBU_SEQUENCE_HEADER, full_sequence_header()) + obu(OBU_FRAME, frame_header(0, True, 0))
+    [key] = reader.coded_frames(0, tu0)
+    assert (key.order_hint, key.refresh_frame_flags, key.ref_slots, key.display_index) == (0, 0xFF, (), 0)
+    assert key.ref_display == (-1,) * 7
+    # an alt-ref for display 4 into slot 1, then frame 1 into slot 2 referencing it
+    tu1 = (
+        TD
+        + obu(OBU_FRAME, frame_header(1, False, 4, 0x02, [0] * 7))
+        + obu(OBU_FRAME, frame_header(1, True, 1, 0x04, [0, 0, 0, 0, 1, 1, 1]))
+    )
+    arf, one = reader.coded_frames(1, tu1)
+    assert (arf.show_frame, arf.display_index, arf.ref_display) == (False, 4, (0,) * 7)
+    assert (one.display_index, one.ref_slots, one.ref_display) == (1, (0, 0, 0, 0, 1, 1, 1), (0, 0, 0, 0, 4, 4, 4))
+    tu2 = TD + obu(OBU_FRAME_HEADER, frame_header(1, True, 2, 0x00, [2, 0, 0, 0, 1, 1, 1]))
+    [two] = reader.coded_frames(2, tu2)
+    assert two.ref_display == (1, 0, 0, 0, 4, 4, 4) and two.refresh_frame_flags == 0
+    # display 4 shown by show_existing_frame; a later alt-ref's display counts from it
+    assert reader.coded_frames(4, TD + obu(OBU_FRAME_HEADER, show_existing(1))) == []
+    [arf2] = reader.coded_frames(4, TD + obu(OBU_FRAME, frame_header(1, False, 8, 0x08, [1] * 7)))
+    assert arf2.display_index == 8 and arf2.ref_display == (4,) * 7
+
+
+def test_hidden_display_index_across_the_order_hint_wrap():
+    reader = FrameHeaderReader()
+    reader.coded_frames(0, obu(OBU_SEQUENCE_HEADER, full_sequence_header()) + obu(OBU_FRAME, frame_header(0, True, 0)))
+    [shown] = reader.coded_frames(126, obu(OBU_FRAME, frame_header(1, True, 126, 0x01, [0] * 7)))
+    [hidden] = reader.coded_frames(127, obu(OBU_FRAME, frame_header(1, False, 2, 0x02, [0] * 7)))
+    assert (shown.display_index, hidden.display_index) == (126, 130)  # 126 + (2 - 126) mod 128
+
+
+def test_showing_a_key_frame_again_refreshes_every_slot():
+    reader = FrameHeaderReader()
+    reader.coded_frames(0, obu(OBU_SEQUENCE_HEADER, full_sequence_header()) + obu(OBU_FRAME, frame_header(0, True, 0)))
+    reader.coded_frames(1, obu(OBU_FRAME, frame_header(1, True, 1, 0xFE, [0] * 7)))  # slots 1-7: frame 1
+    assert reader.coded_frames(2, obu(OBU_FRAME_HEADER, show_existing(0))) == []  # the key frame again
+    [f] = reader.coded_frames(3, obu(OBU_FRAME, frame_header(1, True, 1, 0x00, [1, 2, 3, 4, 5, 6, 7])))
+    assert f.ref_display == (0,) * 7  # every slot holds the key frame (display 0) again
+
+
+def test_a_hidden_key_frame_has_no_display_index_from_order_hints():
+    """Order hints restart at a key frame: a hidden one (a forward key frame) cannot be placed
+    by its distance to the last shown frame."""
+    reader = FrameHeaderReader()
+    reader.coded_frames(0, obu(OBU_SEQUENCE_HEADER, full_sequence_header()) + obu(OBU_FRAME, frame_header(0, True, 0)))
+    reader.coded_frames(5, obu(OBU_FRAME, frame_header(1, True, 5, 0x01, [0] * 7)))
+    [key] = reader.coded_frames(6, obu(OBU_FRAME, frame_header(0, False, 0, 0xFF)))
+    assert key.display_index == -1
+
+
+def test_a_frame_header_cut_short_is_an_error():
+    reader = FrameHeaderReader()
+    reader.coded_frames(0, obu(OBU_SEQUENCE_HEADER, full_sequence_header()))
+    with pytest.raises(IvfError, match="temporal unit 1: frame header: header ends early"):
+        reader.coded_frames(1, obu(OBU_FRAME, frame_header(1, True, 1, 0x01, [0] * 7)[:3]))

@@ -105,7 +105,8 @@ def samples(names: tuple[str, ...], as_json: bool) -> None:
     type=click.Choice(MODES),
     default=default(EncodeSettings, "mode"),
     show_default=True,
-    help="intra: libaom's all-intra usage; inter: good quality, one pass.",
+    help="intra: libaom's all-intra usage; good quality: inter (one pass, alt-refs), ra (random access: "
+    "two passes, libaom's group structure), ld (low delay: one pass, no lag, no alt-refs).",
 )
 @sb_size_option(EncodeSettings)
 @click.option(

@@ -15,14 +15,33 @@ from av1tools.partition import MIN_NODE_SIZE, frame_nodes
 
 
 def oracle_entries(grids: Iterable[FrameGrid], sb_size: int) -> list[MapEntry]:
-    """A baseline encode's own partitions, one forced type per node of every shown frame
-    (hidden frames keep the normal search: their source index is not in the bitstream)."""
+    """A baseline encode's own partitions, one forced type per node of every coded frame,
+    hidden alt-refs included: each keyed, as the encoder looks it up, by the display index
+    it stands for (``inspect_bitstream`` derives a hidden frame's from the order hints; the
+    encoder's frame records give the same) and its hidden flag. A frame whose display index
+    is unknown (-1) keeps the normal search."""
+    grids = list(grids)
+    _check_unique_frames(grids)
     return [
-        MapEntry(g.display_index, n.x, n.y, n.size, 1 << int(n.partition))
+        MapEntry(g.display_index, n.x, n.y, n.size, 1 << int(n.partition), hidden=not g.show_frame)
         for g in grids
-        if g.show_frame
+        if g.display_index >= 0
         for n in frame_nodes(g.block_size, sb_size)
     ]
+
+
+def _check_unique_frames(grids: list[FrameGrid]) -> None:
+    """The map names a frame by (display index, hidden): two coded frames with one name
+    would get each other's partitions."""
+    seen: dict[tuple[int, bool], int] = {}
+    for g in grids:
+        key = (g.display_index, not g.show_frame)
+        if g.display_index >= 0 and key in seen:
+            raise ValueError(
+                f"coded frames {seen[key]} and {g.decode_index} are both "
+                f"{'hidden' if key[1] else 'shown'} at display index {key[0]}: a map cannot tell them apart"
+            )
+        seen[key] = g.decode_index
 
 
 def allowed_sets(probs: np.ndarray, decision: np.ndarray, point: OperatingPoint) -> tuple[np.ndarray, np.ndarray]:

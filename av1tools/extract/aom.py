@@ -24,12 +24,22 @@ from av1tools.paths import REPO_ROOT, cache_root, no_space
 AOM_DIR_ENV = "AV1TOOLS_AOM_DIR"
 BUILD_SCRIPT = REPO_ROOT / "third_party" / "libaom" / "build.sh"
 TOOL_NAMES = ("aomenc", "aomdec", "inspect")
-MODES = ("intra", "inter")
+# intra: libaom's all-intra usage. The others are its good-quality usage: inter, one pass
+# with libaom's default lag and alt-refs; ra (random access), two passes in one aomenc run
+# with the default group structure (lag, auto alt-ref); ld (low delay), one pass, no lag
+# and so no alt-refs.
+MODES = ("intra", "inter", "ra", "ld")
+MODE_ARGS = {
+    "intra": ("--allintra",),
+    "inter": ("--good", "--passes=1"),
+    "ra": ("--good", "--passes=2"),
+    "ld": ("--good", "--passes=1", "--lag-in-frames=0", "--auto-alt-ref=0"),
+}
 # The --cpu-used values each usage really has. libaom 3.6.0 accepts 0..9 for both
 # (av1_cx_iface.c: RANGE_CHECK(cpu_used, 0, realtime ? 10 : 9)), but its good-quality speed
 # features stop at 6 (speed_features.c: set_good_speed_features_* have no "speed >= 7"
 # step), so --good at 7, 8 or 9 codes byte for byte what 6 does; all-intra has steps to 9.
-CPU_USED_RANGE = {"intra": (0, 9), "inter": (0, 6)}
+CPU_USED_RANGE = {"intra": (0, 9), "inter": (0, 6), "ra": (0, 6), "ld": (0, 6)}
 SB_SIZES = (64, 128, 0)  # 0: libaom's dynamic choice (all-intra: 64 up to 480 lines, else 128)
 
 
@@ -186,7 +196,7 @@ class EncodeSettings:
 
     cq_level: int = 32
     cpu_used: int = 3
-    mode: str = "intra"  # "intra": libaom's all-intra usage; "inter": good-quality, one pass
+    mode: str = "intra"  # MODES: intra (all-intra usage), inter, ra, ld (good quality)
     sb_size: int = 64
     frames: int | None = None
     threads: int = 1
@@ -206,8 +216,7 @@ class EncodeSettings:
         return f"{self.mode}_cpu{self.cpu_used}_sb{self.sb_size or 'dyn'}_q{self.cq_level}{frames}"
 
     def aomenc_args(self, src: Path, out: Path, bit_depth: int) -> list[str]:
-        usage = ["--allintra"] if self.mode == "intra" else ["--good", "--passes=1"]
-        args = usage + [
+        args = list(MODE_ARGS[self.mode]) + [
             "--end-usage=q",
             f"--cq-level={self.cq_level}",
             f"--cpu-used={self.cpu_used}",
@@ -304,6 +313,7 @@ def encode_and_inspect(
     out: Path,
     bit_depth: int,
     on_frame: Callable[[int], None] | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[StreamedEncode, Iterator[tuple[dict, CodedFrame]]]:
     """Encode ``src`` into ``out`` while ``inspect`` decodes the same bytes as they come.
 
@@ -311,18 +321,18 @@ def encode_and_inspect(
     stdin, noting each temporal unit's frames first. The returned iterator yields
     (inspect record, coded frame) pairs in decode order while the encoder still runs, so
     the work on each frame overlaps the encode (one core each). ``StreamedEncode.result``
-    is set when the iterator is exhausted.
+    is set when the iterator is exhausted. ``env`` replaces the encoder's environment.
     """
     cmd = [str(tools.aomenc)] + settings.aomenc_args(src, Path("-"), bit_depth)
     recorded = StreamedEncode([str(out) if a == "-" else a for a in cmd])
-    return recorded, _stream(tools, cmd, out, on_frame, recorded)
+    return recorded, _stream(tools, cmd, out, on_frame, recorded, env)
 
 
 def _stream(
-    tools: AomTools, cmd: list[str], out: Path, on_frame, recorded: StreamedEncode
+    tools: AomTools, cmd: list[str], out: Path, on_frame, recorded: StreamedEncode, env: dict[str, str] | None
 ) -> Iterator[tuple[dict, CodedFrame]]:
     start = time.perf_counter()
-    enc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    enc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     insp_log = tempfile.TemporaryFile()  # a file, not a pipe: nobody need drain it
     insp = subprocess.Popen(
         [str(tools.inspect), "-", "-bs", "-dq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=insp_log

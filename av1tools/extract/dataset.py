@@ -1,9 +1,11 @@
 """The partition-labelled HDF5 dataset: the one module that writes and reads it.
 
 Layout (docs/dataset.md is the contract): root attributes describe the sequence and encode;
-``blocks/SxS`` holds one row per square node of that size; ``frames`` holds one row per
-coded frame with its whole block-size grid, so every tree can be rebuilt. Readers go through
-``open_dataset``, which checks the schema and gives typed attributes.
+``blocks/SxS`` holds one row per square node of that size, of every coded frame (hidden
+alt-refs included); ``frames`` holds one row per coded frame with its place in the group
+structure, its references and its whole block-size grid, so every tree can be rebuilt.
+Readers go through ``open_dataset``, which checks the schema and gives typed attributes;
+it reads v2 files too, with the columns v3 added at their v2 values.
 """
 
 from __future__ import annotations
@@ -21,18 +23,40 @@ from av1tools.extract.inspect import FrameGrid
 from av1tools.partition import MI_SIZE, NODE_SIZES, PARTITION_NAMES, frame_nodes
 from av1tools.paths import no_space
 
-SCHEMA_VERSION = 2  # v2: blocks/*/display_index (v1: frame), build and source provenance
+# v2: blocks/*/display_index (v1: frame), build and source provenance. v3: every coded
+# frame labelled (hidden alt-refs too, with the pixels the encoder coded), blocks/*/
+# decode_index, frames/ hidden, order_hint, update_type, pyramid_level, ref_display,
+# source_psnr.
+SCHEMA_VERSION = 3
+OLDEST_SCHEMA = 2  # still read; v1 files are refused
 FLUSH_BYTES = 32 << 20  # written in batches while the encoder still runs
 NODE_FIELDS = {  # name -> dtype, one value per node
     "partition": np.uint8,
     "display_index": np.int32,
+    "decode_index": np.int32,  # v3: the coded frame's row in frames/ (unique with x, y)
     "x": np.int32,
     "y": np.int32,
     "qindex": np.uint8,
     "frame_type": np.uint8,
     "inside": np.bool_,
 }
-FRAME_FIELDS = ("decode_index", "display_index", "base_qindex", "frame_type", "show_frame", "block_size")
+NODE_FIELDS_V2 = tuple(n for n in NODE_FIELDS if n != "decode_index")
+REFS = 7  # LAST..ALTREF
+FRAME_COLUMNS = {  # name -> dtype, one value per coded frame (block_size and ref_display: arrays)
+    "decode_index": np.int32,
+    "display_index": np.int32,
+    "base_qindex": np.int32,
+    "frame_type": np.uint8,
+    "show_frame": np.uint8,
+    "hidden": np.uint8,
+    "order_hint": np.int32,
+    "update_type": np.int8,
+    "pyramid_level": np.int8,
+    "source_psnr": np.float32,
+}
+FRAME_FIELDS = (*FRAME_COLUMNS, "ref_display", "block_size")
+FRAME_FIELDS_V2 = ("decode_index", "display_index", "base_qindex", "frame_type", "show_frame", "block_size")
+KF_UPDATE = 0  # libaom's update type of a key frame (av1tools.encoder.UPDATE_TYPES)
 
 
 class DatasetError(ValueError):
@@ -45,12 +69,33 @@ def node_group(size: int) -> str:
 
 @dataclass
 class FrameNodes:
-    """The nodes of one shown frame, per node size, as column arrays."""
+    """The nodes of one coded frame, per node size, as column arrays."""
 
     columns: dict[int, dict[str, np.ndarray]]
 
 
-def frame_node_columns(grid: FrameGrid, sb_size: int, width: int, height: int) -> FrameNodes:
+@dataclass(frozen=True)
+class FrameRow:
+    """One coded frame's row of ``frames/`` (besides its block-size grid)."""
+
+    decode_index: int
+    display_index: int  # the source frame it stands for (an alt-ref: the one it is shown as)
+    show_frame: bool
+    frame_type: int
+    base_qindex: int
+    order_hint: int = -1  # the frame header's (inspect's "frame"); -1 unknown
+    update_type: int = -1  # libaom's gf-group update type (UPDATE_TYPES); -1 unknown
+    pyramid_level: int = -1  # the gf group's layer depth; -1 unknown
+    ref_display: tuple[int, ...] = (-1,) * REFS  # LAST..ALTREF display indices; -1 none
+    source_psnr: float = float("inf")  # PSNR-Y of the pixels coded against the source frame
+
+
+def frame_node_columns(
+    grid: FrameGrid, sb_size: int, width: int, height: int, display_index: int | None = None
+) -> FrameNodes:
+    """Every node of a coded frame's trees as columns (``display_index``: the frame's, where
+    the grid does not know it)."""
+    display = grid.display_index if display_index is None else display_index
     rows: dict[int, list[tuple]] = {}
     for n in frame_nodes(grid.block_size, sb_size):
         rows.setdefault(n.size, []).append((n.partition, n.x, n.y))
@@ -60,7 +105,8 @@ def frame_node_columns(grid: FrameGrid, sb_size: int, width: int, height: int) -
         x, y = arr[:, 1], arr[:, 2]
         columns[size] = {
             "partition": arr[:, 0].astype(np.uint8),
-            "display_index": np.full(len(arr), grid.display_index, dtype=np.int32),
+            "display_index": np.full(len(arr), display, dtype=np.int32),
+            "decode_index": np.full(len(arr), grid.decode_index, dtype=np.int32),
             "x": x,
             "y": y,
             "qindex": grid.qindex[y // MI_SIZE, x // MI_SIZE].astype(np.uint8),
@@ -121,10 +167,9 @@ class DatasetWriter:
                     compression_opts=1,
                 )
         f = self.file.create_group("frames")
-        for name in ("decode_index", "display_index", "base_qindex"):
-            f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=np.int32, chunks=(256,))
-        for name in ("frame_type", "show_frame"):
-            f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=np.uint8, chunks=(256,))
+        for name, dtype in FRAME_COLUMNS.items():
+            f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(256,))
+        f.create_dataset("ref_display", shape=(0, REFS), maxshape=(None, REFS), dtype=np.int32, chunks=(256, REFS))
         f.create_dataset(
             "block_size",
             shape=(0, *mi_shape),
@@ -145,18 +190,18 @@ class DatasetWriter:
         self.pending.setdefault(name, []).append(values)
         self.pending_bytes += values.nbytes
 
-    def add_frame(self, grid: FrameGrid, nodes: FrameNodes | None, luma: np.ndarray | None) -> None:
-        """Queue one coded frame (``nodes``/``luma`` None for hidden frames); written in
-        batches, since growing many HDF5 datasets per frame costs more than the frame."""
-        for name, value in (
-            ("decode_index", grid.decode_index),
-            ("display_index", grid.display_index),
-            ("base_qindex", grid.base_qindex),
-            ("frame_type", grid.frame_type),
-            ("show_frame", grid.show_frame),
-        ):
-            self._queue(f"frames/{name}", np.asarray([value]))
-        self._queue("frames/block_size", grid.block_size[None])
+    def add_frame(
+        self, row: FrameRow, block_size: np.ndarray, nodes: FrameNodes | None, luma: np.ndarray | None
+    ) -> None:
+        """Queue one coded frame and its nodes (None: a frame without labels, a hidden one
+        of an encoder that cannot say what it coded); written in batches, since growing
+        many HDF5 datasets per frame costs more than the frame."""
+        values = {name: getattr(row, name) for name in FRAME_COLUMNS if name != "hidden"}
+        values["hidden"] = not row.show_frame
+        for name, dtype in FRAME_COLUMNS.items():
+            self._queue(f"frames/{name}", np.asarray([values[name]], dtype=dtype))
+        self._queue("frames/ref_display", np.asarray([row.ref_display], dtype=np.int32).reshape(1, REFS))
+        self._queue("frames/block_size", block_size[None])
         if nodes is not None and luma is not None:
             for size, cols in nodes.columns.items():
                 g = node_group(size)
@@ -272,11 +317,37 @@ class DatasetFile:
         return [s for s in NODE_SIZES if node_group(s) in self.file]
 
     def column(self, size: int, name: str) -> np.ndarray:
-        """One per-node column of ``blocks/SxS`` (a DatasetError names a broken file)."""
+        """One per-node column of ``blocks/SxS`` (a DatasetError names a broken file); a v2
+        file's ``decode_index`` is derived (its nodes are all of shown frames)."""
+        if name == "decode_index" and self.attrs.schema_version < 3:
+            return self._v2_decode_index(size)
         try:
             return self.file[node_group(size)][name][:]
         except (KeyError, OSError) as e:
             raise DatasetError(f"{self.path}: cannot read {node_group(size)}/{name} ({_reason(e)})") from None
+
+    def _frame_column(self, name: str) -> np.ndarray:
+        """One column of ``frames/`` (not the grids: cheap)."""
+        try:
+            return self.file["frames"][name][:]
+        except (KeyError, OSError) as e:
+            raise DatasetError(f"{self.path}: cannot read frames/{name} ({_reason(e)})") from None
+
+    def _v2_decode_index(self, size: int) -> np.ndarray:
+        shown = self._frame_column("show_frame").astype(bool)
+        display, decode = self._frame_column("display_index"), self._frame_column("decode_index")
+        by_display = dict(zip(display[shown].tolist(), decode[shown].tolist()))
+        display = self.column(size, "display_index")
+        try:
+            return np.asarray([by_display[int(d)] for d in display], dtype=np.int32).reshape(len(display))
+        except KeyError as e:
+            raise DatasetError(f"{self.path}: a node of frame {e.args[0]} has no row in frames/") from None
+
+    def shown(self, size: int) -> np.ndarray:
+        """Per node of ``blocks/SxS``: whether its frame is shown (False: a hidden alt-ref,
+        whose nodes share display indices with the frames shown there)."""
+        shown = self._frame_column("show_frame").astype(bool)
+        return shown[self.column(size, "decode_index")]
 
     def pixels(self, size: int, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
         try:
@@ -285,25 +356,49 @@ class DatasetFile:
             raise DatasetError(f"{self.path}: cannot read {node_group(size)}/pixels ({_reason(e)})") from None
 
     def frames_table(self) -> dict[str, np.ndarray]:
+        """``frames/`` as columns; a v2 file's v3 columns at their v2 values: ``hidden`` from
+        ``show_frame``, key frames' order hint 0, update type KF and pyramid level 0 (-1,
+        unknown, for other frames), references -1, ``source_psnr`` inf (v2 stored the
+        source's pixels)."""
         try:
-            return {k: v[:] for k, v in self.file["frames"].items()}
+            table = {k: v[:] for k, v in self.file["frames"].items()}
         except (KeyError, OSError) as e:
             raise DatasetError(f"{self.path}: cannot read frames/ ({_reason(e)})") from None
+        if self.attrs.schema_version < 3 and "show_frame" in table and "frame_type" in table:
+            key = table["frame_type"] == 0
+            n = len(key)
+            table.setdefault("hidden", (table["show_frame"] == 0).astype(np.uint8))
+            table.setdefault("order_hint", np.where(key, 0, -1).astype(np.int32))
+            table.setdefault("update_type", np.where(key, KF_UPDATE, -1).astype(np.int8))
+            table.setdefault("pyramid_level", np.where(key, 0, -1).astype(np.int8))
+            table.setdefault("ref_display", np.full((n, REFS), -1, np.int32))
+            table.setdefault("source_psnr", np.full(n, np.inf, np.float32))
+        return table
 
-    def frame_lumas(self) -> dict[int, np.ndarray]:
-        """Every shown frame's luma (by display index), re-assembled from its superblock
-        nodes' pixels."""
+    def _lumas(self, key: np.ndarray, rows: np.ndarray) -> dict[int, np.ndarray]:
         sb = self.attrs.sb_size
-        shown, xs, ys = self.column(sb, "display_index"), self.column(sb, "x"), self.column(sb, "y")
+        xs, ys = self.column(sb, "x"), self.column(sb, "y")
         pixels = self.pixels(sb)
         out = {}
-        for index in np.unique(shown):
-            sel = np.flatnonzero(shown == index)
+        for index in np.unique(key[rows]):
+            sel = np.flatnonzero(rows & (key == index))
             canvas = np.zeros((int(ys[sel].max()) + sb, int(xs[sel].max()) + sb), dtype=pixels.dtype)
             for i in sel:
                 canvas[ys[i] : ys[i] + sb, xs[i] : xs[i] + sb] = pixels[i]
             out[int(index)] = canvas[: self.attrs.height, : self.attrs.width]
         return out
+
+    def frame_lumas(self) -> dict[int, np.ndarray]:
+        """Every shown frame's luma (by display index), re-assembled from its superblock
+        nodes' pixels (hidden frames left out: see ``coded_lumas``)."""
+        sb = self.attrs.sb_size
+        return self._lumas(self.column(sb, "display_index"), self.shown(sb))
+
+    def coded_lumas(self) -> dict[int, np.ndarray]:
+        """Every labelled coded frame's luma as the encoder coded it, by decode index."""
+        sb = self.attrs.sb_size
+        decode = self.column(sb, "decode_index")
+        return self._lumas(decode, np.ones(len(decode), bool))
 
     def close(self) -> None:
         self.file.close()
@@ -332,8 +427,10 @@ def incomplete_parts(ds: DatasetFile) -> list[str]:
     """What of a complete shard ``ds`` lacks: each dataset extract writes that is missing,
     each group whose datasets disagree in length (a shard edited or cut short by hand)."""
     problems = []
-    groups = {node_group(s): ("pixels", *NODE_FIELDS) for s in NODE_SIZES if s <= ds.attrs.sb_size}
-    groups["frames"] = FRAME_FIELDS
+    v3 = ds.attrs.schema_version >= 3
+    node_fields = NODE_FIELDS if v3 else NODE_FIELDS_V2
+    groups = {node_group(s): ("pixels", *node_fields) for s in NODE_SIZES if s <= ds.attrs.sb_size}
+    groups["frames"] = FRAME_FIELDS if v3 else FRAME_FIELDS_V2
     for group, names in groups.items():
         lengths = set()
         for name in names:
@@ -366,9 +463,10 @@ def open_dataset(path: str | Path) -> DatasetFile:
             raise DatasetError(
                 f"{path}: schema v{version} is newer than this av1tools reads (v{SCHEMA_VERSION}); upgrade av1tools"
             )
-        if int(version) < SCHEMA_VERSION:
+        if int(version) < OLDEST_SCHEMA:
             raise DatasetError(
-                f"{path}: schema v{version} is older than this av1tools reads (v{SCHEMA_VERSION}); extract it again"
+                f"{path}: schema v{version} is older than this av1tools reads (v{OLDEST_SCHEMA}..v{SCHEMA_VERSION}); "
+                "extract it again"
             )
         attrs = _typed_attrs(path, dict(f.attrs))
         if node_group(attrs.sb_size) not in f or "frames" not in f:

@@ -22,12 +22,19 @@ class InspectError(ValueError):
 @dataclass(frozen=True)
 class FrameGrid:
     decode_index: int
-    display_index: int  # source frame index; -1 for hidden frames (e.g. alt-refs)
+    # source frame index; for a hidden frame (an alt-ref) the one it stands for, from the
+    # bitstream's order hints (-1 where the stream's headers could not be read)
+    display_index: int
     frame_type: int
     show_frame: bool
     base_qindex: int
     block_size: np.ndarray  # [mi_rows][mi_cols] BLOCK_SIZE enums, uint8
     qindex: np.ndarray  # [mi_rows][mi_cols] qindex as coded (base + delta-q)
+    order_hint: int = -1  # inspect's "frame": the frame header's order hint
+
+    @property
+    def hidden(self) -> bool:
+        return not self.show_frame
 
 
 def inspect_records(stream: BinaryIO) -> Iterator[dict]:
@@ -56,7 +63,12 @@ def frame_grid(record: dict, coded: CodedFrame, decode_index: int) -> FrameGrid:
     if decode_index == 0:
         _check_block_size_map(record)
     show = bool(record["showFrame"])
-    if show != coded.show_frame or record["frameType"] != coded.frame_type:
+    order_hint = int(record.get("frame", -1))
+    if (
+        show != coded.show_frame
+        or record["frameType"] != coded.frame_type
+        or (coded.order_hint is not None and order_hint != coded.order_hint)
+    ):
         raise InspectError(f"frame {decode_index}: inspect and bitstream headers disagree")
     block_size = np.asarray(record["blockSize"], dtype=np.uint8)
     qindex = (
@@ -64,6 +76,14 @@ def frame_grid(record: dict, coded: CodedFrame, decode_index: int) -> FrameGrid:
         if record.get("deltaQPresentFlag")
         else np.full(block_size.shape, record["baseQIndex"], dtype=np.uint8)
     )
+    hidden_display = coded.display_index if coded.display_index is not None else -1
     return FrameGrid(
-        decode_index, coded.pts if show else -1, record["frameType"], show, record["baseQIndex"], block_size, qindex
+        decode_index,
+        coded.pts if show else hidden_display,
+        record["frameType"],
+        show,
+        record["baseQIndex"],
+        block_size,
+        qindex,
+        order_hint,
     )

@@ -15,12 +15,16 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from av1tools import __version__
+from av1tools.encoder import FrameRecord, RecordReader, RecordsError, encoder_env
 from av1tools.extract.aom import (
     AomError,
     AomTools,
@@ -31,13 +35,17 @@ from av1tools.extract.aom import (
     find_tools,
 )
 from av1tools.extract.dataset import (
+    KF_UPDATE,
+    SCHEMA_VERSION,
     DatasetError,
     DatasetWriter,
+    FrameRow,
     frame_node_columns,
     incomplete_parts,
     open_dataset,
 )
-from av1tools.extract.inspect import frame_grid
+from av1tools.extract.inspect import FrameGrid, frame_grid
+from av1tools.extract.ivf import CodedFrame
 from av1tools.extract.manifest import MANIFEST, ListedFile, load_manifest, update_manifest
 from av1tools.extract.sequences import SequenceRef, resolve_sequence_set
 from av1tools.extract.y4m import Y4MReader
@@ -137,6 +145,10 @@ def shard_state(job: ShardJob) -> str:
         with open_dataset(job.dataset) as ds:
             a = ds.attrs
             incomplete = incomplete_parts(ds)
+            # an older shard with hidden frames left them unlabelled: redo it (one without
+            # them, all-intra, holds exactly what this version would write)
+            if not incomplete and a.schema_version < SCHEMA_VERSION and ds.frames_table()["hidden"].any():
+                return "broken"
     except DatasetError:
         return "broken"
     if incomplete or not job.bitstream.is_file() or job.bitstream.stat().st_size != a.bitstream_bytes:
@@ -162,6 +174,17 @@ def shard_state(job: ShardJob) -> str:
     return "finished"
 
 
+def _check_records(settings: EncodeSettings, build: EncoderBuild) -> None:
+    """Frame records (the patched encoder's) give every coded frame, hidden alt-refs too,
+    its source index, group position and the pixels it coded. Without the patch only
+    all-intra can be labelled: every frame shown, coded from its source as it is."""
+    if not build.guided and settings.mode != "intra":
+        raise ExtractError(
+            f"{settings.mode} mode needs the av1tools-patched encoder (its frame records label hidden frames), "
+            f"not {build.label}"
+        )
+
+
 def _check_build(tools: AomTools, job: ShardJob) -> None:
     build = encoder_build(tools)
     if build.label != job.build.label:
@@ -169,6 +192,62 @@ def _check_build(tools: AomTools, job: ShardJob) -> None:
             f"{tools.aomenc}: {build.label}, but the run was planned with {job.build.label}; "
             "install the same libaom build on every worker"
         )
+
+
+def _psnr(a: np.ndarray, b: np.ndarray, max_value: float) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(max_value**2 / mse)
+
+
+def _check_record(grid: FrameGrid, coded: CodedFrame, record: FrameRecord) -> None:
+    """The encoder's record of a coded frame must be the frame the bitstream codes."""
+    same = (
+        record.show_frame == grid.show_frame
+        and record.frame_type == grid.frame_type
+        and record.base_qindex == grid.base_qindex
+        and record.order_hint == grid.order_hint
+        and (not grid.show_frame or record.pts == coded.pts)
+        and (coded.display_index is None or record.pts == coded.display_index)
+        and (coded.ref_display is None or record.ref_display == coded.ref_display)
+    )
+    if not same:
+        raise AomError(
+            f"coded frame {grid.decode_index}: the encoder's frame record (pts {record.pts}, "
+            f"show {int(record.show_frame)}, type {record.frame_type}, qindex {record.base_qindex}) "
+            f"is not the frame the bitstream codes"
+        )
+
+
+def frame_row(grid: FrameGrid, coded: CodedFrame, record: FrameRecord | None, source_psnr: float) -> FrameRow:
+    """A coded frame's row of frames/: from the encoder's record, or (all-intra without
+    records) from the bitstream, key frames being KF updates at pyramid level 0."""
+    if record is not None:
+        return FrameRow(
+            grid.decode_index,
+            record.pts,
+            grid.show_frame,
+            grid.frame_type,
+            grid.base_qindex,
+            grid.order_hint,
+            record.update_type,
+            record.pyramid_level,
+            record.ref_display,
+            source_psnr,
+        )
+    key = grid.frame_type == 0
+    refs = coded.ref_display if coded.ref_display is not None else (-1,) * 7
+    return FrameRow(
+        grid.decode_index,
+        grid.display_index,
+        grid.show_frame,
+        grid.frame_type,
+        grid.base_qindex,
+        grid.order_hint,
+        KF_UPDATE if key else -1,
+        0 if key else -1,
+        refs,
+        source_psnr,
+    )
 
 
 def extract_shard(job: ShardJob, progress: Progress | None = None) -> ShardResult:
@@ -182,72 +261,25 @@ def extract_shard(job: ShardJob, progress: Progress | None = None) -> ShardResul
         raise ExtractError(f"{job.dataset}: exists, {state}; use --overwrite to replace it")
     tools = find_tools(job.aom_dir)
     _check_build(tools, job)
+    _check_records(job.settings, job.build)
     start = time.perf_counter()
-    settings, ref = job.settings, job.sequence
     tmp_ivf, tmp_h5 = temp_path(job.bitstream), temp_path(job.dataset)
-    try:
-        with Y4MReader(ref.path) as reader:
-            frames = settings.frames or len(reader)
-            label = f"{ref.name} q{settings.cq_level}"
-            encode, records = encode_and_inspect(
-                tools,
-                settings,
-                reader.path,
-                tmp_ivf,
-                reader.bit_depth,
-                on_frame=(lambda n: progress(label, n, frames)) if progress else None,
-            )
-            writer = DatasetWriter(
-                tmp_h5, settings.sb_size, reader.header.dtype, mi_grid_shape(reader.width, reader.height)
-            )
-            try:
-                for i, (record, coded) in enumerate(records):
-                    grid = frame_grid(record, coded, i)
-                    if grid.show_frame:
-                        nodes = frame_node_columns(grid, settings.sb_size, reader.width, reader.height)
-                        writer.add_frame(grid, nodes, reader.read_luma(grid.display_index))
-                    else:  # hidden frames: kept in frames/, no source frame to label
-                        writer.add_frame(grid, None, None)
-                enc = encode.result
-                assert enc is not None
-                command = [str(job.bitstream) if a == str(tmp_ivf) else a for a in enc.command]
-                writer.set_attrs(
-                    {
-                        "sequence": ref.name,
-                        "group": ref.group,
-                        "sequence_path": str(Path(ref.path).resolve()),
-                        "sequence_sha256": job.source_sha256,
-                        "width": reader.width,
-                        "height": reader.height,
-                        "bit_depth": reader.bit_depth,
-                        "fps": float(reader.header.fps),
-                        "frames": frames,
-                        "encoder": "libaom",
-                        "encoder_version": job.build.version,
-                        "encoder_build": job.build.label,
-                        "encoder_command": shlex.join(command),
-                        "working_directory": os.getcwd(),
-                        "cq_level": settings.cq_level,
-                        "cpu_used": settings.cpu_used,
-                        "mode": settings.mode,
-                        "sb_size": settings.sb_size,
-                        "threads": settings.threads,
-                        "bitstream": job.bitstream.name,
-                        "bitstream_bytes": tmp_ivf.stat().st_size,
-                        "bitstream_sha256": file_sha256(tmp_ivf),
-                        "encode_wall_seconds": enc.wall_seconds,
-                        "encode_cpu_seconds": enc.cpu_seconds,
-                        "av1tools_version": __version__,
-                    }
-                )
-                writer.finish()
-            finally:
-                writer.close()
-        os.replace(tmp_ivf, job.bitstream)
-        os.replace(tmp_h5, job.dataset)  # last: the .h5 marks the pair complete
-    finally:
-        tmp_ivf.unlink(missing_ok=True)
-        tmp_h5.unlink(missing_ok=True)
+    # the records hold every coded frame's luma: in the temp directory ($TMPDIR), not the
+    # dataset's, so a killed run leaves nothing there
+    with tempfile.TemporaryDirectory(prefix="av1tools-records-") as tmp:
+        frame_records = RecordReader(Path(tmp) / "frames.rec") if job.build.guided else None
+        env = encoder_env(None, None, records=frame_records.path if frame_records else None)
+        try:
+            enc = _encode_shard(job, tools, env, frame_records, tmp_ivf, tmp_h5, progress)
+            os.replace(tmp_ivf, job.bitstream)
+            os.replace(tmp_h5, job.dataset)  # last: the .h5 marks the pair complete
+        except RecordsError as e:
+            raise AomError(str(e)) from None
+        finally:
+            if frame_records:
+                frame_records.close()
+            tmp_ivf.unlink(missing_ok=True)
+            tmp_h5.unlink(missing_ok=True)
     return ShardResult(
         job.dataset,
         job.bitstream,
@@ -255,6 +287,94 @@ def extract_shard(job: ShardJob, progress: Progress | None = None) -> ShardResul
         enc.wall_seconds,
         time.perf_counter() - start,
     )
+
+
+def _encode_shard(
+    job: ShardJob,
+    tools: AomTools,
+    env: dict[str, str],
+    frame_records: RecordReader | None,
+    tmp_ivf: Path,
+    tmp_h5: Path,
+    progress: Progress | None,
+):
+    """Encode, label every coded frame as it arrives and write the dataset to ``tmp_h5``;
+    returns the encode's result."""
+    settings, ref = job.settings, job.sequence
+    with Y4MReader(ref.path) as reader:
+        frames = settings.frames or len(reader)
+        label = f"{ref.name} q{settings.cq_level}"
+        encode, records = encode_and_inspect(
+            tools,
+            settings,
+            reader.path,
+            tmp_ivf,
+            reader.bit_depth,
+            on_frame=(lambda n: progress(label, n, frames)) if progress else None,
+            env=env,
+        )
+        writer = DatasetWriter(
+            tmp_h5, settings.sb_size, reader.header.dtype, mi_grid_shape(reader.width, reader.height)
+        )
+        max_value = float((1 << reader.bit_depth) - 1)
+        try:
+            for i, (record, coded) in enumerate(records):
+                grid = frame_grid(record, coded, i)
+                frame_record = frame_records.next() if frame_records else None
+                if frame_records and frame_record is None:
+                    raise AomError(f"coded frame {i}: the encoder wrote no frame record for it")
+                if frame_record is not None:
+                    _check_record(grid, coded, frame_record)
+                    display = frame_record.pts
+                    luma = frame_record.luma
+                    source_psnr = _psnr(luma, reader.read_luma(display), max_value)
+                else:
+                    display, luma, source_psnr = grid.display_index, None, float("inf")
+                    if grid.show_frame:
+                        luma = reader.read_luma(display)
+                row = frame_row(grid, coded, frame_record, source_psnr)
+                nodes = None
+                if luma is not None:
+                    nodes = frame_node_columns(grid, settings.sb_size, reader.width, reader.height, display)
+                writer.add_frame(row, grid.block_size, nodes, luma)
+            if frame_records and frame_records.next() is not None:
+                raise AomError("the encoder wrote more frame records than the bitstream codes")
+            enc = encode.result
+            assert enc is not None
+            command = [str(job.bitstream) if a == str(tmp_ivf) else a for a in enc.command]
+            writer.set_attrs(
+                {
+                    "sequence": ref.name,
+                    "group": ref.group,
+                    "sequence_path": str(Path(ref.path).resolve()),
+                    "sequence_sha256": job.source_sha256,
+                    "width": reader.width,
+                    "height": reader.height,
+                    "bit_depth": reader.bit_depth,
+                    "fps": float(reader.header.fps),
+                    "frames": frames,
+                    "encoder": "libaom",
+                    "encoder_version": job.build.version,
+                    "encoder_build": job.build.label,
+                    "encoder_command": shlex.join(command),
+                    "working_directory": os.getcwd(),
+                    "cq_level": settings.cq_level,
+                    "cpu_used": settings.cpu_used,
+                    "mode": settings.mode,
+                    "sb_size": settings.sb_size,
+                    "threads": settings.threads,
+                    "bitstream": job.bitstream.name,
+                    "bitstream_bytes": tmp_ivf.stat().st_size,
+                    "bitstream_sha256": file_sha256(tmp_ivf),
+                    "encode_wall_seconds": enc.wall_seconds,
+                    "encode_cpu_seconds": enc.cpu_seconds,
+                    "av1tools_version": __version__,
+                }
+            )
+            writer.finish()
+        finally:
+            writer.close()
+    return enc
 
 
 def plan_shards(
@@ -334,7 +454,9 @@ def extract(
     _check_out_dir(config.out)
     listed = load_manifest(config.out / MANIFEST)["shards"]
     refs = resolve_sequence_set(config.sequences, config.skip_missing, note)
-    jobs = plan_shards(config, refs, encoder_build(find_tools(config.aom_dir)), listed)
+    build = encoder_build(find_tools(config.aom_dir))
+    _check_records(config.encode, build)
+    jobs = plan_shards(config, refs, build, listed)
     config.out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(config.out)
     states = {j.stem: shard_state(j) for j in jobs}
