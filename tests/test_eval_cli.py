@@ -164,3 +164,22 @@ def test_native_inference_measures_what_the_decision_file_measures(tmp_path, cli
     runs = [r for r in native["runs"] if r["kind"] == "model"]
     assert all(r["network_seconds"] > 0 and r["inference_cpu_seconds"] == 0 and r["map_nodes"] > 0 for r in runs)
     assert 0 < rows["native"]["model cover 0.8"]["inference_share"] < 0.05
+
+
+def test_random_access_studies_guide_every_coded_frame(tmp_path, cli, aom_tools):
+    """In random access the map covers every frame the encoder codes, hidden alt-refs too (their
+    pictures from the baseline's frame records), and the exact oracle is the baseline."""
+    from av1tools.encoder import read_stats
+
+    args = ["eval-encode", "--seq", "carphone", "--model", "default", "--out", tmp_path, "--mode", "ra"]
+    args += ["--frames", "9", "--cpu-used", "5", "--presets", "6", "--repeat", "1", "--calibration", ""]
+    args += ["--coverage", "0.8", "--inference", "python", "-q"]
+    code, _, err = cli(args)
+    assert code == 0, err
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["instrument"]["carphone"]["oracle_identical"] == 4
+    maps = (tmp_path / "encodes" / "carphone_q31_model_cover_0.8.map").read_text().splitlines()[1:]
+    assert any(line.split()[1] == "1" for line in maps)  # entries of hidden frames
+    counters = read_stats(tmp_path / "encodes" / "carphone_q31_model_cover_0.8.stats")
+    assert any(not c.show_frame and c.guided_nodes for c in counters)
+    assert {r["kind"] for r in report["verdicts"]["stock"]["rows"]} == {"baseline", "model", "preset"}

@@ -87,20 +87,22 @@ class MapTable:
     size: np.ndarray
     mask: np.ndarray
     guided: np.ndarray
+    hidden: np.ndarray  # the node's frame is a hidden alt-ref
 
     def __len__(self) -> int:
         return len(self.x)
 
     def __iter__(self):
-        for d, x, y, s, m, g in zip(self.display_index, self.x, self.y, self.size, self.mask, self.guided):
-            yield MapEntry(int(d), int(x), int(y), int(s), int(m), guided=bool(g))
+        columns = (self.display_index, self.x, self.y, self.size, self.mask, self.guided, self.hidden)
+        for d, x, y, s, m, g, h in zip(*columns):
+            yield MapEntry(int(d), int(x), int(y), int(s), int(m), hidden=bool(h), guided=bool(g))
 
     @staticmethod
     def concat(tables: list[MapTable]) -> MapTable:
         return MapTable(
             *(
                 np.concatenate([getattr(t, f) for t in tables]) if tables else np.zeros(0, np.int64)
-                for f in ("display_index", "x", "y", "size", "mask", "guided")
+                for f in ("display_index", "x", "y", "size", "mask", "guided", "hidden")
             )
         )
 
@@ -144,6 +146,7 @@ def prediction_entries(frames: Iterable, sb_size: int, point: OperatingPoint) ->
                 p.size[keep].astype(np.int64),
                 bits[keep],
                 guided[keep],
+                np.full(int(keep.sum()), p.hidden),
             )
         )
     return MapTable.concat(tables)

@@ -9,7 +9,7 @@ directory goes through ``av1tools.model.families.load_predictor``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,7 +25,7 @@ Expand = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 @dataclass
 class FramePrediction:
-    """The nodes of one frame a walk reached, as columns."""
+    """The nodes of one coded frame a walk reached, as columns."""
 
     display_index: int
     x: np.ndarray
@@ -34,6 +34,18 @@ class FramePrediction:
     probs: np.ndarray  # (N, 10), zero where a node cannot take a type
     decision: np.ndarray  # (N,) uint8
     seconds: float = 0.0
+    hidden: bool = False  # an alt-ref coded but not shown (its display index: the frame it stands for)
+
+
+@dataclass(frozen=True)
+class FrameContext:
+    """What a model that sees motion reads of a coded frame beyond its own luma (the others
+    ignore it): its nearest past and future references' pictures, and its place in the group."""
+
+    references: tuple[np.ndarray, ...] = ()
+    pyramid_level: int = 0
+    hidden: bool = False
+    inter: bool = False
 
 
 class Predictor(Protocol):
@@ -49,11 +61,22 @@ class Predictor(Protocol):
         sb_size: int = 64,
         walk: str | Expand = "split",
         display_index: int = 0,
+        context: FrameContext | None = None,
     ) -> FramePrediction: ...
 
     def file_node_predictions(self, ds: Any, rows: dict[int, np.ndarray]) -> dict[int, tuple[dict, np.ndarray]]:
         """Per node size, (stage probabilities, decisions) of the rows ``rows`` of an open dataset."""
         ...
+
+
+def nearest_references(display: int, hidden: bool, refs: Sequence[int], count: int) -> list[int]:
+    """The display indices of a coded frame's nearest past and (with ``count`` 2) future
+    reference among its ``refs`` (-1: none). An overlay's reference to the alt-ref it shows
+    (same display index) counts as past; a hidden frame never references itself."""
+    past = [r for r in refs if 0 <= r <= display and not (hidden and r == display)]
+    future = [r for r in refs if r > display]
+    out = [max(past, default=-1), min(future, default=-1)]
+    return out[:count]
 
 
 def expander(walk: str | Expand) -> Expand:
@@ -91,6 +114,7 @@ def walk_frame(
     predict_level: LevelPredict,
     expand: Expand,
     display_index: int = 0,
+    hidden: bool = False,
 ) -> FramePrediction:
     """The tree walk of a model that predicts node by node: from the superblocks down, each
     level's nodes as one batch, below the nodes ``expand`` says."""
@@ -112,4 +136,4 @@ def walk_frame(
         inside = (cx // MI_SIZE < mi_cols) & (cy // MI_SIZE < mi_rows)
         level_x, level_y, size = cx[inside], cy[inside], half
     cols = [np.concatenate(c) for c in zip(*parts)]
-    return FramePrediction(display_index, cols[0], cols[1], cols[2], cols[3], cols[4], time.perf_counter() - start)
+    return FramePrediction(*(display_index, *cols), time.perf_counter() - start, hidden)

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from av1tools.encoder import INTRA_CNN_ENV, write_partition_map
+from av1tools.encoder import INTRA_CNN_ENV, read_frame_records, write_partition_map
 from av1tools.eval.config import DEFAULT_METRICS, EvalEncodeConfig, OperatingPoint
 from av1tools.eval.encode.clips import Clip
-from av1tools.eval.encode.inference import infer_map
+from av1tools.eval.encode.inference import CodedFrame, infer_map, intra_frames, recorded_frames
 from av1tools.eval.encode.measure import EncodeJob, EncodeRun
 from av1tools.eval.guided import oracle_entries
 from av1tools.extract.aom import EncodeSettings
@@ -46,6 +46,8 @@ class Study:
     work: Path
     predictors: dict = field(default_factory=dict)  # source ("model", "heuristic") -> Predictor
     native_model: Path | None = None  # the model exported for the encoder, when it runs it itself
+    baseline_records: dict = field(default_factory=dict)  # (clip, cq, verdict) -> its baseline's records file
+    frames: dict = field(default_factory=dict)  # (clip, cq, verdict) -> the CodedFrames a map covers
     baseline_grids: dict = field(default_factory=dict)  # (clip, cq, verdict) -> the baseline's FrameGrids
 
     def job(self, run: Run, clip: Clip, cq: int, cpu_used: int | None = None, map_path: bool = False) -> EncodeJob:
@@ -74,6 +76,17 @@ class Study:
             config.aom_dir,
             metrics=DEFAULT_METRICS if clip.calibration else config.metrics,  # calibration: counters, not quality
         )
+
+    def coded_frames(self, clip: Clip, cq: int, verdict: str) -> tuple[list[CodedFrame], float]:
+        """The frames a guided encode of ``clip`` codes (all-intra: the source's; inter: the
+        verdict's baseline's, from its records), read once; and the samples' maximum."""
+        key = (clip.ref.name, cq, verdict)
+        if key not in self.frames:
+            if self.config.mode == "intra":
+                self.frames[key] = intra_frames(clip, cq)
+            else:
+                self.frames[key] = recorded_frames(read_frame_records(self.baseline_records[key]))
+        return self.frames[key], float((1 << clip.bit_depth) - 1)
 
     def with_map(self, job: EncodeJob, entries, **extra) -> Planned:
         """The job with its decision map written beside its other files."""
@@ -111,7 +124,8 @@ class Baseline(Run):
     label: str = "baseline"
 
     def plan(self, study: Study, clip: Clip, cq: int) -> Planned:
-        job = study.job(self, clip, cq)
+        # inter coding: the frames it codes (hidden alt-refs, their references) are the map's frames too
+        job = replace(study.job(self, clip, cq), write_records=study.config.mode != "intra")
         return Planned(job, EncodeRun.of(job))
 
 
@@ -151,7 +165,8 @@ class ModelPoint(Run):
             job = replace(study.job(self, clip, cq), native=(study.native_model, point_spec(self.point)))
             return Planned(job, EncodeRun.of(job, source=self.source))
         predictor = study.predictors[self.source]
-        entries, cpu, wall = infer_map(predictor, clip, cq, self.point, study.config.sb_size)
+        frames, max_value = study.coded_frames(clip, cq, self.verdict)
+        entries, cpu, wall = infer_map(predictor, frames, self.point, study.config.sb_size, max_value)
         return study.with_map(
             study.job(self, clip, cq, map_path=True),
             entries,

@@ -59,9 +59,10 @@ def eval_encode(
     _check_measured([p.run for p in first if p.job.kind == Baseline.kind and not p.job.clip == _name(calibration)])
     for p in first:
         if p.run.ok:
-            study.baseline_grids[(p.job.clip, p.job.settings.cq_level, p.job.verdict)] = inspect_bitstream(
-                tools, p.job.ivf
-            )
+            key = (p.job.clip, p.job.settings.cq_level, p.job.verdict)
+            study.baseline_grids[key] = inspect_bitstream(tools, p.job.ivf)
+            if p.job.write_records:
+                study.baseline_records[key] = p.job.records
     then = [
         k.plan(study, c, cq)
         for c in every
@@ -232,7 +233,8 @@ class _Counter:
 def _encode(config: EvalEncodeConfig, planned: list[Planned], counter: _Counter, measure: bool) -> None:
     """One round of the planned encodes (inline, on local processes or Dask), their outcomes
     recorded; ``measure``: decode and score the bitstreams too (the first round)."""
-    jobs = [replace(p.job, measure_quality=measure) for p in planned]
+    # the bitstream and the frame records are the same every round: made once, in the first
+    jobs = [replace(p.job, measure_quality=measure, write_records=p.job.write_records and measure) for p in planned]
     outcomes = run_jobs(run_encode, jobs, config.jobs, config.scheduler, counter)
     for p, outcome in zip(planned, outcomes):
         p.run.record(outcome.result, outcome.error, p.job.stats)

@@ -116,6 +116,7 @@ class StagedPredictor:
         sb_size: int = 64,
         walk: str | Expand = "split",
         display_index: int = 0,
+        context=None,  # a FrameContext: this model reads a frame's own luma only
     ) -> FramePrediction:
         """The frame's nodes, level by level from the superblocks: ``walk`` "split" descends
         below predicted SPLITs, "all" below every node, or a function of (probs, decisions)
@@ -124,4 +125,5 @@ class StagedPredictor:
         def level(pixels: np.ndarray, size: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return self.predict_nodes(pixels, np.full(len(pixels), qindex), size, allowed)
 
-        return walk_frame(luma, max_value, sb_size, level, expander(walk), display_index)
+        hidden = bool(getattr(context, "hidden", False))
+        return walk_frame(luma, max_value, sb_size, level, expander(walk), display_index, hidden)

@@ -31,7 +31,8 @@ def scored_nodes(net: torch.nn.Module, sb: Superblocks, batch_size: int, device)
     level_of_slot = torch.from_numpy(LEVEL_OF_SLOT).to(device)
     for i in range(0, len(sb), batch_size):
         batch = {k: v.to(device) for k, v in batch_tensors(sb, np.arange(i, min(i + batch_size, len(sb)))).items()}
-        out = net(batch["pixels"], batch["qindex"], batch["frame_size"]).masked_fill(~batch["allowed"], float("-inf"))
+        out = net(batch["pixels"], batch["qindex"], batch["frame_size"], batch["frame_info"])
+        out = out.masked_fill(~batch["allowed"], float("-inf"))
         scored = (batch["labels"] >= 0) & batch["inside"]
         logits.append(out[scored].cpu().numpy())
         labels.append(batch["labels"][scored].cpu().numpy())

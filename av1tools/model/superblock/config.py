@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 LEVEL_WEIGHTS = ("node", "equal")
+FRAME_INFO = 3  # the frame's pyramid level / 6, whether it is hidden, whether it is an inter frame
 UNCODED = ("mask", "implied")
 
 
@@ -21,12 +22,16 @@ class SuperblockConfig:
     margin: int = 0  # context: pixels of the frame around the superblock seen too, each side (0, 16, 32)
     activity: bool = False  # context: a local-activity channel (5x5 standard deviation) beside the luma
     frame_size: bool = False  # context: the frame's width and height (log2) beside the qindex
+    references: int = 0  # motion: co-located windows of the frame's nearest past (1) and future (2) reference
+    frame_info: bool = False  # motion: the frame's pyramid level, hidden flag and type beside the qindex
 
     def __post_init__(self) -> None:
         if len(self.widths) != 5 or min(self.widths) < 1:
             raise ValueError(f"widths must be five positive integers, not {self.widths}")
         if self.margin not in (0, 16, 32):
             raise ValueError(f"margin must be 0, 16 or 32 pixels, not {self.margin}")
+        if self.references not in (0, 1, 2):
+            raise ValueError(f"references must be 0, 1 or 2, not {self.references}")
 
     def to_dict(self) -> dict:
         d = asdict(self)

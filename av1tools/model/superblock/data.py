@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from av1tools.extract.dataset import DatasetError, DatasetFile, node_pixels, open_dataset
+from av1tools.model.predictor import nearest_references
 from av1tools.model.superblock.layout import (
     LEVEL_SIZES,
     SB,
@@ -35,7 +36,18 @@ from av1tools.partition import NUM_PARTITIONS
 BITS = (1 << np.arange(NUM_PARTITIONS)).astype(np.uint16)
 
 
-ROW_FIELDS = ("pixels", "max_value", "qindex", "frame_size", "labels", "allowed", "inside", "group")
+ROW_FIELDS = (
+    "pixels",
+    "references",
+    "max_value",
+    "qindex",
+    "frame_size",
+    "frame_info",
+    "labels",
+    "allowed",
+    "inside",
+    "group",
+)
 
 
 @dataclass
@@ -43,9 +55,11 @@ class Superblocks:
     """Samples as parallel arrays (N superblocks)."""
 
     pixels: np.ndarray  # (N, W, W) uint8 or uint16: the superblock and its context margin
+    references: np.ndarray  # (N, R, W, W) the co-located windows of its frame's nearest references
     max_value: np.ndarray  # (N,) 255 or 1023
     qindex: np.ndarray  # (N,) uint8
     frame_size: np.ndarray  # (N, 2) the frame's width and height
+    frame_info: np.ndarray  # (N, FRAME_INFO) float32
     labels: np.ndarray  # (N, 85) int8, -1 where not coded
     allowed: np.ndarray  # (N, 85) uint16 bit masks of allowed types
     inside: np.ndarray  # (N, 85) bool: the node lies wholly inside the frame
@@ -82,22 +96,33 @@ def frame_size_input(width: np.ndarray, height: np.ndarray) -> np.ndarray:
     return np.stack([np.log2(width), np.log2(height)], axis=-1).astype(np.float32) / 16.0
 
 
-def file_superblocks(ds: DatasetFile, margin: int = 0) -> Superblocks:
-    """Every superblock of one shard (64x64 superblocks only), with ``margin`` pixels of
-    context around each."""
+def display_lumas(ds: DatasetFile) -> dict[int, np.ndarray]:
+    """Each display index's picture as references hold it: a shown frame's (its source), else
+    the hidden frame's the encoder coded (a filtered alt-ref shown later as it is)."""
+    coded = ds.coded_lumas()
+    table = ds.frames_table()
+    hidden = {int(table["display_index"][d]): luma for d, luma in coded.items() if table["hidden"][d]}
+    return hidden | ds.frame_lumas()
+
+
+def file_superblocks(ds: DatasetFile, config=None) -> Superblocks:
+    """Every superblock of one shard (64x64 superblocks only), of every coded frame, with
+    what ``config`` (a SuperblockConfig; None: none of it) reads besides: its context margin,
+    its frame's nearest references' co-located windows, the frame's place in the pyramid."""
+    margin = getattr(config, "margin", 0)
+    count = getattr(config, "references", 0)
     a = ds.attrs
     if a.sb_size != SB:
         raise DatasetError(f"{ds.path}: the superblock model reads 64x64 superblocks, this shard has {a.sb_size}")
     sx, sy = ds.column(SB, "x").astype(np.int64), ds.column(SB, "y").astype(np.int64)
-    frames = ds.column(SB, "display_index")
-    keys = superblock_keys(frames, sx, sy)
-    index = SuperblockIndex(keys)
-    n = len(keys)
+    coded = ds.column(SB, "decode_index")  # one key per coded frame, hidden alt-refs apart from their overlays
+    index = SuperblockIndex(superblock_keys(coded, sx, sy))
+    n = len(coded)
     labels = np.full((n, SLOTS), -1, dtype=np.int8)
     inside = np.zeros((n, SLOTS), dtype=bool)
     for size in ds.node_sizes:
         x, y = ds.column(size, "x").astype(np.int64), ds.column(size, "y").astype(np.int64)
-        rows = index.rows(superblock_keys(ds.column(size, "display_index"), x, y))
+        rows = index.rows(superblock_keys(ds.column(size, "decode_index"), x, y))
         slots = slot_index(x % SB, y % SB, np.full(len(x), size))
         labels[rows, slots] = ds.column(size, "partition").astype(np.int8)
         inside[rows, slots] = ds.column(size, "inside")
@@ -105,19 +130,31 @@ def file_superblocks(ds: DatasetFile, margin: int = 0) -> Superblocks:
     position = {(int(x), int(y)): i for i, (x, y) in enumerate(zip(xs, ys))}
     per_sb = np.array([position[(int(x), int(y))] for x, y in zip(sx, sy)])
     allowed = (masks.astype(np.uint16) * BITS).sum(axis=2).astype(np.uint16)[per_sb]
-    if margin:
-        lumas = ds.frame_lumas()
-        pixels = np.empty((n, SB + 2 * margin, SB + 2 * margin), dtype=lumas[int(frames[0])].dtype)
-        for f in np.unique(frames):
-            sel = np.flatnonzero(frames == f)
-            pixels[sel] = windows(lumas[int(f)], sx[sel], sy[sel], margin)
-    else:
-        pixels = ds.pixels(SB)
+    table = ds.frames_table()
+    side = SB + 2 * margin
+    pixels = ds.pixels(SB) if not margin else np.empty((n, side, side), dtype=ds.pixels(SB, slice(0, 1)).dtype)
+    references = np.empty((n, count, side, side), dtype=pixels.dtype)
+    if margin or count:
+        lumas = ds.coded_lumas()
+        by_display = display_lumas(ds) if count else {}
+        for d in np.unique(coded):
+            sel = np.flatnonzero(coded == d)
+            if margin:
+                pixels[sel] = windows(lumas[int(d)], sx[sel], sy[sel], margin)
+            display, hidden = int(table["display_index"][d]), bool(table["hidden"][d])
+            for r, ref in enumerate(nearest_references(display, hidden, table["ref_display"][d], count)):
+                picture = by_display.get(ref, lumas[int(d)])  # no such reference: the frame itself
+                references[sel, r] = windows(picture, sx[sel], sy[sel], margin)
+    info = np.stack(
+        [table["pyramid_level"][coded] / 6.0, table["hidden"][coded], table["frame_type"][coded] != 0], axis=1
+    ).astype(np.float32)
     return Superblocks(
         pixels,
+        references,
         np.full(n, a.max_value, np.float32),
         ds.column(SB, "qindex"),
         np.tile(np.array([a.width, a.height], np.int32), (n, 1)),
+        info,
         labels,
         allowed,
         inside,
@@ -141,14 +178,14 @@ def implied_labels(sb: Superblocks) -> Superblocks:
     return replace(sb, labels=labels, inside=inside)
 
 
-def load_superblocks(files: Sequence[Path], margin: int = 0, max_bytes: int = 12 << 30) -> Superblocks:
-    """Every superblock of ``files`` in memory (refused beyond ``max_bytes`` of pixels: use
-    the stream instead)."""
+def load_superblocks(files: Sequence[Path], config=None, max_bytes: int = 12 << 30) -> Superblocks:
+    """Every superblock of ``files`` in memory, with what ``config`` reads (refused beyond
+    ``max_bytes`` of pixels: use the stream instead)."""
     parts, total = [], 0
     for path in files:
         with open_dataset(path) as ds:
-            part = file_superblocks(ds, margin)
-        total += part.pixels.nbytes
+            part = file_superblocks(ds, config)
+        total += part.pixels.nbytes + part.references.nbytes
         if total > max_bytes:
             raise DatasetError(f"more than {max_bytes >> 30} GiB of superblock pixels: train with --stream")
         parts.append(part)
@@ -163,13 +200,17 @@ def allowed_bool(bits: torch.Tensor) -> torch.Tensor:
 
 
 def batch_tensors(sb: Superblocks, rows: np.ndarray) -> dict[str, torch.Tensor]:
-    """One training batch as tensors (pixels in [0, 1])."""
-    pixels = torch.from_numpy(sb.pixels[rows].astype(np.float32) / sb.max_value[rows, None, None])[:, None]
+    """One training batch as tensors (pixels in [0, 1]: the superblock's window, then its
+    references' as further channels)."""
+    scale = sb.max_value[rows, None, None, None]
+    stack = np.concatenate([sb.pixels[rows][:, None], sb.references[rows]], axis=1).astype(np.float32) / scale
+    pixels = torch.from_numpy(stack)
     size = sb.frame_size[rows]
     out = {
         "pixels": pixels,
         "qindex": torch.from_numpy(sb.qindex[rows].astype(np.float32) / 255.0),
         "frame_size": torch.from_numpy(frame_size_input(size[:, 0], size[:, 1])),
+        "frame_info": torch.from_numpy(sb.frame_info[rows]),
         "labels": torch.from_numpy(sb.labels[rows].astype(np.int64)),
         "allowed": allowed_bool(torch.from_numpy(sb.allowed[rows].astype(np.int32))),
         "inside": torch.from_numpy(sb.inside[rows]),
@@ -191,11 +232,11 @@ class SuperblockStream(IterableDataset):
         rank: int = 0,
         world: int = 1,
         implied: bool = False,  # label uncoded nodes inside a block coded whole as NONE
-        margin: int = 0,  # context pixels around each superblock
+        config=None,  # the SuperblockConfig whose inputs to read (margin, references)
     ):
         self.files = list(files)
         self.implied = implied
-        self.margin = margin
+        self.config = config
         self.batch_size, self.buffer, self.seed = batch_size, buffer, seed
         self.rank, self.world = rank, world
         self.epoch = 0
@@ -218,7 +259,7 @@ class SuperblockStream(IterableDataset):
         held = 0
         for path in self._my_files():
             with open_dataset(path) as ds:
-                part = file_superblocks(ds, self.margin)
+                part = file_superblocks(ds, self.config)
             if self.implied:
                 part = implied_labels(part)
             pool.append(part)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from av1tools.model.common import normalise_blocks
-from av1tools.model.superblock.config import SuperblockConfig
+from av1tools.model.superblock.config import FRAME_INFO, SuperblockConfig
 from av1tools.partition import NUM_PARTITIONS
 
 
@@ -50,23 +50,32 @@ class SuperblockNet(nn.Module):
         super().__init__()
         self.config = config
         w = config.widths  # channels at strides 4, 8, 16, 32, 64
-        self.stem = _conv(1 + int(config.activity), w[0], 4, stride=4)  # 16x16: 4x4 patches
+        channels = 1 + int(config.activity) + config.references
+        self.stem = _conv(channels, w[0], 4, stride=4)  # 16x16: 4x4 patches
         self.down8 = nn.Sequential(_conv(w[0], w[1], 2, stride=2), _block(w[1]))  # 8x8
         self.down16 = nn.Sequential(_conv(w[1], w[2], 2, stride=2), _block(w[2]))  # 4x4
         self.down32 = nn.Sequential(_conv(w[2], w[3], 2, stride=2), _block(w[3]))  # 2x2
         self.down64 = _conv(w[3], w[4], 2, stride=2)  # 1x1
         # top-down: each finer level hears what the coarser one sees
         self.lateral = nn.ModuleList([nn.Conv2d(w[i + 1], w[i], 1) for i in (3, 2, 1)])
-        self.q_embed = nn.Sequential(nn.Linear(1 + 2 * int(config.frame_size), 32), nn.ReLU(inplace=True))
+        scalars = 1 + 2 * int(config.frame_size) + FRAME_INFO * int(config.frame_info)
+        self.q_embed = nn.Sequential(nn.Linear(scalars, 32), nn.ReLU(inplace=True))
         self.q_shift = nn.ModuleList([nn.Linear(32, c) for c in (w[4], w[3], w[2], w[1])])
         self.heads = nn.ModuleList([nn.Conv2d(c, NUM_PARTITIONS, 1) for c in (w[4], w[3], w[2], w[1])])
 
-    def forward(self, luma: torch.Tensor, qindex: torch.Tensor, frame_size: torch.Tensor | None = None) -> torch.Tensor:
-        """``luma`` (N, 1, W, W) in [0, 1] (W = config.window), ``qindex`` (N,) in [0, 1],
-        ``frame_size`` (N, 2) log2 width and height / 16 (used when config.frame_size)."""
-        x = normalise_blocks(luma)
+    def forward(
+        self,
+        luma: torch.Tensor,
+        qindex: torch.Tensor,
+        frame_size: torch.Tensor | None = None,
+        frame_info: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``luma`` (N, 1 + references, W, W) in [0, 1] (W = config.window: the superblock's
+        window, then its references'), ``qindex`` (N,) in [0, 1], ``frame_size`` (N, 2) log2
+        width and height / 16, ``frame_info`` (N, 3) (each used when the config says so)."""
+        x = normalise_blocks(luma[:, : 1 + self.config.references])  # each channel about its own mean
         if self.config.activity:
-            x = torch.cat([x, local_activity(x)], dim=1)
+            x = torch.cat([x[:, :1], local_activity(x[:, :1]), x[:, 1:]], dim=1)
         f8 = self.down8(self.stem(x))
         f16 = self.down16(f8)
         if self.config.margin:  # back to the superblock's own cells
@@ -80,6 +89,8 @@ class SuperblockNet(nn.Module):
         scalars = qindex.view(-1, 1).float()
         if self.config.frame_size:
             scalars = torch.cat([scalars, frame_size.float()], dim=1)
+        if self.config.frame_info:
+            scalars = torch.cat([scalars, frame_info.float()], dim=1)
         q = self.q_embed(scalars)
         out = []
         for feats, shift, head in zip((f64, u32, u16, u8), self.q_shift, self.heads):
@@ -109,7 +120,8 @@ def count_macs(config: SuperblockConfig) -> int:
 
     handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     with torch.no_grad():
-        net(torch.zeros(1, 1, config.window, config.window), torch.zeros(1), torch.zeros(1, 2))
+        window = torch.zeros(1, 1 + config.references, config.window, config.window)
+        net(window, torch.zeros(1), torch.zeros(1, 2), torch.zeros(1, FRAME_INFO))
     for h in handles:
         h.remove()
     return macs

@@ -13,9 +13,9 @@ import torch
 from av1tools.model.common import pick_device
 from av1tools.model.config import AGREEMENT_DECISION, DECISIONS
 from av1tools.model.hierarchy import greedy_decision, stage_probs_from_types
-from av1tools.model.predictor import Expand, FramePrediction, expander
+from av1tools.model.predictor import Expand, FrameContext, FramePrediction, expander
 from av1tools.model.superblock.checkpoint import load_superblock
-from av1tools.model.superblock.data import allowed_bool, file_superblocks, frame_size_input, windows
+from av1tools.model.superblock.data import allowed_bool, batch_tensors, file_superblocks, frame_size_input, windows
 from av1tools.model.superblock.layout import (
     LEVEL_OF_SLOT,
     LEVEL_SIZES,
@@ -55,18 +55,32 @@ class SuperblockPredictor:
         self._frames: dict[tuple[int, int], tuple] = {}
 
     @torch.inference_mode()
-    def type_probs(
-        self, pixels: np.ndarray, qindex: np.ndarray, allowed: np.ndarray, frame_size: np.ndarray | None = None
-    ) -> np.ndarray:
-        """(N, 85, 10) probabilities over each node's allowed types (0 elsewhere) for N
-        superblock windows ``pixels`` (N, W, W) in [0, 1] of frames of ``frame_size`` (N, 2)."""
-        x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))[:, None].to(self.device)
-        q = torch.from_numpy(np.asarray(qindex, dtype=np.float32) / 255.0).to(self.device)
-        size = None if frame_size is None else torch.from_numpy(frame_size_input(frame_size[:, 0], frame_size[:, 1]))
-        mask = torch.from_numpy(allowed).to(self.device)
-        logits = self.net(x, q, None if size is None else size.to(self.device)) / self.slot_temperature
-        probs = torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)
+    def type_probs(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
+        """(N, 85, 10) probabilities over each node's allowed types (0 elsewhere) of a batch
+        as ``batch_tensors`` makes it (the superblocks' windows and what else the net reads)."""
+        b = {k: v.to(self.device) for k, v in batch.items()}
+        logits = self.net(b["pixels"], b["qindex"], b["frame_size"], b["frame_info"]) / self.slot_temperature
+        probs = torch.softmax(logits.masked_fill(~b["allowed"], float("-inf")), dim=-1)
         return torch.nan_to_num(probs, nan=0.0).cpu().numpy()  # nodes outside the frame: all zero
+
+    def frame_batch(
+        self, luma: np.ndarray, max_value: float, qindex: int, allowed: np.ndarray, xs, ys, context=None
+    ) -> dict[str, torch.Tensor]:
+        """A frame's superblocks as one batch: their windows, their frame's references' (from
+        ``context``, a FrameContext; none: the frame itself), the frame's size and place."""
+        h, w = luma.shape
+        n, config = len(xs), self.net.config
+        references = list(getattr(context, "references", []))[: config.references]
+        references += [luma] * (config.references - len(references))  # no reference: the frame itself
+        stack = np.stack([windows(picture, xs, ys, self.margin) for picture in [luma, *references]], axis=1)
+        info = np.array([getattr(context, name, 0) for name in ("pyramid_level", "hidden", "inter")], np.float32)
+        return {
+            "pixels": torch.from_numpy(stack.astype(np.float32) / max_value),
+            "qindex": torch.full((n,), qindex / 255.0),
+            "frame_size": torch.from_numpy(np.tile(frame_size_input(np.array([w]), np.array([h])), (n, 1))),
+            "frame_info": torch.from_numpy(np.tile(info * [1 / 6.0, 1, 1], (n, 1)).astype(np.float32)),
+            "allowed": torch.from_numpy(allowed),
+        }
 
     def _decide(self, probs: np.ndarray, allowed: np.ndarray) -> np.ndarray:
         if self.decision == "product":
@@ -86,6 +100,7 @@ class SuperblockPredictor:
         sb_size: int = SB,
         walk: str | Expand = "split",
         display_index: int = 0,
+        context: FrameContext | None = None,
     ) -> FramePrediction:
         """Every node the walk reaches (``walk``: "split", "all" or a function of (probs,
         decisions)); one forward pass for all the frame's superblocks."""
@@ -94,8 +109,7 @@ class SuperblockPredictor:
         start = time.perf_counter()
         h, w = luma.shape
         xs, ys, allowed = self._frame_layout(w, h)
-        pixels = windows(luma, xs, ys, self.margin).astype(np.float32) / max_value
-        probs = self.type_probs(pixels, np.full(len(xs), qindex), allowed, np.tile([w, h], (len(xs), 1)))
+        probs = self.type_probs(self.frame_batch(luma, max_value, qindex, allowed, xs, ys, context))
         expand = expander(walk)
         n = len(xs)
         reach = np.zeros((n, SLOTS), bool)
@@ -123,29 +137,22 @@ class SuperblockPredictor:
             probs[rows, slots],
             decision[rows, slots].astype(np.uint8),
             time.perf_counter() - start,
+            bool(getattr(context, "hidden", False)),
         )
 
     def file_node_predictions(self, ds, rows: dict[int, np.ndarray]) -> dict[int, tuple[dict, np.ndarray]]:
         """Per node size, the (derived) stage probabilities and decisions of the nodes
         ``rows`` of an open dataset: its superblocks go through the model once."""
-        sbs = file_superblocks(ds, self.margin)
+        sbs = file_superblocks(ds, self.net.config)
         allowed = allowed_bool(torch.from_numpy(sbs.allowed.astype(np.int32))).numpy()
         probs = np.concatenate(
-            [
-                self.type_probs(
-                    sbs.pixels[i : i + 512].astype(np.float32) / sbs.max_value[i : i + 512, None, None],
-                    sbs.qindex[i : i + 512],
-                    allowed[i : i + 512],
-                    sbs.frame_size[i : i + 512],
-                )
-                for i in range(0, len(sbs), 512)
-            ]
+            [self.type_probs(batch_tensors(sbs, np.arange(i, min(i + 512, len(sbs))))) for i in range(0, len(sbs), 512)]
         )
-        index = SuperblockIndex(superblock_keys(ds.column(SB, "display_index"), ds.column(SB, "x"), ds.column(SB, "y")))
+        index = SuperblockIndex(superblock_keys(ds.column(SB, "decode_index"), ds.column(SB, "x"), ds.column(SB, "y")))
         out = {}
         for size, sel in rows.items():
             x, y = ds.column(size, "x")[sel].astype(np.int64), ds.column(size, "y")[sel].astype(np.int64)
-            sb_rows = index.rows(superblock_keys(ds.column(size, "display_index")[sel], x, y))
+            sb_rows = index.rows(superblock_keys(ds.column(size, "decode_index")[sel], x, y))
             slots = slot_index(x % SB, y % SB, np.full(len(x), size))
             p, a = probs[sb_rows, slots], allowed[sb_rows, slots]
             out[size] = (stage_probs_from_types(p), self._decide(p, a))

@@ -139,7 +139,7 @@ def train_superblock(job: TrainJob, log: Log = print) -> TrainResult:
         log = lambda m: None  # noqa: E731 - one voice in a distributed run
     train_files = [f for f in files if groups[f][0] not in held]
     val_files = [f for f in files if groups[f][0] in held]
-    val = load_superblocks(val_files, cfg.margin)
+    val = load_superblocks(val_files, cfg)
     if tc.max_val_samples and len(val) > tc.max_val_samples:
         val = val.take(np.sort(np.random.default_rng(tc.seed).choice(len(val), tc.max_val_samples, replace=False)))
     net = SuperblockNet(cfg).to(device)
@@ -153,12 +153,12 @@ def train_superblock(job: TrainJob, log: Log = print) -> TrainResult:
             rank=rank,
             world=world,
             implied=cfg.uncoded == "implied",
-            margin=cfg.margin,
+            config=cfg,
         )
         loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=tc.loader_workers or worker_count())
         train_sb, steps = None, None
     else:
-        train_sb = load_superblocks(train_files, cfg.margin)
+        train_sb = load_superblocks(train_files, cfg)
         if tc.max_samples and len(train_sb) > tc.max_samples:
             rows = np.sort(np.random.default_rng(tc.seed).choice(len(train_sb), tc.max_samples, replace=False))
             train_sb = train_sb.take(rows)
@@ -185,7 +185,7 @@ def train_superblock(job: TrainJob, log: Log = print) -> TrainResult:
             loss_sum, batches = 0.0, 0
             for batch in _batches(train_sb, loader if job.stream else None, tc, epoch, rank, world):
                 batch = {k: v.to(device) for k, v in batch.items()}
-                logits = model(batch["pixels"], batch["qindex"], batch["frame_size"])
+                logits = model(batch["pixels"], batch["qindex"], batch["frame_size"], batch["frame_info"])
                 loss = node_loss(logits, batch, cfg.level_weights, world)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

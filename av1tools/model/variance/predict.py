@@ -49,11 +49,13 @@ class VariancePredictor:
         sb_size: int = 64,
         walk: str | Expand = "split",
         display_index: int = 0,
+        context=None,  # a FrameContext: this model reads a frame's own luma only
     ) -> FramePrediction:
         def level(pixels: np.ndarray, size: int, allowed: np.ndarray):
             return self.predict_nodes(pixels, np.full(len(pixels), qindex), size, allowed)
 
-        return walk_frame(luma, max_value, sb_size, level, expander(walk), display_index)
+        hidden = bool(getattr(context, "hidden", False))
+        return walk_frame(luma, max_value, sb_size, level, expander(walk), display_index, hidden)
 
     def file_node_predictions(self, ds, rows: dict[int, np.ndarray]) -> dict[int, tuple[dict, np.ndarray]]:
         out = {}
