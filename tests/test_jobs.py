@@ -124,10 +124,12 @@ def test_ctrl_c_stops_the_pool_and_its_workers(tmp_path, after_a_death):
     workers = []
     try:
         deadline = time.monotonic() + 60
-        while sum(len(attempts_of(m)) for m in markers) < 2 and time.monotonic() < deadline:
+        # two of the jobs started (one may have started twice: in the pool the death broke,
+        # then alone)
+        while sum(bool(attempts_of(m)) for m in markers) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         workers = [pid for m in markers for pid in attempts_of(m)]
-        assert len(workers) == 2 and proc.poll() is None
+        assert 2 <= len(workers) <= 2 + after_a_death and proc.poll() is None
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode != 0 and "KeyboardInterrupt" in err
@@ -135,7 +137,7 @@ def test_ctrl_c_stops_the_pool_and_its_workers(tmp_path, after_a_death):
         while any(map(_alive, workers)) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not [pid for pid in workers if _alive(pid)], "workers left running their jobs"
-        assert sorted(len(attempts_of(m)) for m in markers) == [0, 1, 1]  # the queued one never started
+        assert sorted(bool(attempts_of(m)) for m in markers) == [False, True, True]  # the queued one never started
     finally:  # whatever happened: nothing left running (workers first: they hold stderr open)
         for pid in {pid for m in markers for pid in attempts_of(m)}:
             if _alive(pid):
