@@ -3,8 +3,10 @@ inputs (``--context``: a margin of the frame, a local-activity channel, the fram
 with each variant's inference cost on one CPU thread.
 
 Every run trains on the same data with the same validation groups (the manifest's split);
-training-set size is a random fraction of the training superblocks (same seed). Run by hand:
+training-set size is a random fraction of the training superblocks (same seed). The shards
+are read once per input layout and kept in memory across runs. Run by hand:
 `python benchmarks/superblock_study.py --data zoo-work/data --out sbstudy --json study.json`
+(`--context --variants plain margin16` for part of the ablation).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+import av1tools.model.superblock.train as superblock_train
 from av1tools.model.config import TrainConfig, TrainJob
 from av1tools.model.families import train
 from av1tools.model.superblock.config import LEVEL_WEIGHTS, UNCODED, SuperblockConfig
@@ -31,6 +34,23 @@ CONTEXT = {  # the ablation of context inputs: each alone, then together
     "frame_size": {"frame_size": True},
     "margin16+activity+frame_size": {"margin": 16, "activity": True, "frame_size": True},
 }
+
+
+def _loaded_once(load):
+    """``load_superblocks`` that keeps the last input layout's data (the variants of one layout
+    train on the same arrays; a new layout lets the old one go)."""
+    kept: dict = {}
+
+    def cached(files, config=None, **kw):
+        layout = (getattr(config, "margin", 0), getattr(config, "references", 0))
+        key = (tuple(map(str, files)), layout)
+        for k in [k for k in kept if k[1] != layout]:
+            del kept[k]
+        if key not in kept:
+            kept[key] = load(files, config, **kw)
+        return kept[key]
+
+    return cached
 
 
 def inference_us_per_sb(config: SuperblockConfig, batch: int) -> float:
@@ -68,7 +88,14 @@ def study(args, config: SuperblockConfig, variant: str) -> list[dict]:
             arch="superblock",
             net=config,
             train=TrainConfig(
-                epochs=args.epochs, batch_size=256, lr=2e-3, patience=5, max_samples=size or None, progress=False
+                epochs=args.epochs,
+                batch_size=256,
+                lr=2e-3,
+                patience=5,
+                max_samples=size or None,
+                max_val_samples=args.max_val or None,
+                threads=args.threads,
+                progress=False,
             ),
         )
         start = time.perf_counter()
@@ -105,17 +132,23 @@ def main() -> None:
     ap.add_argument("--level-weights", default=SuperblockConfig.level_weights, choices=LEVEL_WEIGHTS)
     ap.add_argument("--uncoded", default=SuperblockConfig.uncoded, choices=UNCODED)
     ap.add_argument("--context", action="store_true", help="the context ablation (each width, every variant)")
+    ap.add_argument("--variants", nargs="+", choices=list(CONTEXT), help="with --context: only these variants")
+    ap.add_argument("--max-val", type=int, default=0, help="validation superblocks (a seeded sample; 0: all)")
+    ap.add_argument("--threads", type=int, default=0, help="torch's CPU threads (0: one per core)")
     ap.add_argument("--json")
     args = ap.parse_args()
+    superblock_train.load_superblocks = _loaded_once(superblock_train.load_superblocks)
+    variants = {v: c for v, c in CONTEXT.items() if v in (args.variants or CONTEXT)} if args.context else {"plain": {}}
     rows = []
     for spec in args.widths:
         widths = tuple(int(w) for w in spec.split(","))
-        for variant, context in (CONTEXT if args.context else {"plain": {}}).items():
+        for variant, context in variants.items():
             config = SuperblockConfig(widths=widths, level_weights=args.level_weights, uncoded=args.uncoded, **context)
             rows += study(args, config, variant)
     result = {
         "data": args.data,
         "epochs": args.epochs,
+        "max_val": args.max_val,
         "level_weights": args.level_weights,
         "uncoded": args.uncoded,
         "rows": rows,

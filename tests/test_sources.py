@@ -518,3 +518,40 @@ def test_measured_costs_read_the_finished_shards(tmp_path):
     cost = material.measured(es, tmp_path)
     assert cost["photo"]["shards"] == 2 and cost["photo"]["superblocks"] == 6 and cost["all"]["cpu_s"] == 3.0
     assert cost["photo"]["sb_per_cpu_s"] == 2.0
+
+
+@pytest.mark.integration
+def test_the_default_models_recipe_runs_end_to_end_on_a_fixture_package(aom_tools, tmp_path, monkeypatch):
+    """make default-model's path on a tiny registry: prepare, the list's first lines, extract,
+    train, ship; recipe.json names the sources it drew on, never a held-out one."""
+    from av1tools.model.config import TrainConfig
+    from av1tools.model.superblock.checkpoint import load_superblock
+    from av1tools.model.superblock.config import SuperblockConfig
+    from av1tools.zoo.recipe import Recipe, build_default
+
+    deb = build_deb(tmp_path)
+    monkeypatch.setattr(material, "download", lambda pkg, dest: Path(shutil.copy(deb, dest)))
+    monkeypatch.setenv("AV1TOOLS_AOM_DIR", str(aom_tools.root))  # this test's cache has no build
+    recipe = Recipe(
+        sequences=4,  # fix-photos-wide at three sizes, then small: two groups, one validates
+        cq_levels=(40, 50),
+        cpu_used=6,
+        model=SuperblockConfig(widths=(4, 4, 4, 4, 4)),
+        train=TrainConfig(epochs=1, batch_size=8, progress=False),
+    )
+    out = tmp_path / "model"
+    metrics = build_default(tmp_path / "work", out, 1, lambda m: None, recipe, FIXTURE_SOURCES)
+    record = json.loads((out / "recipe.json").read_text())
+    assert record["sequences"] == 4 and record["shards"] == 8
+    assert record["sources"] == {"fix-photos": {"sequences": 4, "licences": ["GPL-2+"]}}
+    assert record["recipe"]["model"]["widths"] == [4, 4, 4, 4, 4]
+    net, _ = load_superblock(out)
+    assert net.config == recipe.model
+    assert metrics["train_superblocks"] > 0 and metrics["val_superblocks"] > 0
+    listing = (tmp_path / "work" / "material" / "recipe-train-intra.txt").read_text().splitlines()
+    assert [ln.split("\t")[0] for ln in listing[1:]] == [
+        "intra/fix-photos/fix-photos-wide-native.y4m",
+        "intra/fix-photos/fix-photos-wide-480p.y4m",
+        "intra/fix-photos/fix-photos-wide-270p.y4m",
+        "intra/fix-photos/fix-photos-small-native.y4m",
+    ]

@@ -74,6 +74,13 @@ StagedConfig, SuperblockConfig = FAMILIES["staged"].config, FAMILIES["superblock
     help="DataLoader worker processes (0: load in the training process).",
 )
 @click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    default=default(TrainConfig, "threads"),
+    show_default=True,
+    help="torch's CPU threads (0: one per core). Use 1 when other work shares the cores.",
+)
+@click.option(
     "--stage2-strategy",
     "stage_strategy",
     type=click.Choice(StagedConfig.CHOICES["stage_strategy"]),
@@ -308,7 +315,8 @@ def zoo_info(as_json: bool) -> None:
         click.echo(json.dumps(info, indent=2))
     else:
         click.echo(
-            f"{where}\n  trained by: {recipe['command']} on {recipe['shards']} shards; photos: "
-            f"{recipe['photos']}\n  validation macro-F1 {info['val']:.4f} {info['val_by_size']}\n"
+            f"{where}\n  trained by: {recipe['command']} on {recipe['shards']} shards of "
+            f"{recipe['sequences']} sequences from {', '.join(recipe['sources'])}\n"
+            f"  validation macro-F1 {info['val']:.4f} {info['val_by_size']}\n"
             f"  checkpoint {info['checkpoint_bytes'] / 1e3:.0f} kB"
         )

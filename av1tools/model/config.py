@@ -40,6 +40,7 @@ class TrainConfig:
     val_sequences: tuple[str, ...] = ()
     cache: bool | None = None  # staged: pixels in memory; None: when they fit in CACHE_BYTES
     loader_workers: int = 0  # DataLoader worker processes (0: load in the training process)
+    threads: int = 0  # torch's CPU threads (0: torch's default, one per core)
     progress: bool = True
 
 

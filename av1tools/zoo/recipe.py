@@ -1,69 +1,80 @@
 """The recipe that trains the shipped model (``make default-model``).
 
 ``build_default`` makes ``zoo/default`` (the superblock model ``--model default`` loads)
-again from scratch: it fetches the training material it names (public-domain and CC-BY-SA
-photographs from Debian's ``endless-sky-data`` package; frames of the embedded clips that no
-evaluation uses), extracts shards with the stock encoder at the study's settings, trains, and
-writes the checkpoint with its metrics and provenance. ``make default-model`` runs it.
+again from scratch: it prepares the registry's real material (``zoo.material``: the pinned
+Debian and PyPI packages, stills at native size and downscaled, frames of the clips; the
+held-out sources never enter the training list), takes the first ``sequences`` lines of the
+training list (the list interleaves sources one picture at a time, so a prefix is a sample of
+every source), extracts them with the encoder at the study's settings, trains, and writes the
+checkpoint with its metrics and provenance. Every step reuses what a previous run finished.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import tempfile
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from av1tools.eval.config import DEFAULT_CQ_LEVELS
 from av1tools.model.config import TrainConfig
 from av1tools.model.superblock.config import SuperblockConfig
-from av1tools.paths import cache_dir, write_text_atomic
+from av1tools.paths import write_text_atomic
 from av1tools.zoo import DEFAULT
+from av1tools.zoo.sources import SOURCES, Source
 
-PHOTOS_PACKAGE, PHOTOS_VERSION = "endless-sky-data", "0.9.8-1.2"
-PHOTOS_PATH = "usr/share/games/endless-sky/images/land"
-PHOTOS_LICENCE = (
-    "Debian endless-sky-data 0.9.8-1.2, images/land: 273 photographs (720x360), public domain "
-    "(morgue-file, NASA, USGS, ...) or CC-BY-SA-3.0/4.0 per file; see its copyright file, kept "
-    "beside the images"
-)
+TRAIN_LIST = "train-intra.txt"
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """What the default model is trained on and how; evaluation clips never appear here
-    (bigbuckbunny's frames 0-29 and every frame of bigbuckbunny-cif are left out)."""
+    """What the default model is trained on and how (the held-out sources and bigbuckbunny's
+    evaluation frames are never in the training list: ``material.check_split``)."""
 
-    samples: tuple[str, ...] = ("bigbuckbunny-train", "bikes-train", "carphone")
+    sequences: int | None = 561  # the training list's first lines (None: all of it)
     cq_levels: tuple[int, ...] = DEFAULT_CQ_LEVELS
     cpu_used: int = 3
     model: SuperblockConfig = field(default_factory=SuperblockConfig)
     train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(epochs=25, batch_size=256, lr=2e-3, patience=5, seed=0, progress=False)
+        default_factory=lambda: TrainConfig(
+            epochs=8, batch_size=256, lr=2e-3, patience=5, seed=0, max_val_samples=40000, progress=False
+        )
     )
 
 
-def fetch_photos(log: Callable[[str], None] = print) -> Path:
-    """The photographs, extracted once into the cache from the pinned Debian package."""
-    out = cache_dir("zoo", "endless-sky")
-    if len(list(out.glob("*.jpg"))) >= 273:
-        return out
-    log(f"fetching {PHOTOS_PACKAGE}={PHOTOS_VERSION} (about 70 MB) from Debian")
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            ["apt-get", "download", f"{PHOTOS_PACKAGE}={PHOTOS_VERSION}"], cwd=tmp, check=True, capture_output=True
-        )
-        [deb] = Path(tmp).glob("*.deb")
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(Path(tmp) / "x")], check=True)
-        for image in sorted((Path(tmp) / "x" / PHOTOS_PATH).glob("*.jpg")):
-            shutil.copy(image, out / image.name)
-        shutil.copy(
-            Path(tmp) / "x" / "usr/share/doc" / PHOTOS_PACKAGE / "copyright", out.parent / "endless-sky.copyright"
-        )
-    return out
+def training_list(material: Path, sequences: int | None) -> Path:
+    """The recipe's list file beside the material's: its training list's first ``sequences``
+    lines (paths stay relative to the material)."""
+    lines = (material / TRAIN_LIST).read_text().splitlines()
+    body = [ln for ln in lines if ln and not ln.startswith("#")]
+    if sequences is not None and sequences > len(body):
+        raise ValueError(f"the recipe takes {sequences} sequences; {material / TRAIN_LIST} has {len(body)}")
+    kept = body[:sequences]
+    head = f"# the default model's recipe: the first {len(kept)} of {len(body)} lines of {TRAIN_LIST}"
+    path = material / f"recipe-{TRAIN_LIST}"
+    write_text_atomic(path, "\n".join([head, *kept]) + "\n")
+    return path
+
+
+def provenance(recipe: Recipe, material: Path, listing: Path, shards: int) -> dict:
+    """recipe.json: the recipe, and which sources (with their licences) the list drew on."""
+    from av1tools.zoo.material import load_catalogue
+
+    used = {ln.split("\t")[0] for ln in listing.read_text().splitlines() if ln and not ln.startswith("#")}
+    entries = [e for e in load_catalogue(material / "catalogue.tsv") if e.path in used]
+    licences: dict[str, set[str]] = {}
+    for e in entries:
+        licences.setdefault(e.source, set()).add(e.licence)
+    count = Counter(e.source for e in entries)
+    return {
+        "recipe": asdict(recipe),
+        "sequences": len(used),
+        "shards": shards,
+        "sources": {s: {"sequences": n, "licences": sorted(licences[s])} for s, n in sorted(count.items())},
+        "command": "make default-model",
+    }
 
 
 def build_default(
@@ -72,36 +83,37 @@ def build_default(
     jobs: int | None = None,
     log: Callable[[str], None] = print,
     recipe: Recipe = Recipe(),
+    sources: Sequence[Source] = SOURCES,
 ) -> dict:
-    """Fetch, extract, train; the checkpoint, metrics.json and recipe.json land in ``out``."""
+    """Prepare, extract, train; the checkpoint, metrics.json and recipe.json land in ``out``.
+    ``work`` holds ``material/`` (as ``zoo sources prepare`` writes it), ``data/intra-train``
+    and the run."""
     from av1tools.extract.aom import EncodeSettings
     from av1tools.extract.pipeline import ExtractConfig, extract
     from av1tools.jobs import default_workers
     from av1tools.model.config import TrainJob
     from av1tools.model.families import train
+    from av1tools.zoo.material import prepare
 
-    photos = fetch_photos(log)
-    data = Path(work) / "data"
+    material = Path(work) / "material"
+    prepare(material, sources, log, video=False)
+    listing = training_list(material, recipe.sequences)
+    data = Path(work) / "data" / "intra-train"
     config = ExtractConfig(
-        (str(photos),) + recipe.samples,
-        data,
-        recipe.cq_levels,
-        EncodeSettings(cpu_used=recipe.cpu_used),
-        jobs or default_workers(),
+        (str(listing),), data, recipe.cq_levels, EncodeSettings(cpu_used=recipe.cpu_used), jobs or default_workers()
     )
     result = extract(config, None, log)
     if result.failed:
         raise RuntimeError(f"{len(result.failed)} shard(s) failed: {result.failed[0]}")
     run = Path(work) / "run"
     trained = train(TrainJob((str(data),), run, arch="superblock", net=recipe.model, train=recipe.train), log)
+    ship(run, out, provenance(recipe, material, listing, len(result.shards)))
+    return trained.metrics
+
+
+def ship(run: Path, out: Path, record: dict) -> None:
+    """A superblock run's checkpoint, metrics and config into ``out``, with its provenance."""
     out.mkdir(parents=True, exist_ok=True)
     for name in ("superblock.pt", "metrics.json", "config.json"):
         shutil.copy(run / name, out / name)
-    provenance = {
-        "recipe": asdict(recipe),
-        "photos": PHOTOS_LICENCE,
-        "shards": len(result.shards),
-        "command": "make default-model",
-    }
-    write_text_atomic(out / "recipe.json", json.dumps(provenance, indent=2, default=str))
-    return trained.metrics
+    write_text_atomic(out / "recipe.json", json.dumps(record, indent=2, default=str))

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from av1tools.configs import plain, write_config
-from av1tools.model.common import TrainResult, pick_device, seed_everything
+from av1tools.model.common import TrainResult, pick_device, seed_everything, use_threads
 from av1tools.model.config import BALANCE, TrainConfig, TrainJob
 from av1tools.model.hierarchy import STAGE_ORDER, STAGES, allowed_class_masks
 from av1tools.model.metrics import confusion, macro_f1, report
@@ -293,6 +293,7 @@ def train_staged(
     if tc.balance not in BALANCE:
         raise ValueError(f"balance must be one of {BALANCE}")
     seed_everything(tc.seed)
+    use_threads(tc.threads)
     device = pick_device(tc.device)
     index = index or load_index(job.data)
     split = split_index(index, tc.split, tc.val_fraction, tc.val_sequences or None, tc.seed)

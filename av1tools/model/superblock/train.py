@@ -23,7 +23,7 @@ import torch.distributed as dist
 from av1tools.configs import plain, write_config
 from av1tools.extract.dataset import open_dataset
 from av1tools.extract.manifest import data_source
-from av1tools.model.common import TrainResult, pick_device, seed_everything
+from av1tools.model.common import TrainResult, pick_device, seed_everything, use_threads
 from av1tools.model.config import TrainJob
 from av1tools.model.metrics import confusion, report
 from av1tools.model.splits import SplitError, a_few, held_out_groups
@@ -130,6 +130,7 @@ def train_superblock(job: TrainJob, log: Log = print) -> TrainResult:
     tc, cfg = job.train, job.net or SuperblockConfig()
     rank, world = distributed()
     seed_everything(tc.seed)
+    use_threads(tc.threads)
     device = pick_device(tc.device)
     source = data_source(job.data)
     files = source.files
