@@ -23,7 +23,7 @@ import torch
 import av1tools.model.superblock.train as superblock_train
 from av1tools.model.config import TrainConfig, TrainJob
 from av1tools.model.families import train
-from av1tools.model.superblock.config import LEVEL_WEIGHTS, UNCODED, SuperblockConfig
+from av1tools.model.superblock.config import FRAME_INFO, LEVEL_WEIGHTS, UNCODED, SuperblockConfig
 from av1tools.model.superblock.net import SuperblockNet, count_macs
 
 CONTEXT = {  # the ablation of context inputs: each alone, then together
@@ -33,6 +33,13 @@ CONTEXT = {  # the ablation of context inputs: each alone, then together
     "activity": {"activity": True},
     "frame_size": {"frame_size": True},
     "margin16+activity+frame_size": {"margin": 16, "activity": True, "frame_size": True},
+}
+MOTION = {  # the ablation of temporal inputs (random-access shards)
+    "plain": {},
+    "references1": {"references": 1},
+    "references2": {"references": 2},
+    "frame_info": {"frame_info": True},
+    "references2+frame_info": {"references": 2, "frame_info": True},
 }
 
 
@@ -59,13 +66,14 @@ def inference_us_per_sb(config: SuperblockConfig, batch: int) -> float:
     torch.set_num_threads(1)
     try:
         net = SuperblockNet(config).eval()
-        x, q, f = torch.rand(batch, 1, config.window, config.window), torch.rand(batch), torch.rand(batch, 2)
+        x = torch.rand(batch, 1 + config.references, config.window, config.window)
+        q, f, info = torch.rand(batch), torch.rand(batch, 2), torch.rand(batch, FRAME_INFO)
         with torch.inference_mode():
             for _ in range(3):
-                net(x, q, f)
+                net(x, q, f, info)
             start = time.perf_counter()
             for _ in range(20):
-                net(x, q, f)
+                net(x, q, f, info)
         return (time.perf_counter() - start) / 20 / batch * 1e6
     finally:
         torch.set_num_threads(threads)
@@ -132,13 +140,15 @@ def main() -> None:
     ap.add_argument("--level-weights", default=SuperblockConfig.level_weights, choices=LEVEL_WEIGHTS)
     ap.add_argument("--uncoded", default=SuperblockConfig.uncoded, choices=UNCODED)
     ap.add_argument("--context", action="store_true", help="the context ablation (each width, every variant)")
-    ap.add_argument("--variants", nargs="+", choices=list(CONTEXT), help="with --context: only these variants")
+    ap.add_argument("--motion", action="store_true", help="the temporal ablation (random-access data)")
+    ap.add_argument("--variants", nargs="+", choices=list(CONTEXT | MOTION), help="only these variants")
     ap.add_argument("--max-val", type=int, default=0, help="validation superblocks (a seeded sample; 0: all)")
     ap.add_argument("--threads", type=int, default=0, help="torch's CPU threads (0: one per core)")
     ap.add_argument("--json")
     args = ap.parse_args()
     superblock_train.load_superblocks = _loaded_once(superblock_train.load_superblocks)
-    variants = {v: c for v, c in CONTEXT.items() if v in (args.variants or CONTEXT)} if args.context else {"plain": {}}
+    table = (CONTEXT if args.context else {}) | (MOTION if args.motion else {}) or {"plain": {}}
+    variants = {v: c for v, c in table.items() if v in (args.variants or table)}
     rows = []
     for spec in args.widths:
         widths = tuple(int(w) for w in spec.split(","))

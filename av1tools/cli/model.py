@@ -24,6 +24,7 @@ from av1tools.cli.common import (
 )
 from av1tools.model.config import BALANCE, SPLITS, WALKS, PredictConfig, TrainConfig, TrainJob
 from av1tools.model.families import ARCHS, FAMILIES
+from av1tools.zoo import DEFAULT
 
 StagedConfig, SuperblockConfig = FAMILIES["staged"].config, FAMILIES["superblock"].config
 
@@ -281,27 +282,34 @@ def zoo() -> None:
     help="Where the model goes (default: inside the package, replacing the shipped one).",
 )
 @click.option("--jobs", type=click.IntRange(min=1), help="Encodes at once (default: the cores).")
+@click.option(
+    "--mode",
+    type=click.Choice(list(DEFAULT)),
+    default="intra",
+    show_default=True,
+    help="Which shipped model: all-intra, or random access (the one that sees motion).",
+)
 @output_options("Print the trained model's metrics as JSON.")
-def zoo_build(work: Path, out: Path | None, jobs, quiet: bool, as_json: bool) -> None:
-    """Train the default superblock model from scratch on the data its recipe names."""
-    from av1tools.zoo import DEFAULT
-    from av1tools.zoo.recipe import build_default
+def zoo_build(work: Path, out: Path | None, jobs, mode: str, quiet: bool, as_json: bool) -> None:
+    """Train a default superblock model from scratch on the data its recipe names."""
+    from av1tools.zoo.recipe import RECIPES, build_default
 
     output = Output(quiet, as_json)
-    target = out or DEFAULT["intra"]
-    metrics = build_default(work, target, jobs, output.log)
+    target = out or DEFAULT[mode]
+    metrics = build_default(work, target, jobs, output.log, RECIPES[mode])
     output.emit(metrics, lambda: f"val macro-F1 {metrics['best_val']['macro_f1']:.4f}\n{target}")
 
 
 @zoo.command("info")
+@click.option("--mode", type=click.Choice(list(DEFAULT)), default="intra", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the recipe and metrics as JSON.")
-def zoo_info(as_json: bool) -> None:
-    """What the default model is: its recipe, training data and validation numbers."""
+def zoo_info(mode: str, as_json: bool) -> None:
+    """What a default model is: its recipe, training data and validation numbers."""
     import json
 
     from av1tools.zoo import default_model_dir
 
-    where = default_model_dir()
+    where = default_model_dir(mode)
     recipe = json.loads((where / "recipe.json").read_text())
     metrics = json.loads((where / "metrics.json").read_text())
     info = {

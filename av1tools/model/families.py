@@ -91,13 +91,13 @@ def train(job: TrainJob, log: Log = print) -> Any:
     return FAMILIES[job.arch].train(job, log)
 
 
-def run_directory(spec: str | os.PathLike) -> Path:
+def run_directory(spec: str | os.PathLike, mode: str = "intra") -> Path:
     """The run directory ``spec`` names: a directory, a checkpoint file in one, or "default"
-    (the superblock model shipped with av1tools)."""
+    (the superblock model shipped with av1tools for the ``mode`` of coding)."""
     if str(spec) == "default":
         from av1tools.zoo import default_model_dir
 
-        return default_model_dir()
+        return default_model_dir(mode)
     path = Path(spec)
     if path.is_file() and path.name in {f.checkpoint for f in FAMILIES.values()}:
         return path.parent
@@ -119,7 +119,9 @@ def family_of(run_dir: Path) -> Family:
     raise ModelNotFound(f"{run_dir}: not a trained run (it holds no {expected})")
 
 
-def load_predictor(spec: str | os.PathLike, device: str = "auto", decision: str = AGREEMENT_DECISION) -> Any:
+def load_predictor(
+    spec: str | os.PathLike, device: str = "auto", decision: str = AGREEMENT_DECISION, mode: str = "intra"
+) -> Any:
     """The ``Predictor`` of the model ``spec`` names (see ``run_directory``), of its family."""
-    run_dir = run_directory(spec)
+    run_dir = run_directory(spec, mode)
     return family_of(run_dir).load_predictor(run_dir, device, decision)

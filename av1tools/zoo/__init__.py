@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ZOO = Path(__file__).resolve().parent
-DEFAULT = {"intra": ZOO / "default"}  # the shipped model of each coding mode
+DEFAULT = {"intra": ZOO / "default", "ra": ZOO / "default-ra"}  # the shipped model of each coding mode
 CHECKPOINT = "superblock.pt"  # every shipped model is a superblock model
 HEURISTIC = {"intra": ZOO / "variance"}  # the variance heuristic fitted on the same data
 
@@ -15,11 +15,16 @@ class ZooError(ValueError):
     pass
 
 
+# The coding modes without a model of their own use the nearest: low delay and one-pass
+# inter code the same inter frames random access does, without its hidden alt-refs.
+NEAREST = {"intra": "intra", "ra": "ra", "ld": "ra", "inter": "ra"}
+
+
 def default_model_dir(mode: str = "intra") -> Path:
-    """The run directory of the model shipped for ``mode``."""
-    if mode not in DEFAULT:
+    """The run directory of the model shipped for ``mode`` (or for the nearest mode)."""
+    if NEAREST.get(mode) not in DEFAULT:
         raise ZooError(f"no model is shipped for {mode} coding (shipped: {', '.join(DEFAULT)})")
-    path = DEFAULT[mode]
+    path = DEFAULT[NEAREST[mode]]
     if not (path / CHECKPOINT).is_file():
         raise ZooError(f"{path}: the default model is missing from this installation")
     return path

@@ -25,15 +25,17 @@ from av1tools.paths import write_text_atomic
 from av1tools.zoo import DEFAULT
 from av1tools.zoo.sources import SOURCES, Source
 
-TRAIN_LIST = "train-intra.txt"
+TRAIN_LISTS = {"intra": "train-intra.txt", "ra": "train-video.txt"}  # the material's list per mode
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """What the default model is trained on and how (the held-out sources and bigbuckbunny's
-    evaluation frames are never in the training list: ``material.check_split``)."""
+    """What the default model of one coding mode is trained on and how (the held-out sources
+    and bigbuckbunny's evaluation frames are never in a training list: ``material.check_split``)."""
 
+    mode: str = "intra"  # the coding mode of the shards (and of the model's slot in the zoo)
     sequences: int | None = 561  # the training list's first lines (None: all of it)
+    frames: int | None = None  # each sequence's first frames (None: all)
     cq_levels: tuple[int, ...] = DEFAULT_CQ_LEVELS
     cpu_used: int = 3
     model: SuperblockConfig = field(default_factory=SuperblockConfig)
@@ -44,16 +46,16 @@ class Recipe:
     )
 
 
-def training_list(material: Path, sequences: int | None) -> Path:
-    """The recipe's list file beside the material's: its training list's first ``sequences``
-    lines (paths stay relative to the material)."""
-    lines = (material / TRAIN_LIST).read_text().splitlines()
+def training_list(material: Path, sequences: int | None, name: str = TRAIN_LISTS["intra"]) -> Path:
+    """The recipe's list file beside the material's: the training list ``name``'s first
+    ``sequences`` lines (paths stay relative to the material)."""
+    lines = (material / name).read_text().splitlines()
     body = [ln for ln in lines if ln and not ln.startswith("#")]
     if sequences is not None and sequences > len(body):
-        raise ValueError(f"the recipe takes {sequences} sequences; {material / TRAIN_LIST} has {len(body)}")
+        raise ValueError(f"the recipe takes {sequences} sequences; {material / name} has {len(body)}")
     kept = body[:sequences]
-    head = f"# the default model's recipe: the first {len(kept)} of {len(body)} lines of {TRAIN_LIST}"
-    path = material / f"recipe-{TRAIN_LIST}"
+    head = f"# the default model's recipe: the first {len(kept)} of {len(body)} lines of {name}"
+    path = material / f"recipe-{name}"
     write_text_atomic(path, "\n".join([head, *kept]) + "\n")
     return path
 
@@ -77,17 +79,23 @@ def provenance(recipe: Recipe, material: Path, listing: Path, shards: int) -> di
     }
 
 
+RECIPES = {  # the shipped model of each mode
+    "intra": Recipe(),
+    "ra": Recipe(mode="ra", sequences=None, frames=17, model=SuperblockConfig(references=2, frame_info=True)),
+}
+
+
 def build_default(
     work: Path,
-    out: Path = DEFAULT["intra"],
+    out: Path | None = None,
     jobs: int | None = None,
     log: Callable[[str], None] = print,
-    recipe: Recipe = Recipe(),
+    recipe: Recipe = RECIPES["intra"],
     sources: Sequence[Source] = SOURCES,
 ) -> dict:
-    """Prepare, extract, train; the checkpoint, metrics.json and recipe.json land in ``out``.
-    ``work`` holds ``material/`` (as ``zoo sources prepare`` writes it), ``data/intra-train``
-    and the run."""
+    """Prepare, extract, train; the checkpoint, metrics.json and recipe.json land in ``out``
+    (default: the zoo's slot of the recipe's mode). ``work`` holds ``material/`` (as ``zoo
+    sources prepare`` writes it), ``data/<mode>-train`` and the run."""
     from av1tools.extract.aom import EncodeSettings
     from av1tools.extract.pipeline import ExtractConfig, extract
     from av1tools.jobs import default_workers
@@ -96,18 +104,17 @@ def build_default(
     from av1tools.zoo.material import prepare
 
     material = Path(work) / "material"
-    prepare(material, sources, log, video=False)
-    listing = training_list(material, recipe.sequences)
-    data = Path(work) / "data" / "intra-train"
-    config = ExtractConfig(
-        (str(listing),), data, recipe.cq_levels, EncodeSettings(cpu_used=recipe.cpu_used), jobs or default_workers()
-    )
+    prepare(material, sources, log, video=recipe.mode != "intra")
+    listing = training_list(material, recipe.sequences, TRAIN_LISTS[recipe.mode])
+    data = Path(work) / "data" / f"{recipe.mode}-train"
+    encode = EncodeSettings(cpu_used=recipe.cpu_used, mode=recipe.mode, frames=recipe.frames)
+    config = ExtractConfig((str(listing),), data, recipe.cq_levels, encode, jobs or default_workers())
     result = extract(config, None, log)
     if result.failed:
         raise RuntimeError(f"{len(result.failed)} shard(s) failed: {result.failed[0]}")
-    run = Path(work) / "run"
+    run = Path(work) / f"run-{recipe.mode}"
     trained = train(TrainJob((str(data),), run, arch="superblock", net=recipe.model, train=recipe.train), log)
-    ship(run, out, provenance(recipe, material, listing, len(result.shards)))
+    ship(run, out or DEFAULT[recipe.mode], provenance(recipe, material, listing, len(result.shards)))
     return trained.metrics
 
 

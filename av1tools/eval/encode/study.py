@@ -197,7 +197,7 @@ def _load_predictors(config: EvalEncodeConfig, study: Study, first: Clip) -> dic
     warmups = {}
     for source, spec in (("model", config.model), ("heuristic", _heuristic(config.heuristic))):
         if spec is not None:
-            study.predictors[source] = load_predictor(spec, config.device, config.decision)
+            study.predictors[source] = load_predictor(spec, config.device, config.decision, config.mode)
             warmups[source] = warm_up(study.predictors[source], first, config.sb_size)
     return warmups
 
@@ -207,7 +207,7 @@ def _heuristic(spec: str | None) -> str | None:
         return spec
     from av1tools.zoo import default_heuristic_dir
 
-    return str(default_heuristic_dir())
+    return str(default_heuristic_dir())  # fitted on all-intra data: the one heuristic of every mode
 
 
 def _wanted(kinds: list[Run], clip: Clip, after_baseline: bool | None = None) -> list[Run]:
