@@ -19,7 +19,13 @@ from collections import defaultdict
 from pathlib import Path
 
 from av1tools.encoder import MAP_HEADER, SPLIT_BIT, MapEntry, read_stats
-from av1tools.eval.speedup import fit_cost_model, simulate_counters, simulate_map, simulated_time_saving
+from av1tools.eval.speedup import (
+    calibrated,
+    fit_cost_model,
+    simulate_counters,
+    simulate_map,
+    simulated_time_saving,
+)
 from av1tools.partition import MI_SIZE, MIN_NODE_SIZE
 
 
@@ -46,12 +52,13 @@ def reached_entries(guided: dict, frames: list[tuple[int, int]], width: int, hei
             yield MapEntry(d, x, y, size, mask or 0, hidden=bool(h), guided=mask is not None)
             if size > MIN_NODE_SIZE and (mask is None or mask & SPLIT_BIT):
                 half = size // 2
-                stack += [
-                    (cx, cy, half)
-                    for cy in (y, y + half)
-                    for cx in (x, x + half)
-                    if cx < width and cy < height
-                ]
+                stack += [(cx, cy, half) for cy in (y, y + half) for cx in (x, x + half) if cx < width and cy < height]
+
+
+def reached(work: Path, stats: dict, run: dict, clip: dict) -> list[MapEntry]:
+    """A run's reached entries, from its map and the frames its counters name."""
+    frames = [(f.display_index, int(not f.show_frame)) for f in stats[run["name"]]]
+    return list(reached_entries(read_map(work / f"{run['name']}.map"), frames, clip["width"], clip["height"]))
 
 
 def clip_sizes(report: dict) -> dict[str, dict]:
@@ -86,18 +93,19 @@ def main() -> None:
             clip = sizes[calibration]
             cal = [r for r in mine if r["clip"] == calibration]
             stats = {r["name"]: read_stats(work / f"{r['name']}.stats") for r in mine}
+
             base = [(stats[r["name"]], r["cpu_seconds"]) for r in cal if r["kind"] == "baseline"]
-            guided = [(stats[r["name"]], r["cpu_seconds"]) for r in cal if r["map_nodes"]]
-            model = fit_cost_model(base, guided, clip["pixels"], clip["frames"], cq, calibration)
+            mapped = [r for r in cal if r["map_nodes"]]
+            guided = [(stats[r["name"]], r["cpu_seconds"], reached(work, stats, r, clip)) for r in mapped]
+            model = fit_cost_model(base, [g[:2] for g in guided], clip["pixels"], clip["frames"], cq, calibration)
+            model = calibrated(model, base, guided, clip["pixels"], clip["frames"])
             for r in mine:
                 if r["clip"] == calibration or not r["map_nodes"]:
                     continue
                 c = sizes[r["clip"]]
                 [b] = [x for x in mine if x["clip"] == r["clip"] and x["kind"] == "baseline"]
-                frames = [(f.display_index, int(not f.show_frame)) for f in stats[r["name"]]]
-                entries = reached_entries(read_map(work / f"{r['name']}.map"), frames, c["width"], c["height"])
                 sim = simulated_time_saving(
-                    simulate_map(entries, model, c["pixels"], c["frames"]),
+                    simulate_map(reached(work, stats, r, c), model, c["pixels"], c["frames"]),
                     simulate_counters(stats[b["name"]], model, c["pixels"]),
                 )
                 measured = 1 - r["cpu_seconds"] / b["cpu_seconds"]

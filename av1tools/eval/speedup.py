@@ -25,7 +25,7 @@ every report: nothing in it is fitted to the encodes it predicts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -49,6 +49,13 @@ class CostModel:
     startup_ns: float  # per encode: the encoder process's time outside its frames
     encodes: int
     clip: str = ""
+    # What the unit costs alone miss, fitted on the calibration encodes' measured times (1:
+    # not fitted): the partition search of an unguided encode, and of a guided one split
+    # into its guided nodes and the nodes it leaves to libaom's search (those a map leaves
+    # are the hard ones, which cost more than the baseline's average node).
+    baseline_scale: float = 1.0
+    guided_scale: float = 1.0
+    unguided_scale: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -136,25 +143,77 @@ def _node_ns(model: CostModel, size: int, mask: int | None) -> float:
     return total
 
 
+def _outside_search_ns(model: CostModel, frame_pixels: int, frames: int) -> float:
+    return model.startup_ns + model.fixed_ns_per_pixel * frame_pixels * frames
+
+
+def map_search_ns(entries: Iterable, model: CostModel) -> tuple[float, float]:
+    """The unit costs of a map's partition search: (its guided nodes, the nodes it leaves to
+    libaom's normal search), before the calibrated scales."""
+    guided = unguided = 0.0
+    for e in entries:
+        if e.guided:
+            guided += _node_ns(model, e.size, e.mask)
+        else:
+            unguided += _node_ns(model, e.size, None)
+    return guided, unguided
+
+
+def counters_search_ns(counters: Sequence, model: CostModel) -> float:
+    """The unit costs of an unguided encode's partition search, known from its own counters:
+    its evaluations and nodes at the calibration baselines' unit costs."""
+    s = _sums(counters)
+    unit = np.nan_to_num(np.array(model.baseline_type_ns, dtype=float))
+    total = float((s["type_count"] * unit).sum())
+    return total + float((s["node_count"] * np.nan_to_num(np.array(model.baseline_overhead_ns, dtype=float))).sum())
+
+
 def simulate_map(entries: Iterable, model: CostModel, frame_pixels: int, frames: int) -> float:
     """Simulated encode time (ns) of a map: every entry the guided encoder reaches
     (``MapEntry``; ``guided=False`` ones keep the normal search), the time outside the
     partition search, and the encoder's start-up."""
-    total = model.startup_ns + model.fixed_ns_per_pixel * frame_pixels * frames
-    for e in entries:
-        total += _node_ns(model, e.size, e.mask if e.guided else None)
-    return total
+    guided, unguided = map_search_ns(entries, model)
+    search = model.guided_scale * guided + model.unguided_scale * unguided
+    return _outside_search_ns(model, frame_pixels, frames) + search
 
 
 def simulate_counters(counters: Sequence, model: CostModel, frame_pixels: int) -> float:
     """Simulated time (ns) of an unguided encode whose work is known from its own counters
-    (the evaluated clip's baseline): its evaluations and nodes at the calibration baselines'
-    unit costs."""
-    s = _sums(counters)
-    unit = np.nan_to_num(np.array(model.baseline_type_ns, dtype=float))
-    total = float((s["type_count"] * unit).sum())
-    total += float((s["node_count"] * np.nan_to_num(np.array(model.baseline_overhead_ns, dtype=float))).sum())
-    return total + model.startup_ns + model.fixed_ns_per_pixel * frame_pixels * len(counters)
+    (the evaluated clip's baseline)."""
+    search = model.baseline_scale * counters_search_ns(counters, model)
+    return _outside_search_ns(model, frame_pixels, len(counters)) + search
+
+
+def calibrated(
+    model: CostModel,
+    baselines: Sequence[tuple[list, float]],
+    guided: Sequence[tuple[list, float, list]],
+    frame_pixels: int,
+    frames: int,
+) -> CostModel:
+    """``model`` with its scales fitted on the calibration encodes' CPU times: ``baselines``
+    (counters, CPU seconds) and ``guided`` ones (counters, CPU seconds, the map's reached
+    entries). The guided scales are one least-squares fit over every guided encode (top-k
+    maps fix the guided nodes' scale, coverage maps the unguided nodes'); a scale the
+    encodes cannot determine stays 1."""
+    outside = _outside_search_ns(model, frame_pixels, frames)
+    base_sim = [counters_search_ns(c, model) for c, _ in baselines]
+    base_meas = [cpu * 1e9 - outside for _, cpu in baselines]
+    baseline_scale = sum(base_meas) / sum(base_sim) if sum(base_sim) > 0 else 1.0
+    rows = [(*map_search_ns(entries, model), cpu * 1e9 - outside) for _, cpu, entries in guided]
+    guided_scale = unguided_scale = 1.0
+    if rows:
+        a = np.array([[g, u] for g, u, _ in rows], dtype=float)
+        y = np.array([m for _, _, m in rows], dtype=float)
+        if np.linalg.matrix_rank(a) == 2:
+            coef = np.linalg.lstsq(a, y, rcond=None)[0]
+            if (coef > 0).all():
+                guided_scale, unguided_scale = (float(c) for c in coef)
+        if guided_scale == unguided_scale == 1.0 and a[:, 0].sum() > 0:  # one scale for both
+            guided_scale = unguided_scale = float(y.sum() / a.sum(axis=1).sum())
+    return replace(
+        model, baseline_scale=float(baseline_scale), guided_scale=guided_scale, unguided_scale=unguided_scale
+    )
 
 
 def simulated_time_saving(map_ns: float, baseline_ns: float) -> float:

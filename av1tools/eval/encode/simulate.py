@@ -11,7 +11,14 @@ from av1tools.encoder import read_stats
 from av1tools.eval.encode.clips import Clip
 from av1tools.eval.encode.measure import EncodeRun
 from av1tools.eval.encode.runs import KINDS, Baseline
-from av1tools.eval.speedup import CostModel, fit_cost_model, simulate_counters, simulate_map, simulated_time_saving
+from av1tools.eval.speedup import (
+    CostModel,
+    calibrated,
+    fit_cost_model,
+    simulate_counters,
+    simulate_map,
+    simulated_time_saving,
+)
 
 
 def _counters(run: EncodeRun | None, work: Path):
@@ -19,15 +26,23 @@ def _counters(run: EncodeRun | None, work: Path):
     return read_stats(path) if run and run.ok and path.exists() else None
 
 
-def cost_models(runs: list[EncodeRun], calibration: Clip, cq_levels, work: Path) -> dict[int, CostModel]:
-    """Per cq-level, the cost model of the calibration clip's encodes in ``runs``."""
+def cost_models(
+    runs: list[EncodeRun], calibration: Clip, cq_levels, work: Path, maps: dict | None = None
+) -> dict[int, CostModel]:
+    """Per cq-level, the cost model of the calibration clip's encodes in ``runs``: unit costs
+    from their counters, then scales from their measured times (guided encodes whose map
+    is in ``maps``)."""
     models = {}
+    maps = maps or {}
+    pixels, frames = calibration.pixels, calibration.frames
     for cq in cq_levels:
         mine = [r for r in runs if r.clip == calibration.ref.name and r.cq_level == cq]
         base = [(s, r.cpu_seconds) for r in mine if r.kind == Baseline.kind and (s := _counters(r, work))]
-        guided = [(s, r.cpu_seconds) for r in mine if KINDS[r.kind].guided and (s := _counters(r, work))]
+        guided = [(s, r.cpu_seconds, r.name) for r in mine if KINDS[r.kind].guided and (s := _counters(r, work))]
         if base:
-            models[cq] = fit_cost_model(base, guided, calibration.pixels, calibration.frames, cq, calibration.ref.name)
+            model = fit_cost_model(base, [g[:2] for g in guided], pixels, frames, cq, calibration.ref.name)
+            mapped = [(s, cpu, list(maps[name])) for s, cpu, name in guided if name in maps]
+            models[cq] = calibrated(model, base, mapped, pixels, frames)
     return models
 
 
@@ -47,7 +62,7 @@ def simulate(
     out: dict = {"calibration_clip": calibration.ref.name}
     for verdict in verdicts:
         mine = [r for r in runs if r.verdict == verdict]
-        out[verdict] = _simulate(mine, clips, cost_models(mine, calibration, cq_levels, work), maps, work)
+        out[verdict] = _simulate(mine, clips, cost_models(mine, calibration, cq_levels, work, maps), maps, work)
     return out
 
 
