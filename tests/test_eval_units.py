@@ -12,7 +12,15 @@ from av1tools.eval.encode.measure import EncodeRun
 from av1tools.eval.encode.study import summarise
 from av1tools.eval.guided import allowed_sets, prediction_entries
 from av1tools.eval.ladder import compare, ladder_points
-from av1tools.eval.speedup import exhaustive_pixels, fit_cost_model, guided_pixels, simulate_counters, simulate_map
+from av1tools.eval.speedup import (
+    calibrated,
+    exhaustive_pixels,
+    fit_cost_model,
+    guided_pixels,
+    map_search_ns,
+    simulate_counters,
+    simulate_map,
+)
 from av1tools.model.metrics import confusion, macro_f1, per_class
 from av1tools.model.predictor import FramePrediction
 from av1tools.partition import Partition
@@ -176,6 +184,34 @@ def test_cost_model_on_hand_made_counters():
     # the guided calibration frame, simulated from its own map, takes what it measured
     assert simulate_map(forced, model, 64 * 64, 1) == pytest.approx(900 + 200)
     assert simulate_counters([base], model, 64 * 64) == pytest.approx(1400 + 200)
+
+
+def test_calibrated_scales_learn_what_the_nodes_a_map_leaves_cost():
+    """Unit costs alone cost a node left to libaom's search as the baseline's average node;
+    the nodes a coverage map leaves are the hard ones. Scales fitted on calibration encodes
+    of a forced map and a partial map recover both costs, and the scales of encodes that
+    took what the unit costs say stay 1."""
+    P = Partition
+    base = _counters(1400, {64: 1, 32: 4}, {64: 1000, 32: 480}, {(64, P.NONE): (1, 100), (32, P.NONE): (4, 200)})
+    model = fit_cost_model([([base], 1.6e-6)], [], 64 * 64, 1, 31)
+    forced = [MapEntry(0, 0, 0, 64, 1 << P.SPLIT)] + [
+        MapEntry(0, x, y, 32, 1 << P.NONE) for y in (0, 32) for x in (0, 32)
+    ]
+    partial = [MapEntry(0, 0, 0, 64, 0, guided=False)] + forced[1:]
+    guided_ns, _ = map_search_ns(forced, model)
+    g2, unguided_ns = map_search_ns(partial, model)
+    outside = model.startup_ns + model.fixed_ns_per_pixel * 64 * 64
+    # measured: guided nodes at 1.5x their unit costs, the unguided one at 3x
+    runs = [
+        ([base], (outside + 1.5 * guided_ns) / 1e9, forced),
+        ([base], (outside + 1.5 * g2 + 3 * unguided_ns) / 1e9, partial),
+    ]
+    fitted = calibrated(model, [([base], 1.6e-6)], runs, 64 * 64, 1)
+    assert fitted.guided_scale == pytest.approx(1.5) and fitted.unguided_scale == pytest.approx(3.0)
+    assert fitted.baseline_scale == pytest.approx(1.0)  # the baseline took what its unit costs say
+    assert simulate_map(partial, fitted, 64 * 64, 1) == pytest.approx(runs[1][1] * 1e9)
+    same = calibrated(model, [([base], 1.6e-6)], [], 64 * 64, 1)
+    assert (same.guided_scale, same.unguided_scale) == (1.0, 1.0)
 
 
 def test_read_stats(tmp_path):
