@@ -119,6 +119,11 @@ SAMPLES: dict[str, Sample] = {
             _from_container("bigbuckbunny.mp4", frames=10),
         ),
         Sample(
+            "bigbuckbunny-test30",
+            "1280x720, bigbuckbunny's first 30 frames (never trained on): random access needs a whole group",
+            _from_container("bigbuckbunny.mp4", frames=30),
+        ),
+        Sample(
             "bigbuckbunny-train",
             "1280x720, bigbuckbunny's frames 30, 34, ..., 130 (26, training only)",
             _from_container("bigbuckbunny.mp4", pick=range(30, 132, 4)),

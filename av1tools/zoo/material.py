@@ -756,7 +756,7 @@ def check_split(entries: Sequence[Entry]) -> None:
             twice = stems.most_common(1)[0][0]
             raise MaterialError(f"{name}: two sequences named {twice} (their shards would collide)")
     for e in train:
-        if e.path in ("bigbuckbunny", "bigbuckbunny-test", "bigbuckbunny-cif") or re.search(
+        if e.path in ("bigbuckbunny", "bigbuckbunny-test", "bigbuckbunny-test30", "bigbuckbunny-cif") or re.search(
             r"bigbuckbunny.*-f([0-9]|[12][0-9])-", e.path
         ):
             raise MaterialError(f"{e.path}: an evaluation clip's frames in training")
