@@ -66,6 +66,7 @@ StagedConfig, SuperblockConfig = FAMILIES["staged"].config, FAMILIES["superblock
 @click.option("--val-seq", "val_sequences", multiple=True, help="Validation sequence or group (repeatable).")
 @click.option("--seed", type=int, default=default(TrainConfig, "seed"), show_default=True)
 @click.option("--max-samples", type=click.IntRange(min=1), help="Cap on training samples (staged: per stage).")
+@click.option("--max-val-samples", type=click.IntRange(min=1), help="Cap on validation samples (a seeded sample).")
 @click.option("--patience", type=click.IntRange(min=1), default=default(TrainConfig, "patience"), show_default=True)
 @click.option(
     "--loader-workers",
@@ -158,6 +159,20 @@ StagedConfig, SuperblockConfig = FAMILIES["staged"].config, FAMILIES["superblock
     default=default(SuperblockConfig, "frame_size"),
     show_default=True,
     help="superblock: the frame's width and height as inputs beside the qindex.",
+)
+@click.option(
+    "--references",
+    type=click.Choice(["0", "1", "2"]),
+    default=str(default(SuperblockConfig, "references")),
+    show_default=True,
+    callback=lambda ctx, param, value: int(value),
+    help="superblock (inter frames): co-located windows of the frame's nearest past (1) and future (2) reference.",
+)
+@click.option(
+    "--frame-info/--no-frame-info",
+    default=default(SuperblockConfig, "frame_info"),
+    show_default=True,
+    help="superblock (inter frames): the frame's pyramid level, hidden flag and type beside the qindex.",
 )
 @click.option(
     "--stream", is_flag=True, default=default(TrainJob, "stream"), help="superblock: read shards in worker processes."

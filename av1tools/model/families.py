@@ -64,7 +64,17 @@ FAMILIES: dict[str, Family] = {
             superblock.CHECKPOINT,
             "av1tools.model.superblock.train:train_superblock",
             "av1tools.model.superblock.predict:SuperblockPredictor",
-            ("widths", "level_weights", "uncoded", "margin", "activity", "frame_size", "stream"),
+            (
+                "widths",
+                "level_weights",
+                "uncoded",
+                "margin",
+                "activity",
+                "frame_size",
+                "references",
+                "frame_info",
+                "stream",
+            ),
         ),
         Family(
             "variance",
