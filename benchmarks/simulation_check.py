@@ -25,6 +25,7 @@ from av1tools.eval.speedup import (
     simulate_counters,
     simulate_map,
     simulated_time_saving,
+    time_saving_against,
 )
 from av1tools.partition import MI_SIZE, MIN_NODE_SIZE
 
@@ -56,7 +57,12 @@ def reached_entries(guided: dict, frames: list[tuple[int, int]], width: int, hei
 
 
 def reached(work: Path, stats: dict, run: dict, clip: dict) -> list[MapEntry]:
-    """A run's reached entries, from its map and the frames its counters name."""
+    """A run's reached entries: a native run's dump (every node the encoder asked about, mask
+    0 where it left the normal search), else its map and the frames its counters name."""
+    from av1tools.native import read_dump
+
+    if (work / f"{run['name']}.sets").exists():
+        return read_dump(work / f"{run['name']}.sets")
     frames = [(f.display_index, int(not f.show_frame)) for f in stats[run["name"]]]
     return list(reached_entries(read_map(work / f"{run['name']}.map"), frames, clip["width"], clip["height"]))
 
@@ -104,16 +110,19 @@ def main() -> None:
                     continue
                 c = sizes[r["clip"]]
                 [b] = [x for x in mine if x["clip"] == r["clip"] and x["kind"] == "baseline"]
+                entries = reached(work, stats, r, c)
                 sim = simulated_time_saving(
-                    simulate_map(reached(work, stats, r, c), model, c["pixels"], c["frames"]),
+                    simulate_map(entries, model, c["pixels"], c["frames"]),
                     simulate_counters(stats[b["name"]], model, c["pixels"]),
                 )
+                against = time_saving_against(entries, model, stats[b["name"]], b["cpu_seconds"])
                 measured = 1 - r["cpu_seconds"] / b["cpu_seconds"]
-                out[(verdict, r["clip"], r["label"])].append((sim, measured, r.get("simulated_time_saving")))
+                out[(verdict, r["clip"], r["label"])].append((sim, measured, r.get("simulated_time_saving"), against))
     rows = []
     for (verdict, clip, label), v in sorted(out.items()):
-        sim, measured = statistics.mean(s for s, _, _ in v), statistics.mean(m for _, m, _ in v)
-        then = [t for _, _, t in v if t is not None]
+        sim, measured = statistics.mean(x[0] for x in v), statistics.mean(x[1] for x in v)
+        then = [x[2] for x in v if x[2] is not None]
+        against = statistics.mean(x[3] for x in v)
         rows.append(
             {
                 "verdict": verdict,
@@ -123,12 +132,15 @@ def main() -> None:
                 "simulated": sim,
                 "error": sim - measured,
                 "error_when_run": statistics.mean(then) - measured if then else None,
+                "against_baseline": against,
+                "against_baseline_error": against - measured,
             }
         )
         was = f"{rows[-1]['error_when_run'] * 100:+6.1f}" if then else "   n/a"
         print(
             f"{verdict:6s} {clip:24s} {label:22s} measured {measured * 100:5.1f}%  "
-            f"simulated {sim * 100:5.1f}%  error {(sim - measured) * 100:+6.1f} (when run {was})"
+            f"simulated {sim * 100:5.1f}%  error {(sim - measured) * 100:+6.1f} (when run {was}); "
+            f"against its baseline {against * 100:5.1f}% error {(against - measured) * 100:+6.1f}"
         )
     worst = max((abs(r["error"]) for r in rows), default=0.0)
     print(f"largest error: {worst * 100:.1f} points over {len(rows)} points")

@@ -14,12 +14,14 @@ from av1tools.eval.guided import allowed_sets, prediction_entries
 from av1tools.eval.ladder import compare, ladder_points
 from av1tools.eval.speedup import (
     calibrated,
+    counters_search_ns,
     exhaustive_pixels,
     fit_cost_model,
     guided_pixels,
     map_search_ns,
     simulate_counters,
     simulate_map,
+    time_saving_against,
 )
 from av1tools.model.metrics import confusion, macro_f1, per_class
 from av1tools.model.predictor import FramePrediction
@@ -212,6 +214,22 @@ def test_calibrated_scales_learn_what_the_nodes_a_map_leaves_cost():
     assert simulate_map(partial, fitted, 64 * 64, 1) == pytest.approx(runs[1][1] * 1e9)
     same = calibrated(model, [([base], 1.6e-6)], [], 64 * 64, 1)
     assert (same.guided_scale, same.unguided_scale) == (1.0, 1.0)
+
+
+def test_a_time_saving_against_the_clips_own_baseline_keeps_what_it_measured():
+    """The evaluated clip's measured search time is scaled by the simulated ratio of the map's
+    search to its baseline's; the rest of its measured time is kept as it is."""
+    P = Partition
+    base = _counters(1400, {64: 1, 32: 4}, {64: 1000, 32: 480}, {(64, P.NONE): (1, 100), (32, P.NONE): (4, 200)})
+    model = fit_cost_model([([base], 1.6e-6)], [], 64 * 64, 1, 31)
+    whole = counters_search_ns([base], model)
+    half = [MapEntry(0, 0, 0, 64, 1 << P.NONE)]  # one node, one type
+    ratio = map_search_ns(half, model)[0] / whole
+    ts = time_saving_against(half, model, [base], 1.6e-6)
+    assert ts == pytest.approx(1 - (1600 - 1000 + 1000 * ratio) / 1600)
+    # the same map against a clip whose search took twice as long, outside the same: saves more
+    slow = _counters(2400, {64: 1, 32: 4}, {64: 2000, 32: 960}, {(64, P.NONE): (1, 200), (32, P.NONE): (4, 400)})
+    assert time_saving_against(half, model, [slow], 2.6e-6) > ts
 
 
 def test_read_stats(tmp_path):

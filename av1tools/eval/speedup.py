@@ -221,6 +221,23 @@ def simulated_time_saving(map_ns: float, baseline_ns: float) -> float:
     return 1.0 - map_ns / baseline_ns
 
 
+def time_saving_against(entries: Iterable, model: CostModel, baseline: Sequence, baseline_cpu_s: float) -> float:
+    """The time saving a map promises against the clip's own measured baseline (its counters
+    and CPU time): the baseline's partition-search time, measured, scaled by the simulated
+    ratio of the map's search to the baseline's (both at the calibration's unit costs and
+    scales); everything outside the search as the baseline measured it. So a clip whose
+    search costs more or less per node than the calibration clip's (content, resolution,
+    caches), or spends more of its time outside the search, is taken as it is."""
+    s = _sums(baseline)
+    root = int(np.argmax(s["node_count"] > 0))  # the largest node size searched: the whole search
+    search = float(s["node_ns"][root])
+    units = model.baseline_scale * counters_search_ns(baseline, model)
+    guided, unguided = map_search_ns(entries, model)
+    ratio = (model.guided_scale * guided + model.unguided_scale * unguided) / units if units > 0 else 1.0
+    total = baseline_cpu_s * 1e9
+    return 1.0 - (total - search + search * ratio) / total
+
+
 def exhaustive_pixels(width: int, height: int, sb_size: int) -> int:
     """Mode-search pixels of a search that tries every allowed type at every node."""
     mi_rows, mi_cols = mi_grid_shape(width, height)

@@ -16,8 +16,7 @@ from av1tools.eval.speedup import (
     calibrated,
     fit_cost_model,
     simulate_counters,
-    simulate_map,
-    simulated_time_saving,
+    time_saving_against,
 )
 
 
@@ -71,15 +70,15 @@ def _simulate(runs: list[EncodeRun], clips: list[Clip], models: dict, maps: dict
     for clip in clips:
         for cq, model in models.items():
             mine = [r for r in runs if r.clip == clip.ref.name and r.cq_level == cq]
-            counters = _counters(next((r for r in mine if r.kind == Baseline.kind), None), work)
+            baseline = next((r for r in mine if r.kind == Baseline.kind), None)
+            counters = _counters(baseline, work)
             if not counters:
                 continue
             base_ns = simulate_counters(counters, model, clip.pixels)
             baseline_per_pixel[f"{clip.ref.name}:{cq}"] = base_ns / (clip.pixels * clip.frames)
             for r in mine:
-                if r.ok and r.name in maps:
-                    map_ns = simulate_map(maps[r.name], model, clip.pixels, clip.frames)
-                    r.simulated_time_saving = simulated_time_saving(map_ns, base_ns)
+                if r.ok and r.name in maps:  # against the clip's own measured baseline
+                    r.simulated_time_saving = time_saving_against(maps[r.name], model, counters, baseline.cpu_seconds)
     return {
         "cost_models": {str(cq): m.to_dict() for cq, m in models.items()},
         "baseline_ns_per_pixel": baseline_per_pixel,
