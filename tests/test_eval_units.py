@@ -355,3 +355,33 @@ def test_report_renders_all_sections(tmp_path):
     assert "boom" in md and "data:image/png;base64," in page and "beats libaom's presets" in md
     assert "within +5%: model top-1, 60.0% saved end to end" in md and "within +0.5%: no point fits" in md
     assert (tmp_path / "ts_vs_bdrate_stock.png").stat().st_size > 1000 and (tmp_path / "delta_quality.png").exists()
+
+
+def test_a_model_point_is_judged_against_the_heuristics_curve():
+    """The heuristic's points, end to end, with the baseline at 0%, are a curve each model
+    point is compared with at its own time saving, as the preset ladder is."""
+    from av1tools.eval.encode.aggregate import against_heuristic
+    from av1tools.eval.encode.result import Row
+
+    def row(label, source, ts, bd):
+        return Row(
+            "c",
+            label,
+            source,
+            source=source,
+            guided=True,
+            end_to_end=True,
+            time_saving_end_to_end=ts,
+            bd_rate={"psnr_y": {"cubic": bd}},
+        )
+
+    rows = [row("heuristic cover 0.8", "heuristic", 0.2, 0.4), row("heuristic cover 0.7", "heuristic", 0.4, 1.2)]
+    assert list(against_heuristic(rows)) == ["points"]  # no model point: the curve alone
+    rows += [row("model cover 0.8", "model", 0.3, 0.5), row("model cover 0.7", "model", 0.4, 1.5)]
+    out = against_heuristic(rows)
+    assert out["points"] == [[0.0, 0.0], [0.2, 0.4], [0.4, 1.2]]
+    better, worse = out["model cover 0.8"], out["model cover 0.7"]
+    assert better["ladder_bd_rate"] == pytest.approx(0.8) and better["difference"] == pytest.approx(-0.3)
+    assert better["verdict"].startswith("model cover 0.8 beats the variance heuristic")
+    assert worse["difference"] == pytest.approx(0.3) and "loses to the variance heuristic" in worse["verdict"]
+    assert against_heuristic([r for r in rows if r.source == "model"]) == {}

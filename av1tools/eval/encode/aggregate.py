@@ -5,6 +5,7 @@ preset ladder, the best point per BD-rate budget, and means over a set of clips.
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 
 from av1tools.eval.bdrate import avm_bd_rate, bd_rate
 from av1tools.eval.encode.measure import EncodeRun
@@ -142,6 +143,24 @@ def ladder_verdicts(rows: list[Row]) -> dict:
     return out
 
 
+def against_heuristic(rows: list[Row]) -> dict:
+    """Every model point, end to end, against the variance heuristic's own curve (its points
+    end to end, with the baseline at 0%), as against the preset ladder: the baseline a
+    learned model must beat. Empty without heuristic rows."""
+    curve = [(r.time_saving_end_to_end, r.bd()) for r in rows if r.source == "heuristic" and r.bd() is not None]
+    if not curve:
+        return {}
+    points = ladder_points(curve)
+    out: dict = {"points": points.tolist()}
+    for r in rows:
+        if r.source == "model" and r.end_to_end and r.bd() is not None:
+            c = compare(r.time_saving_end_to_end, r.bd(), points, r.label)
+            words = c.verdict.replace("libaom's presets", "the variance heuristic")
+            words = words.replace("the ladder", "the heuristic").replace("fastest preset", "heuristic's fastest point")
+            out[r.label] = replace(c, verdict=words).to_dict()
+    return out
+
+
 def best_points(rows: list[Row], ladder: dict, budgets: tuple[float, ...]) -> dict:
     """Per predictor, per BD-rate budget: the point that saves the most end to end within it,
     and its verdict against the ladder (None where no point fits the budget)."""
@@ -218,6 +237,7 @@ def verdict_result(
         summary,
         ladder,
         best_points(summary, ladder, budgets),
+        against_heuristic(summary),
     )
 
 

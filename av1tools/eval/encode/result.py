@@ -62,6 +62,7 @@ class VerdictResult:
     rows: list[Row]  # the set's summary (the clip's rows when there is one clip)
     ladder: dict
     best: dict  # source -> budget -> the best point within it (or None), with its ladder verdict
+    heuristic: dict = field(default_factory=dict)  # model point -> its verdict against the heuristic's curve
 
 
 @dataclass
