@@ -1,7 +1,9 @@
 """The main job on the embedded clips, end to end.
 
 extract (training clips and a held-out clip, four QPs) -> train (all stages) -> evaluate
-(F1 on the held-out clip) -> eval-encode (the held-out clip, all-intra) -> report.html.
+(F1 on the held-out clip) -> eval-encode (the held-out clip, all-intra, the staged model and
+the shipped superblock model) -> eval-encode in random access (the shipped random-access
+model, a whole group of frames with its alt-ref) -> report.html.
 Each step skips work an earlier run finished, so a second run is quick.
 """
 
@@ -35,6 +37,8 @@ class DemoPlan:
     superblock_points: tuple[OperatingPoint, ...]  # the shipped superblock model (--model default)
     presets: tuple[int, ...]
     repeat: int
+    ra: tuple[str, int, int, tuple[int, ...]]  # random access: (clip, frames, baseline cpu-used, presets)
+    ra_points: tuple[OperatingPoint, ...]
 
 
 FULL = DemoPlan(
@@ -60,6 +64,8 @@ FULL = DemoPlan(
     ),
     presets=(4, 5, 6),
     repeat=3,
+    ra=("bigbuckbunny-cif", 17, 3, (4, 5, 6)),
+    ra_points=(OperatingPoint(top_k=2), OperatingPoint(coverage=0.8)),
 )
 QUICK = DemoPlan(
     train_clips=(("carphone", 4), ("astronaut-pan", 4)),
@@ -73,6 +79,8 @@ QUICK = DemoPlan(
     superblock_points=(OperatingPoint(coverage=0.9),),
     presets=(4,),
     repeat=1,
+    ra=("coffee-pan", 9, 5, (6,)),
+    ra_points=(OperatingPoint(coverage=0.8),),
 )
 
 
@@ -92,7 +100,7 @@ def run_demo(
     sb_dir = out / "reports" / "encode-superblock"
 
     log(
-        f"[1/5] extracting {len(plan.train_clips)} training clips and {plan.heldout} at cq-levels "
+        f"[1/6] extracting {len(plan.train_clips)} training clips and {plan.heldout} at cq-levels "
         f"{list(plan.cq_levels)}"
     )
     for seq, frames in plan.train_clips + ((plan.heldout, plan.heldout_frames),):
@@ -115,11 +123,11 @@ def run_demo(
     if fresh or not same_config(run_dir, job, TrainConfig.NOT_RESULTS):
         from av1tools.model.families import train
 
-        log(f"[2/5] training all stages ({plan.epochs} epochs, up to {plan.max_samples} nodes per stage)")
+        log(f"[2/6] training all stages ({plan.epochs} epochs, up to {plan.max_samples} nodes per stage)")
         train(job, log=log)
         fresh = True  # a new model: its F1 and encodes are new too
     else:
-        log(f"[2/5] reusing the trained model in {run_dir}")
+        log(f"[2/6] reusing the trained model in {run_dir}")
     metrics = json.loads((run_dir / "metrics.json").read_text())
 
     from av1tools.eval.encode.study import eval_encode
@@ -129,7 +137,7 @@ def run_demo(
 
     f1_config = EvaluateConfig(run_dir, (str(heldout_data),), f1_dir)
     if fresh or not same_config(f1_dir, f1_config) or not (f1_dir / "evaluation.json").exists():
-        log(f"[3/5] evaluating F1 on the held-out clip {plan.heldout}")
+        log(f"[3/6] evaluating F1 on the held-out clip {plan.heldout}")
         result = evaluate(f1_config, log=log)
         write_report(
             "evaluation",
@@ -141,11 +149,22 @@ def run_demo(
         )
         write_config(f1_dir, f1_config)
     else:
-        log(f"[3/5] reusing {f1_dir / 'evaluation.json'}")
+        log(f"[3/6] reusing {f1_dir / 'evaluation.json'}")
     f1 = json.loads((f1_dir / "evaluation.json").read_text())
 
-    def encode_study(model: str, where: Path, points: tuple, step: str, new: bool) -> dict:
-        config = EvalEncodeConfig(
+    def encode_study(config: EvalEncodeConfig, step: str, new: bool) -> dict:
+        where, clip = Path(config.out), config.sequences[0]
+        if new or not same_config(where, config) or not (where / "report.json").exists():
+            log(f"{step} eval-encode ({config.mode}) on {clip} with {config.model}: baseline, oracle, model, presets")
+            result = eval_encode(config, tools, progress, log)
+            write_report("encode", result.to_dict(), where, f"eval-encode: {clip} ({config.model})", encode_plots)
+            write_config(where, config)
+        else:
+            log(f"{step} reusing {where / 'report.json'}")
+        return json.loads((where / "report.json").read_text())
+
+    def intra(model: str, where: Path, points: tuple) -> EvalEncodeConfig:
+        return EvalEncodeConfig(
             (plan.heldout,),
             where,
             model,
@@ -157,18 +176,29 @@ def run_demo(
             decision=ENCODING_DECISION,
             exact_runs="check",  # the instrument's check; the headline is the stock verdict
         )
-        if new or not same_config(where, config) or not (where / "report.json").exists():
-            log(f"{step} eval-encode on {plan.heldout} with {model}: baseline, oracle, model, presets")
-            result = eval_encode(config, tools, progress, log)
-            write_report("encode", result.to_dict(), where, f"eval-encode: {plan.heldout} ({model})", encode_plots)
-            write_config(where, config)
-        else:
-            log(f"{step} reusing {where / 'report.json'}")
-        return json.loads((where / "report.json").read_text())
 
-    report = encode_study(str(run_dir), enc_dir, plan.points, "[4/5]", fresh)
-    shipped = encode_study("default", sb_dir, plan.superblock_points, "[5/5]", False)
-    return headline(metrics, f1, report, shipped, out)
+    clip, frames, cpu_used, presets = plan.ra
+    random_access = EvalEncodeConfig(
+        (clip,),
+        out / "reports" / "encode-ra",
+        "default",  # the shipped model of the mode: the random-access one
+        plan.cq_levels,
+        mode="ra",
+        cpu_used=cpu_used,
+        frames=frames,
+        points=plan.ra_points,
+        presets=presets,
+        repeat=1,
+        decision=ENCODING_DECISION,
+        exact_runs="check",
+    )
+    report = encode_study(intra(str(run_dir), enc_dir, plan.points), "[4/6]", fresh)
+    shipped = encode_study(intra("default", sb_dir, plan.superblock_points), "[5/6]", False)
+    ra = encode_study(random_access, "[6/6]", False)
+    return headline(metrics, f1, report, shipped, out) | {
+        "encode_ra": _encode_rows(ra),
+        "ra_report_html": str(out / "reports" / "encode-ra" / "report.html"),
+    }
 
 
 def _encode_rows(report: dict) -> dict:
@@ -213,7 +243,12 @@ def format_headline(h: dict) -> str:
         "",
         "Held-out macro-F1 (staged model): " + ", ".join(f"{k} {pct(v)}" for k, v in h["heldout_macro_f1"].items()),
     ]
-    for title, key in (("staged model, trained here", "encode"), ("shipped superblock model", "encode_superblock")):
+    titles = (
+        ("staged model, trained here", "encode"),
+        ("shipped superblock model", "encode_superblock"),
+        ("shipped random-access model (random access)", "encode_ra"),
+    )
+    for title, key in ((t, k) for t, k in titles if k in h):
         lines += [
             "",
             f"{title}:",
@@ -228,6 +263,7 @@ def format_headline(h: dict) -> str:
         "",
         f"reports: {h['report_html']}",
         f"         {h['superblock_report_html']}",
+        *([f"         {h['ra_report_html']}"] if "ra_report_html" in h else []),
         f"F1:      {h['evaluation_md']}",
     ]
     return "\n".join(lines)

@@ -16,6 +16,9 @@ def test_quick_demo_writes_every_report(tmp_path, capsys, aom_tools):
     head = json.loads(capsys.readouterr().out)
     assert set(head["encode"]) == {"model top-1", "cpu-used 4"}  # the stock verdict: what a user gets
     assert set(head["encode_superblock"]) == {"model cover 0.9", "cpu-used 4"}
+    assert set(head["encode_ra"]) == {"model cover 0.8", "cpu-used 6"}  # random access, the shipped ra model
+    ra = json.loads((out / "reports" / "encode-ra" / "report.json").read_text())
+    assert ra["settings"]["mode"] == "ra" and ra["instrument"]["coffee-pan"]["oracle_identical"] == 4
     for stage in ("stage1", "stage2", "stage3_rect", "stage3_ab", "end_to_end"):
         assert 0.0 <= head["heldout_macro_f1"][stage] <= 1.0
     report = out / "reports" / "encode"
