@@ -90,6 +90,35 @@ def test_greedy_decision_goes_stage_by_stage():
     assert greedy_decision(probs, edge)[0] == Partition.HORZ
 
 
+def test_greedy_decision_of_many_nodes_is_each_nodes_own():
+    """A frame's nodes at once give what each node alone gives: stage by stage the most
+    probable allowed class (the first on a tie), on random probabilities and allowed sets."""
+    from av1tools.model.hierarchy import AB_TYPES, RECT_TYPES, STAGES, greedy_decision
+
+    rng = np.random.default_rng(3)
+    n = 500
+    probs = {k: rng.dirichlet(np.ones(len(STAGES[k].members)), n) for k in STAGES}
+    probs["stage2"][:5] = 1 / 3  # ties
+    allowed = rng.random((n, 10)) < 0.5
+    allowed[:, Partition.NONE] |= ~allowed.any(axis=1)
+
+    def one(i):
+        def best(p, ok):
+            return int(np.where(ok, p, -1.0).argmax())
+
+        ok = [[bool(allowed[i, list(m)].any()) for m in STAGES[k].members] for k in ("stage1", "stage2")]
+        if best(probs["stage1"][i], ok[0]) == 0:
+            return Partition.NONE
+        c2 = best(probs["stage2"][i], ok[1])
+        if c2 == 0:
+            return Partition.SPLIT
+        types = RECT_TYPES if c2 == 1 else AB_TYPES
+        p3 = probs["stage3_rect" if c2 == 1 else "stage3_ab"][i]
+        return types[best(p3, [allowed[i, t] for t in types])]
+
+    assert greedy_decision(probs, allowed).tolist() == [int(one(i)) for i in range(n)]
+
+
 def test_allowed_sets_of_each_operating_point():
     probs = np.array([[0.5, 0.1, 0.05, 0.3, 0.05, 0, 0, 0, 0, 0]])
     top = np.array([0])

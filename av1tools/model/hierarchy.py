@@ -81,28 +81,25 @@ def greedy_decision(probs: dict[str, np.ndarray], allowed: np.ndarray) -> np.nda
     """The staged pipeline's decision: the most probable class at Stage 1, then at Stage 2,
     then at Stage 3, each among the classes holding at least one ``allowed`` type
     ((N, 10) booleans). Unlike the argmax of the product probabilities, it does not let
-    the two-way Stage 1 crowd out the rarer types below it."""
-    out = np.zeros(len(allowed), dtype=np.int64)
-    for i, a in enumerate(allowed):
-        if _best(probs["stage1"][i], _class_ok(STAGES["stage1"], a)) == 0:
-            out[i] = P.NONE
-            continue
-        c2 = _best(probs["stage2"][i], _class_ok(STAGES["stage2"], a))
-        if c2 == 0:
-            out[i] = P.SPLIT
-            continue
-        types = RECT_TYPES if c2 == 1 else AB_TYPES
-        p3 = probs["stage3_rect" if c2 == 1 else "stage3_ab"][i]
-        out[i] = types[_best(p3, [a[t] for t in types])]
-    return out
+    the two-way Stage 1 crowd out the rarer types below it. (Vectorised over the nodes: a
+    frame's nodes at once.)"""
+    allowed = np.asarray(allowed, dtype=bool)
+    partition = _best_of(probs["stage1"], _classes_ok(STAGES["stage1"], allowed)) == 1
+    c2 = _best_of(probs["stage2"], _classes_ok(STAGES["stage2"], allowed))
+    rect = np.asarray(RECT_TYPES)[_best_of(probs["stage3_rect"], allowed[:, list(RECT_TYPES)])]
+    ab = np.asarray(AB_TYPES)[_best_of(probs["stage3_ab"], allowed[:, list(AB_TYPES)])]
+    below = np.where(c2 == 0, int(P.SPLIT), np.where(c2 == 1, rect, ab))
+    return np.where(partition, below, int(P.NONE)).astype(np.int64)
 
 
-def _class_ok(stage: Stage, allowed: np.ndarray) -> list[bool]:
-    return [bool(allowed[list(m)].any()) for m in stage.members]
+def _classes_ok(stage: Stage, allowed: np.ndarray) -> np.ndarray:
+    """(N, classes): whether each class of ``stage`` holds an allowed type of each node."""
+    return np.stack([allowed[:, list(m)].any(axis=1) for m in stage.members], axis=1)
 
 
-def _best(p: np.ndarray, ok: list[bool]) -> int:
-    return int(np.where(np.asarray(ok, dtype=bool), p, -1.0).argmax())
+def _best_of(p: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Per row, the most probable class among the ``ok`` ones (the first on a tie)."""
+    return np.where(ok, np.asarray(p, dtype=float).reshape(ok.shape), -1.0).argmax(axis=1)
 
 
 def stage_probs_from_types(p: np.ndarray) -> dict[str, np.ndarray]:
