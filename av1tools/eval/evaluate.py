@@ -82,8 +82,12 @@ def _breakdown(truth: np.ndarray, pred: np.ndarray, k: int, names, groups: np.nd
     }
 
 
-def _within(nodes, x: int, y: int, size: int) -> set:
-    return {n for n in nodes if x <= n.x < x + size and y <= n.y < y + size}
+def _by_superblock(nodes, size: int) -> dict[tuple[int, int], set]:
+    """The nodes grouped by the superblock they lie in (one pass, not one per superblock)."""
+    out: dict[tuple[int, int], set] = {}
+    for n in nodes:
+        out.setdefault((n.x - n.x % size, n.y - n.y % size), set()).add(n)
+    return out
 
 
 def _simulation_for(calibration: dict | None, cq_level: int) -> tuple[CostModel, float] | None:
@@ -123,9 +127,10 @@ def _tree_agreement(predictor, index: NodeIndex, calibration: dict | None) -> di
                 Node(int(x), int(y), int(s), Partition(int(d)))
                 for x, y, s, d in zip(pred.x, pred.y, pred.size, pred.decision)
             }
+            mine, theirs = _by_superblock(truth, a.sb_size), _by_superblock(predicted, a.sb_size)
             for sx, sy in {(n.x, n.y) for n in truth if n.size == a.sb_size}:
                 total += 1
-                same += _within(truth, sx, sy, a.sb_size) == _within(predicted, sx, sy, a.sb_size)
+                same += mine[(sx, sy)] == theirs.get((sx, sy), set())
             entries = prediction_entries([pred], a.sb_size, top1)
             work += guided_pixels(entries, a.width, a.height)
             exhaustive += exhaustive_pixels(a.width, a.height, a.sb_size)
