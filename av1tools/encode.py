@@ -55,14 +55,15 @@ class EncodeOutcome:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
 
 
-def exported_model(model: str) -> Path:
-    """The model ``model`` names, exported once (cached by its checkpoint's checksum) in the
-    format the encoder reads; a model the encoder cannot run is refused by name."""
+def exported_model(model: str, mode: str = "intra") -> Path:
+    """The model ``model`` names ("default": the one shipped for ``mode``), exported once
+    (cached by its checkpoint's checksum) in the format the encoder reads; a model the
+    encoder cannot run is refused by name."""
     from av1tools.model.families import FAMILIES, family_of, run_directory
     from av1tools.model.superblock.checkpoint import load_superblock
     from av1tools.model.superblock.export import ExportError, export_superblock
 
-    run_dir = run_directory(model)
+    run_dir = run_directory(model, mode)
     family = family_of(run_dir)
     if family is not FAMILIES["superblock"]:
         raise EncodeError(f"{run_dir}: a {family.name} model; the encoder runs superblock models only")
@@ -87,7 +88,7 @@ def encode(config: EncodeConfig) -> EncodeOutcome:
     tools = find_tools(config.aom_dir)
     if not supports_native(tools):
         raise EncodeError(f"{tools.aomenc}: this encoder does not run models (av1tools' patched libaom does)")
-    model = exported_model(config.model)
+    model = exported_model(config.model)  # the all-intra model in every mode: the C path has no reference inputs
     ref, reader = open_sequence(config.source)
     with reader:
         frames = min(config.frames or len(reader), len(reader))

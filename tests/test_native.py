@@ -87,6 +87,20 @@ def test_read_export_refuses_damaged_files(tmp_path, predictor):
         assert name  # each case refused
 
 
+@pytest.mark.parametrize(
+    "inputs", [{"margin": 16}, {"activity": True}, {"frame_size": True}, {"references": 2}, {"frame_info": True}]
+)
+def test_a_net_with_inputs_the_encoder_does_not_read_is_not_exported(inputs):
+    """The encoder's C network reads one 64x64 luma block and the qindex: a model that needs
+    more (context, references, its frame's place in the group) is refused by name, never
+    run on half its inputs."""
+    from av1tools.model.superblock.config import SuperblockConfig
+    from av1tools.model.superblock.net import SuperblockNet
+
+    with pytest.raises(ExportError, match=next(iter(inputs))):
+        export_bytes(SuperblockNet(SuperblockConfig(**inputs)), COVER)
+
+
 def test_point_spec_is_what_the_encoder_parses():
     assert point_spec(OperatingPoint(top_k=2)) == "top_k 2"
     assert point_spec(OperatingPoint()) == "top_k 1"

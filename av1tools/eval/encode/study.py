@@ -157,7 +157,7 @@ def _native_model(config: EvalEncodeConfig, tools: AomTools) -> Path | None:
     why = None if supports_native(tools) else f"{tools.aomenc} does not run models"
     if why is None:
         try:
-            return exported_model(config.model)
+            return exported_model(config.model, config.mode)  # the model the Python path would load
         except EncodeError as e:
             why = str(e)
     if config.inference == "native":

@@ -75,8 +75,10 @@ def _point_of(rule: int, k: int, value: float, max_types: int) -> OperatingPoint
 def export_bytes(net: SuperblockNet, point: OperatingPoint) -> bytes:
     config: SuperblockConfig = net.config
     # Context options of later SuperblockNet versions (a margin around the superblock, a
-    # local-activity channel, the frame's size beside q) are not what the encoder runs.
-    extras = {k: getattr(config, k) for k in ("margin", "activity", "frame_size") if getattr(config, k, None)}
+    # local-activity channel, the frame's size beside q, the references' windows, the
+    # frame's place in the group) are not what the encoder runs.
+    names = ("margin", "activity", "frame_size", "references", "frame_info")
+    extras = {k: getattr(config, k) for k in names if getattr(config, k, None)}
     if extras:
         raise ExportError(f"the encoder runs the plain superblock net, not one with {extras}")
     widths = tuple(int(w) for w in config.widths)
