@@ -68,11 +68,11 @@ def exported_model(model: str, mode: str = "intra") -> Path:
     if family is not FAMILIES["superblock"]:
         raise EncodeError(f"{run_dir}: a {family.name} model; the encoder runs superblock models only")
     checkpoint = run_dir / family.checkpoint
-    path = cache_dir("exported") / f"{file_sha256(checkpoint)[:16]}.av1tnet"
+    path = cache_dir("exported") / f"{file_sha256(checkpoint)[:16]}-calibrated.av1tnet"
     if not path.exists():
-        net, _ = load_superblock(run_dir)
+        net, extra = load_superblock(run_dir)
         try:
-            export_superblock(net, OperatingPoint(coverage=0.8), path)
+            export_superblock(net, OperatingPoint(coverage=0.8), path, extra.get("temperatures"))
         except ExportError as e:
             raise EncodeError(f"{run_dir}: {e}") from None
     return path

@@ -40,10 +40,10 @@ def main() -> None:
     tools = find_tools(args.aom_dir)
     ref = resolve_sequence(args.seq)
     point = OperatingPoint(coverage=args.coverage, max_types=args.max_types)
-    net, _ = load_superblock(default_model_dir())
+    net, extra = load_superblock(default_model_dir())
     rows = []
     with tempfile.TemporaryDirectory(prefix="av1tools-native-share-") as tmp:
-        model = export_superblock(net, point, Path(tmp) / "superblock.av1tnet")
+        model = export_superblock(net, point, Path(tmp) / "superblock.av1tnet", extra.get("temperatures"))
         for cq in args.cq_level or [23, 31, 39, 47]:
             settings = EncodeSettings(cq_level=cq, cpu_used=args.cpu_used, frames=args.frames)
             r = run_native(settings, ref.path, Path(tmp) / f"q{cq}.ivf", model, point, tools)

@@ -42,7 +42,8 @@ def predictor():
 def exported(predictor, tmp_path_factory):
     # The operating point stored in the file is top-1: every test that wants another one
     # passes AV1TOOLS_MODEL_POINT, as one exported file serves a whole curve.
-    return export_superblock(predictor.net, OperatingPoint(top_k=1), tmp_path_factory.mktemp("model") / "sb.av1tnet")
+    where = tmp_path_factory.mktemp("model") / "sb.av1tnet"
+    return export_superblock(predictor.net, OperatingPoint(top_k=1), where, predictor.extra.get("temperatures"))
 
 
 # ---------------------------------------------------------------- the format (no encoder)
@@ -85,6 +86,21 @@ def test_read_export_refuses_damaged_files(tmp_path, predictor):
         with pytest.raises(ExportError):
             read_export(tmp_path / "bad")
         assert name  # each case refused
+
+
+def test_the_temperatures_are_folded_into_the_exported_heads(predictor):
+    """The encoder's network gives the calibrated logits: each level's heads divided by its
+    temperature, as the Python predictor divides its logits."""
+    from av1tools.model.superblock.export import with_temperatures
+    from av1tools.model.superblock.layout import LEVEL_OF_SLOT
+
+    temperatures = [1.5, 0.8, 1.2, 2.0]
+    folded = with_temperatures(predictor.net, temperatures)
+    x, q = torch.rand(4, 1, 64, 64), torch.rand(4)
+    with torch.no_grad():
+        want = predictor.net(x, q) / torch.tensor(temperatures)[torch.from_numpy(LEVEL_OF_SLOT)].view(1, -1, 1)
+        assert torch.allclose(folded(x, q), want, atol=1e-5)
+    assert with_temperatures(predictor.net, None) is predictor.net
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ or shapes are not the ones the widths imply.
 
 from __future__ import annotations
 
+import copy
 import json
 import struct
 import zlib
@@ -104,10 +105,28 @@ def export_bytes(net: SuperblockNet, point: OperatingPoint) -> bytes:
     return HEADER.pack(MAGIC, VERSION, len(payload), zlib.crc32(payload), 0) + payload
 
 
-def export_superblock(net: SuperblockNet, point: OperatingPoint, path: str | Path) -> Path:
-    """Write ``net`` (state_dict and config) with its operating point to ``path``."""
+def with_temperatures(net: SuperblockNet, temperatures: list[float] | None) -> SuperblockNet:
+    """A copy of ``net`` whose level heads give the calibrated logits (each level's logits
+    divided by its temperature, as ``SuperblockPredictor`` divides them): the heads are
+    linear, so their weights and biases are divided instead, and the encoder's network needs
+    no temperature of its own. None: ``net`` itself."""
+    if not temperatures:
+        return net
+    folded = copy.deepcopy(net)
+    with torch.no_grad():
+        for head, t in zip(folded.heads, temperatures):  # heads and temperatures: levels 64, 32, 16, 8
+            head.weight.div_(float(t))
+            head.bias.div_(float(t))
+    return folded
+
+
+def export_superblock(
+    net: SuperblockNet, point: OperatingPoint, path: str | Path, temperatures: list[float] | None = None
+) -> Path:
+    """Write ``net`` (state_dict and config; its calibration ``temperatures`` folded into its
+    heads) with its operating point to ``path``."""
     path = Path(path)
-    data = export_bytes(net, point)
+    data = export_bytes(with_temperatures(net, temperatures), point)
     with atomic_output(path) as tmp:
         Path(tmp).write_bytes(data)
     return path
