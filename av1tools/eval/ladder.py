@@ -47,8 +47,17 @@ def _interp(x: float, xs: np.ndarray, ys: np.ndarray) -> tuple[float, bool]:
     return float(ys[-1] + slope * (x - xs[-1])), True
 
 
-def compare(time_saving: float, bd_rate: float, ladder: np.ndarray, label: str = "model") -> LadderComparison:
-    """The model point against the ladder at the same time saving."""
+def compare(
+    time_saving: float,
+    bd_rate: float,
+    ladder: np.ndarray,
+    label: str = "model",
+    against: tuple[str, str, str] = ("libaom's presets", "the ladder", "the fastest preset"),
+) -> LadderComparison:
+    """The model point against the ladder at the same time saving. ``against`` names the
+    curve in the verdict: what it is, how it is called, its fastest point (another
+    predictor's curve is judged the same way)."""
+    who, curve, fastest = against
     xs, ys = ladder[:, 0], ladder[:, 1]
     at, extrapolated = _interp(time_saving, xs, ys)
     diff = bd_rate - at
@@ -57,13 +66,13 @@ def compare(time_saving: float, bd_rate: float, ladder: np.ndarray, label: str =
     if monotone and ys[0] <= bd_rate <= ys[-1]:
         inverse = float(np.interp(bd_rate, ys, xs))
     slower = time_saving < xs[0]
-    where = " (extended beyond the fastest preset)" if extrapolated and not slower else ""
+    where = f" (extended beyond {fastest})" if extrapolated and not slower else ""
     word = "beats" if diff < 0 else "loses to"
     if slower:
         word = "loses to" if diff >= 0 else "cannot be judged against"
-        where = " (the point is slower than the baseline; the ladder ends at the baseline's 0%)"
+        where = f" (the point is slower than the baseline; {curve} ends at the baseline's 0%)"
     verdict = (
-        f"{label} {word} libaom's presets: at {100 * time_saving:.1f}% time saved the ladder{where} costs "
+        f"{label} {word} {who}: at {100 * time_saving:.1f}% time saved {curve}{where} costs "
         f"{at:+.2f}% BD-rate, the model {bd_rate:+.2f}% ({diff:+.2f} points)"
     )
     return LadderComparison(time_saving, bd_rate, at, diff, extrapolated, inverse, verdict)

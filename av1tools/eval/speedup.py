@@ -77,6 +77,12 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / den, np.nan)
 
 
+def _root_row(s: dict) -> int:
+    """The counters' row of the largest node size searched: its nodes' time is the whole
+    partition search."""
+    return int(np.argmax(s["node_count"] > 0))
+
+
 def _overhead(s: dict) -> np.ndarray:
     """Per node of each size: its search time beyond its sub-blocks' and its types'."""
     children = np.append(s["node_ns"][1:], 0.0)
@@ -97,7 +103,7 @@ def fit_cost_model(
     every = _sums(c for counters, _ in runs for c in counters)
     base = _sums(c for counters, _ in baselines for c in counters)
     steered = _sums(c for counters, _ in guided for c in counters) if guided else base
-    sb_row = int(np.argmax(every["node_count"] > 0))  # the largest node size searched
+    sb_row = _root_row(every)
     base_children = np.append(base["node_ns"][1:], 0.0)
     fixed = every["frame_ns"] - every["node_ns"][sb_row]
     startup = [cpu * 1e9 - sum(c.frame_ns for c in counters) for counters, cpu in runs]
@@ -229,8 +235,7 @@ def time_saving_against(entries: Iterable, model: CostModel, baseline: Sequence,
     search costs more or less per node than the calibration clip's (content, resolution,
     caches), or spends more of its time outside the search, is taken as it is."""
     s = _sums(baseline)
-    root = int(np.argmax(s["node_count"] > 0))  # the largest node size searched: the whole search
-    search = float(s["node_ns"][root])
+    search = float(s["node_ns"][_root_row(s)])
     units = model.baseline_scale * counters_search_ns(baseline, model)
     guided, unguided = map_search_ns(entries, model)
     ratio = (model.guided_scale * guided + model.unguided_scale * unguided) / units if units > 0 else 1.0

@@ -333,6 +333,13 @@ def resolve_sequence(spec: str) -> SequenceRef:
     )
 
 
+def list_lines(path: Path) -> list[str]:
+    """A list file's entries: its lines stripped, without blank and ``#`` comment lines
+    (each ``item`` or ``item<TAB>group``)."""
+    lines = (ln.strip() for ln in Path(path).read_text().splitlines())
+    return [ln for ln in lines if ln and not ln.startswith("#")]
+
+
 def _expand(
     spec: str, base: Path | None = None, lists: tuple[Path, ...] = ()
 ) -> list[tuple[str, str | None, str | None]]:
@@ -364,14 +371,12 @@ def _expand(
     if path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
         if path.resolve() in lists:
             raise SequenceError(f"{spec}: the list file includes itself")
-        lines = [ln.strip() for ln in path.read_text().splitlines()]
         inner = lists + (path.resolve(),)
         items = []
-        for ln in lines:
-            if ln and not ln.startswith("#"):
-                item, _, group = ln.partition("\t")
-                for sub, directory, deeper in _expand(item.strip(), path.parent, inner):
-                    items.append((sub, directory, deeper or group.strip() or None))
+        for ln in list_lines(path):
+            item, _, group = ln.partition("\t")
+            for sub, directory, deeper in _expand(item.strip(), path.parent, inner):
+                items.append((sub, directory, deeper or group.strip() or None))
         return items
     if GLOB_CHARS & set(spec) and not path.exists():
         matches = sorted(glob.glob(str(path)))

@@ -39,8 +39,11 @@ class Stage:
 
     def allowed(self, size: int) -> np.ndarray:
         """Boolean per class: can a node of ``size`` take this class at all?"""
-        mask = allowed_mask(size)
-        return np.array([mask[list(parts)].any() for parts in self.members])
+        return self.classes_of(allowed_mask(size))
+
+    def classes_of(self, mask: np.ndarray) -> np.ndarray:
+        """Per class, whether it holds a type ``mask`` allows ((..., 10) booleans -> (..., classes))."""
+        return np.stack([mask[..., list(parts)].any(axis=-1) for parts in self.members], axis=-1)
 
 
 P = Partition
@@ -84,17 +87,12 @@ def greedy_decision(probs: dict[str, np.ndarray], allowed: np.ndarray) -> np.nda
     the two-way Stage 1 crowd out the rarer types below it. (Vectorised over the nodes: a
     frame's nodes at once.)"""
     allowed = np.asarray(allowed, dtype=bool)
-    partition = _best_of(probs["stage1"], _classes_ok(STAGES["stage1"], allowed)) == 1
-    c2 = _best_of(probs["stage2"], _classes_ok(STAGES["stage2"], allowed))
+    partition = _best_of(probs["stage1"], STAGES["stage1"].classes_of(allowed)) == 1
+    c2 = _best_of(probs["stage2"], STAGES["stage2"].classes_of(allowed))
     rect = np.asarray(RECT_TYPES)[_best_of(probs["stage3_rect"], allowed[:, list(RECT_TYPES)])]
     ab = np.asarray(AB_TYPES)[_best_of(probs["stage3_ab"], allowed[:, list(AB_TYPES)])]
     below = np.where(c2 == 0, int(P.SPLIT), np.where(c2 == 1, rect, ab))
     return np.where(partition, below, int(P.NONE)).astype(np.int64)
-
-
-def _classes_ok(stage: Stage, allowed: np.ndarray) -> np.ndarray:
-    """(N, classes): whether each class of ``stage`` holds an allowed type of each node."""
-    return np.stack([allowed[:, list(m)].any(axis=1) for m in stage.members], axis=1)
 
 
 def _best_of(p: np.ndarray, ok: np.ndarray) -> np.ndarray:

@@ -49,8 +49,9 @@ class Recipe:
 def training_list(material: Path, sequences: int | None, name: str = TRAIN_LISTS["intra"]) -> Path:
     """The recipe's list file beside the material's: the training list ``name``'s first
     ``sequences`` lines (paths stay relative to the material)."""
-    lines = (material / name).read_text().splitlines()
-    body = [ln for ln in lines if ln and not ln.startswith("#")]
+    from av1tools.extract.sequences import list_lines
+
+    body = list_lines(material / name)
     if sequences is not None and sequences > len(body):
         raise ValueError(f"the recipe takes {sequences} sequences; {material / name} has {len(body)}")
     kept = body[:sequences]
@@ -62,9 +63,10 @@ def training_list(material: Path, sequences: int | None, name: str = TRAIN_LISTS
 
 def provenance(recipe: Recipe, material: Path, listing: Path, shards: int) -> dict:
     """recipe.json: the recipe, and which sources (with their licences) the list drew on."""
+    from av1tools.extract.sequences import list_lines
     from av1tools.zoo.material import load_catalogue
 
-    used = {ln.split("\t")[0] for ln in listing.read_text().splitlines() if ln and not ln.startswith("#")}
+    used = {ln.split("\t")[0] for ln in list_lines(listing)}
     entries = [e for e in load_catalogue(material / "catalogue.tsv") if e.path in used]
     licences: dict[str, set[str]] = {}
     for e in entries:
@@ -75,7 +77,7 @@ def provenance(recipe: Recipe, material: Path, listing: Path, shards: int) -> di
         "sequences": len(used),
         "shards": shards,
         "sources": {s: {"sequences": n, "licences": sorted(licences[s])} for s, n in sorted(count.items())},
-        "command": "make default-model",
+        "command": f"av1tools zoo build --mode {recipe.mode}",  # (make default-model: --mode intra)
     }
 
 

@@ -5,7 +5,6 @@ preset ladder, the best point per BD-rate budget, and means over a set of clips.
 from __future__ import annotations
 
 import statistics
-from dataclasses import replace
 
 from av1tools.eval.bdrate import avm_bd_rate, bd_rate
 from av1tools.eval.encode.measure import EncodeRun
@@ -143,6 +142,9 @@ def ladder_verdicts(rows: list[Row]) -> dict:
     return out
 
 
+HEURISTIC_CURVE = ("the variance heuristic", "the heuristic", "the heuristic's fastest point")
+
+
 def against_heuristic(rows: list[Row]) -> dict:
     """Every model point, end to end, against the variance heuristic's own curve (its points
     end to end, with the baseline at 0%), as against the preset ladder: the baseline a
@@ -154,10 +156,7 @@ def against_heuristic(rows: list[Row]) -> dict:
     out: dict = {"points": points.tolist()}
     for r in rows:
         if r.source == "model" and r.end_to_end and r.bd() is not None:
-            c = compare(r.time_saving_end_to_end, r.bd(), points, r.label)
-            words = c.verdict.replace("libaom's presets", "the variance heuristic")
-            words = words.replace("the ladder", "the heuristic").replace("fastest preset", "heuristic's fastest point")
-            out[r.label] = replace(c, verdict=words).to_dict()
+            out[r.label] = compare(r.time_saving_end_to_end, r.bd(), points, r.label, HEURISTIC_CURVE).to_dict()
     return out
 
 
