@@ -545,6 +545,7 @@ def test_the_default_models_recipe_runs_end_to_end_on_a_fixture_package(aom_tool
     assert record["sequences"] == 4 and record["shards"] == 8
     assert record["sources"] == {"fix-photos": {"sequences": 4, "licences": ["GPL-2+"]}}
     assert record["recipe"]["model"]["widths"] == [4, 4, 4, 4, 4]
+    assert record["command"] == "av1tools zoo build --mode intra"
     net, _ = load_superblock(out)
     assert net.config == recipe.model
     assert metrics["train_superblocks"] > 0 and metrics["val_superblocks"] > 0
