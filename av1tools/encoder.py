@@ -14,6 +14,8 @@ format it reads and the counters file it writes.
 - ``AV1TOOLS_FRAME_RECORDS``: one binary record per coded frame (hidden alt-refs
   included): its source timestamp, type, gf-group position, references and the luma the
   encoder actually coded (``read_frame_records``).
+- ``AV1TOOLS_NODE_TIMES`` (with the counters file): every node's search timed where it
+  stands (``read_node_times``): what the speed-up simulation costs a map's nodes by.
 - ``AV1TOOLS_INTRA_CNN=0``: libaom's own intra partition CNN off.
 - ``AV1TOOLS_MODEL`` (+ ``_POINT``, ``_DUMP``, ``_KERNELS``): the encoder runs an exported
   superblock model itself (``av1tools.native``).
@@ -41,10 +43,11 @@ POINT_ENV = "AV1TOOLS_MODEL_POINT"  # its operating point, overriding the file's
 DUMP_ENV = "AV1TOOLS_MODEL_DUMP"  # where it writes the allowed set it used at every node
 KERNELS_ENV = "AV1TOOLS_MODEL_KERNELS"  # c | vector4 | auto
 RECORDS_ENV = "AV1TOOLS_FRAME_RECORDS"  # where the encoder writes one record per coded frame
+NODES_ENV = "AV1TOOLS_NODE_TIMES"  # where the encoder writes every node's search time
 INTRA_CNN_ENV = "AV1TOOLS_INTRA_CNN"  # 0: libaom's own intra partition CNN off (the swap); unset: libaom's
 # what encoder_env removes from an inherited environment (the kernels choice stays: every
 # kernel computes the same bits, and a user may want the slower ones)
-CLEARED_ENVS = (MAP_ENV, STATS_ENV, EXACT_ENV, MODEL_ENV, POINT_ENV, DUMP_ENV, RECORDS_ENV, INTRA_CNN_ENV)
+CLEARED_ENVS = (MAP_ENV, STATS_ENV, EXACT_ENV, MODEL_ENV, POINT_ENV, DUMP_ENV, RECORDS_ENV, NODES_ENV, INTRA_CNN_ENV)
 MAP_HEADER = "av1tools-partition-map 1\n"
 STAT_SIZES = (128, 64, 32, 16, 8, 4)  # the patch's node-size order in its counters
 STAT_SIZE_ROW = {s: i for i, s in enumerate(STAT_SIZES)}
@@ -171,10 +174,12 @@ def encoder_env(
     exact: bool | None = None,
     records: Path | None = None,
     intra_cnn: bool = True,
+    nodes: Path | None = None,
 ) -> dict[str, str]:
     """This process's environment with the patch's variables set as given (and any inherited
     ones removed): a map, a counters file, the exact switch (None: left out), a frame
-    records file, libaom's intra partition CNN (False: off)."""
+    records file, libaom's intra partition CNN (False: off), a node times file (needs the
+    counters file)."""
     env = dict(os.environ)
     for name in CLEARED_ENVS:
         env.pop(name, None)
@@ -188,7 +193,44 @@ def encoder_env(
         env[RECORDS_ENV] = str(records)
     if not intra_cnn:
         env[INTRA_CNN_ENV] = "0"
+    if nodes is not None:
+        env[NODES_ENV] = str(nodes)
     return env
+
+
+# ---------------------------------------------------------------------------------------
+# Node times (AV1TOOLS_NODE_TIMES), little-endian int64s: "AV1TNODE", the field count (19),
+# then per node searched (children before their parent): pts, hidden, mi_row, mi_col,
+# size, guided, the mask of the types evaluated, its time with its sub-blocks and without,
+# and each partition type's own time (0..9).
+NODES_MAGIC = b"AV1TNODE"
+NODE_FIELDS = ("pts", "hidden", "mi_row", "mi_col", "size", "guided", "types", "ns", "own_ns")
+NODE_TYPES = 10
+
+
+@dataclass(frozen=True)
+class NodeTimes:
+    """Every node one encode searched: ``fields`` (nodes, 9) in NODE_FIELDS order and
+    ``type_ns`` (nodes, 10), each type's own time at the node (0 where not evaluated)."""
+
+    fields: np.ndarray
+    type_ns: np.ndarray
+
+    def column(self, name: str) -> np.ndarray:
+        return self.fields[:, NODE_FIELDS.index(name)]
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+
+def read_node_times(path: Path) -> NodeTimes:
+    """A finished AV1TOOLS_NODE_TIMES file; ValueError naming it if it is not one."""
+    raw = np.fromfile(path, dtype="<i8")
+    width = len(NODE_FIELDS) + NODE_TYPES
+    if len(raw) < 2 or raw[:1].tobytes() != NODES_MAGIC or raw[1] != width or (len(raw) - 2) % width:
+        raise ValueError(f"{path}: not an av1tools node times file (or cut short)")
+    rows = raw[2:].reshape(-1, width)
+    return NodeTimes(rows[:, : len(NODE_FIELDS)], rows[:, len(NODE_FIELDS) :])
 
 
 # ---------------------------------------------------------------------------------------

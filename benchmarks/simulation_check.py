@@ -1,13 +1,12 @@
 """The speed-up simulation, checked again on a finished eval-encode study without encoding.
 
 Reads a study's directory (report.json, config.json and encodes/: every run's counters and
-decision map), rebuilds each guided run's reached nodes from its map (the nodes a map lists
-are guided; the others the walk reaches are left to libaom's search), runs eval-encode's own
-simulation (``av1tools.eval.encode.simulate``) as the code now has it, and prints each
-point's simulated time saving and error against the measured one, beside the error the study
-itself reported (the simulation as it was when it ran) and the whole-encode simulation of
-earlier rounds (the map and the baseline both simulated, ``simulate_map`` /
-``simulate_counters``) with the same cost models.
+decision map, every baseline's node times), rebuilds each guided run's reached nodes from
+its map (the nodes a map lists are guided; the others the walk reaches are left to libaom's
+search; a native run's own dump where it has one), runs eval-encode's own simulation
+(``av1tools.eval.encode.simulate``) as the code now has it, and prints the fitted scales and
+each point's simulated time saving and error against the measured one, beside the error the
+study itself reported (the simulation as it was when it ran).
 
     python benchmarks/simulation_check.py reports/study [--json check.json]
 """
@@ -26,7 +25,6 @@ from types import SimpleNamespace
 from av1tools.encoder import MAP_HEADER, SPLIT_BIT, MapEntry, read_stats
 from av1tools.eval.encode.measure import EncodeRun
 from av1tools.eval.encode.simulate import simulate
-from av1tools.eval.speedup import CostModel, simulate_counters, simulate_map, simulated_time_saving
 from av1tools.partition import MI_SIZE, MIN_NODE_SIZE
 
 
@@ -112,25 +110,20 @@ def main() -> None:
     clips = [as_clip(sizes[c["name"]]) for c in settings["clips"]]
     cq_levels, verdicts = settings["cq_levels"], settings["verdicts"]
     section = simulate(runs, clips, as_clip(sizes[calibration]), maps, work, cq_levels, verdicts)
+    for verdict in verdicts:
+        print(f"{verdict}: scales {section[verdict]['scales']}")
     out = defaultdict(list)
     for r in runs:
         if r.clip == calibration or r.name not in maps or r.simulated_time_saving is None:
             continue
         key = (r.clip, r.cq_level, r.verdict, "baseline")
         [b] = [x for x in runs if (x.clip, x.cq_level, x.verdict, x.kind) == key]
-        model = CostModel(**section[r.verdict]["cost_models"][str(r.cq_level)])
-        c = sizes[r.clip]
-        whole = simulated_time_saving(
-            simulate_map(maps[r.name], model, c["pixels"], c["frames"]),
-            simulate_counters(stats[b.name], model, c["pixels"]),
-        )
         measured = 1 - r.cpu_seconds / b.cpu_seconds
-        out[(r.verdict, r.clip, r.label)].append((r.simulated_time_saving, measured, when_run[r.name], whole))
+        out[(r.verdict, r.clip, r.label)].append((r.simulated_time_saving, measured, when_run[r.name]))
     rows = []
     for (verdict, clip, label), v in sorted(out.items()):
         sim, measured = statistics.mean(x[0] for x in v), statistics.mean(x[1] for x in v)
         then = [x[2] for x in v if x[2] is not None]
-        whole = statistics.mean(x[3] for x in v)
         rows.append(
             {
                 "verdict": verdict,
@@ -140,20 +133,18 @@ def main() -> None:
                 "simulated": sim,
                 "error": sim - measured,
                 "error_when_run": statistics.mean(then) - measured if then else None,
-                "whole_encode": whole,
-                "whole_encode_error": whole - measured,
             }
         )
         was = f"{rows[-1]['error_when_run'] * 100:+6.1f}" if then else "   n/a"
         print(
             f"{verdict:6s} {clip:24s} {label:22s} measured {measured * 100:5.1f}%  "
-            f"simulated {sim * 100:5.1f}%  error {(sim - measured) * 100:+6.1f} (when run {was}; "
-            f"whole-encode simulation {(whole - measured) * 100:+6.1f})"
+            f"simulated {sim * 100:5.1f}%  error {(sim - measured) * 100:+6.1f} (when run {was})"
         )
     worst = max((abs(r["error"]) for r in rows), default=0.0)
     print(f"largest error: {worst * 100:.1f} points over {len(rows)} points")
     if args.json:
-        args.json.write_text(json.dumps({"study": str(args.study), "rows": rows, "largest_error": worst}, indent=2))
+        doc = {"study": str(args.study), "scales": {v: section[v]["scales"] for v in verdicts}}
+        args.json.write_text(json.dumps(doc | {"rows": rows, "largest_error": worst}, indent=2))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,18 @@ import numpy as np
 import pytest
 from conftest import ENCODE_SECTIONS as SECTIONS
 
-from av1tools.encoder import STAT_SIZES, FrameCounters, MapEntry, read_stats, write_partition_map
+from av1tools.encoder import (
+    NODE_FIELDS,
+    NODE_TYPES,
+    NODES_MAGIC,
+    STAT_SIZES,
+    FrameCounters,
+    MapEntry,
+    NodeTimes,
+    read_node_times,
+    read_stats,
+    write_partition_map,
+)
 from av1tools.eval.bdrate import bd_rate
 from av1tools.eval.config import OperatingPoint
 from av1tools.eval.encode.measure import EncodeRun
@@ -13,15 +24,15 @@ from av1tools.eval.encode.study import summarise
 from av1tools.eval.guided import allowed_sets, prediction_entries
 from av1tools.eval.ladder import compare, ladder_points
 from av1tools.eval.speedup import (
-    calibrated,
-    counters_search_ns,
+    BaselineNodes,
     exhaustive_pixels,
     fit_cost_model,
+    fit_scales,
     guided_pixels,
-    map_search_ns,
     simulate_counters,
     simulate_map,
-    time_saving_against,
+    simulated_search_ratio,
+    time_saving_from_ratio,
 )
 from av1tools.model.metrics import confusion, macro_f1, per_class
 from av1tools.model.predictor import FramePrediction
@@ -217,48 +228,80 @@ def test_cost_model_on_hand_made_counters():
     assert simulate_counters([base], model, 64 * 64) == pytest.approx(1400 + 200)
 
 
-def test_calibrated_scales_learn_what_the_nodes_a_map_leaves_cost():
-    """Unit costs alone cost a node left to libaom's search as the baseline's average node;
-    the nodes a coverage map leaves are the hard ones. Scales fitted on calibration encodes
-    of a forced map and a partial map recover both costs, and the scales of encodes that
-    took what the unit costs say stay 1."""
-    P = Partition
-    base = _counters(1400, {64: 1, 32: 4}, {64: 1000, 32: 480}, {(64, P.NONE): (1, 100), (32, P.NONE): (4, 200)})
-    model = fit_cost_model([([base], 1.6e-6)], [], 64 * 64, 1, 31)
-    forced = [MapEntry(0, 0, 0, 64, 1 << P.SPLIT)] + [
-        MapEntry(0, x, y, 32, 1 << P.NONE) for y in (0, 32) for x in (0, 32)
-    ]
-    partial = [MapEntry(0, 0, 0, 64, 0, guided=False)] + forced[1:]
-    guided_ns, _ = map_search_ns(forced, model)
-    g2, unguided_ns = map_search_ns(partial, model)
-    outside = model.startup_ns + model.fixed_ns_per_pixel * 64 * 64
-    # measured: guided nodes at 1.5x their unit costs, the unguided one at 3x
-    runs = [
-        ([base], (outside + 1.5 * guided_ns) / 1e9, forced),
-        ([base], (outside + 1.5 * g2 + 3 * unguided_ns) / 1e9, partial),
-    ]
-    fitted = calibrated(model, [([base], 1.6e-6)], runs, 64 * 64, 1)
-    assert fitted.guided_scale == pytest.approx(1.5) and fitted.unguided_scale == pytest.approx(3.0)
-    assert fitted.baseline_scale == pytest.approx(1.0)  # the baseline took what its unit costs say
-    assert simulate_map(partial, fitted, 64 * 64, 1) == pytest.approx(runs[1][1] * 1e9)
-    same = calibrated(model, [([base], 1.6e-6)], [], 64 * 64, 1)
-    assert (same.guided_scale, same.unguided_scale) == (1.0, 1.0)
+def _node(x, y, size, own, types=None, below=0):
+    """One node of a baseline's node times: (type, own ns) pairs, its time beyond them, and
+    its sub-blocks' time."""
+    types = types or {}
+    row = [0, 0, y // 4, x // 4, size, 0, sum(1 << int(t) for t in types), own + below, own]
+    return row, [types.get(t, 0) for t in range(NODE_TYPES)]
 
 
-def test_a_time_saving_against_the_clips_own_baseline_keeps_what_it_measured():
-    """The evaluated clip's measured search time is scaled by the simulated ratio of the map's
-    search to its baseline's; the rest of its measured time is kept as it is."""
+def _nodes(*nodes) -> NodeTimes:
+    return NodeTimes(np.array([n[0] for n in nodes], dtype=np.int64), np.array([n[1] for n in nodes], dtype=np.int64))
+
+
+def test_a_map_is_costed_where_its_nodes_stand_in_the_baseline():
+    """Two 32x32 nodes of one baseline: an easy one (NONE 100) and a hard one (NONE 300, HORZ
+    400, SPLIT 20). A node left to libaom's search costs what that node took; a guided one its
+    allowed types' times there, and the size's mean evaluation for a type never tried there."""
     P = Partition
-    base = _counters(1400, {64: 1, 32: 4}, {64: 1000, 32: 480}, {(64, P.NONE): (1, 100), (32, P.NONE): (4, 200)})
-    model = fit_cost_model([([base], 1.6e-6)], [], 64 * 64, 1, 31)
-    whole = counters_search_ns([base], model)
-    half = [MapEntry(0, 0, 0, 64, 1 << P.NONE)]  # one node, one type
-    ratio = map_search_ns(half, model)[0] / whole
-    ts = time_saving_against(half, model, [base], 1.6e-6)
-    assert ts == pytest.approx(1 - (1600 - 1000 + 1000 * ratio) / 1600)
-    # the same map against a clip whose search took twice as long, outside the same: saves more
-    slow = _counters(2400, {64: 1, 32: 4}, {64: 2000, 32: 960}, {(64, P.NONE): (1, 200), (32, P.NONE): (4, 400)})
-    assert time_saving_against(half, model, [slow], 2.6e-6) > ts
+    easy = _node(0, 0, 32, 110, {P.NONE: 100})  # 10 beyond its types
+    hard = _node(32, 0, 32, 760, {P.NONE: 300, P.HORZ: 400, P.SPLIT: 20}, below=500)
+    root = _node(0, 0, 64, 50, {P.SPLIT: 30}, below=110 + 760 + 500)
+    nodes = BaselineNodes(_nodes(easy, hard, root))
+    assert nodes.search_ns == 50 + 110 + 760 + 500  # the root's time, sub-blocks included
+    left = [MapEntry(0, 0, 0, 32, 0, guided=False), MapEntry(0, 32, 0, 32, 0, guided=False)]
+    assert nodes.map_search_ns(left) == (0.0, 110 + 760)
+    # the hard node guided to HORZ: its HORZ and its overhead (760 - 720 = 40)
+    assert nodes.node_ns(MapEntry(0, 32, 0, 32, 1 << P.HORZ)) == (400 + 40, 0.0)
+    # the easy node guided to HORZ, never tried there: the mean HORZ evaluation at 32x32 (400)
+    assert nodes.node_ns(MapEntry(0, 0, 0, 32, 1 << P.HORZ)) == (400 + 10, 0.0)
+    # a node the baseline never searched: the size's mean node, or mean overhead plus types
+    assert nodes.node_ns(MapEntry(0, 0, 32, 32, 0, guided=False)) == (0.0, (110 + 760) / 2)
+    assert nodes.node_ns(MapEntry(0, 0, 32, 32, 1 << P.NONE)) == (((10 + 40) / 2 + 200), 0.0)
+
+
+def test_an_8x8_node_carries_its_4x4_searches():
+    P = Partition
+    split = _node(0, 0, 8, 70, {P.NONE: 40, P.SPLIT: 20}, below=300)
+    plain = _node(8, 0, 8, 50, {P.NONE: 45})
+    nodes = BaselineNodes(_nodes(split, plain))
+    assert nodes.node_ns(MapEntry(0, 0, 0, 8, 0, guided=False)) == (0.0, 370)
+    assert nodes.node_ns(MapEntry(0, 0, 0, 8, 1 << P.SPLIT)) == (10 + 20 + 300, 0.0)
+    # SPLIT forced where the baseline never split: the 4x4 searches where it did, on average
+    assert nodes.node_ns(MapEntry(0, 8, 0, 8, 1 << P.SPLIT)) == (5 + 20 + 300, 0.0)
+
+
+def test_scales_are_fitted_on_the_calibration_encodes_and_keep_what_they_measured():
+    """Guided nodes at 1.2x their baseline times, unguided ones at 0.9x: one forced and one
+    partial calibration encode recover both; encodes that cannot tell them apart get one
+    scale; no encodes, none."""
+    rows = [(0.4, 0.0, 0.48), (0.2, 0.5, 0.2 * 1.2 + 0.5 * 0.9)]
+    fitted = fit_scales(rows, "cal")
+    assert (fitted.guided, fitted.unguided) == (pytest.approx(1.2), pytest.approx(0.9))
+    assert fitted.encodes == 2 and fitted.clip == "cal"
+    assert simulated_search_ratio((0.2, 0.5), fitted) == pytest.approx(rows[1][2])
+    one = fit_scales([(0.4, 0.0, 0.6), (0.3, 0.0, 0.45)])
+    assert one.guided == one.unguided == pytest.approx(1.5)
+    assert (fit_scales([]).guided, fit_scales([]).unguided) == (1.0, 1.0)
+
+
+def test_a_time_saving_keeps_what_the_baseline_spent_outside_the_search():
+    # 10 s of CPU, 8 of them searching: a search at 25% saves 6 s
+    assert time_saving_from_ratio(0.25, 8e9, 10.0) == pytest.approx(0.6)
+    assert time_saving_from_ratio(1.0, 8e9, 10.0) == pytest.approx(0.0)
+
+
+def test_read_node_times(tmp_path):
+    p = tmp_path / "n.nodes"
+    row = list(range(len(NODE_FIELDS) + NODE_TYPES))
+    header = np.frombuffer(NODES_MAGIC, dtype="<i8").tolist() + [len(row)]
+    np.array(header + row + row, dtype="<i8").tofile(p)
+    times = read_node_times(p)
+    assert len(times) == 2 and times.column("size").tolist() == [4, 4] and times.type_ns[0, 0] == len(NODE_FIELDS)
+    np.array(header + row[:-1], dtype="<i8").tofile(p)  # cut short
+    with pytest.raises(ValueError, match="not an av1tools node times file"):
+        read_node_times(p)
 
 
 def test_read_stats(tmp_path):

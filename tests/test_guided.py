@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import random_tree
 
-from av1tools.encoder import MapEntry, encoder_env, read_stats, write_partition_map
+from av1tools.encoder import STAT_SIZES, MapEntry, encoder_env, read_node_times, read_stats, write_partition_map
 from av1tools.eval.guided import oracle_entries
 from av1tools.eval.quality import measure_quality
 from av1tools.extract.aom import AomError, EncodeSettings, inspect_bitstream, reference_tools, run_encoder
@@ -116,3 +116,30 @@ def test_oracle_reproduces_the_baseline(aom_tools, tmp_path, mode):
     # own times within their nodes'.
     for c in base_stats:
         assert 0 < c.node_ns[1] <= c.frame_ns and 0 < c.type_ns.sum() <= c.node_ns[1]
+
+
+def test_node_times_are_the_counters_node_by_node(aom_tools, tmp_path, intra):
+    """Every node the search ran, timed where it stands: per frame and node size the nodes,
+    their time and each type's evaluations and own time add up to the frame's counters (one
+    clock, read once per node and type), and writing them leaves the bitstream alone."""
+    plain, _, _ = encode(aom_tools, tmp_path, "plain", intra)
+    env = encoder_env(None, tmp_path / "n.stats", nodes=tmp_path / "n.nodes")
+    ivf = tmp_path / "n.ivf"
+    run_encoder(aom_tools, intra, sample_path(SRC), ivf, 8, env=env)
+    assert ivf.read_bytes() == plain.read_bytes()
+    times, counters = read_node_times(tmp_path / "n.nodes"), read_stats(tmp_path / "n.stats")
+    size, tried = times.column("size"), times.column("types")
+    for frame in counters:
+        here = times.column("pts") == frame.display_index
+        for row, s in enumerate(STAT_SIZES):
+            at = here & (size == s)
+            assert at.sum() == frame.node_count[row] and times.column("ns")[at].sum() == frame.node_ns[row]
+            assert (times.type_ns[at].sum(axis=0) == frame.type_ns[row]).all()
+            assert [int(((tried[at] >> t) & 1).sum()) for t in range(10)] == frame.type_count[row].tolist()
+    assert (times.column("own_ns") <= times.column("ns")).all() and times.column("guided").sum() == 0
+
+
+def test_node_times_need_the_counters(aom_tools, tmp_path, intra):
+    env = encoder_env(None, None, nodes=tmp_path / "n.nodes")
+    with pytest.raises(AomError, match="AV1TOOLS_NODE_TIMES needs AV1TOOLS_PARTITION_STATS"):
+        run_encoder(aom_tools, intra, sample_path(SRC), tmp_path / "x.ivf", 8, env=env)

@@ -74,8 +74,8 @@ class EvalEncodeConfig:
     metrics: tuple[str, ...] = DEFAULT_METRICS
     bd_metrics: tuple[str, ...] = DEFAULT_BD_METRICS
     bd_methods: tuple[str, ...] = BD_METHODS
-    calibration: str | None = "carphone"  # the clip the cost model is calibrated on
-    calibration_frames: int = 6
+    calibration: str | None = "bikes"  # the clip the simulation is calibrated on (natural video, 640x272)
+    calibration_frames: int = 3
     jobs: int = 1  # encodes at once (timing is cleanest with 1 on a small machine)
     scheduler: str | None = None
     aom_dir: str | None = None  # as every worker finds it (None: its own cached build)

@@ -10,7 +10,7 @@ Computation only: ``av1tools.report`` renders the result.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -98,7 +98,9 @@ def _simulation_for(calibration: dict | None, cq_level: int) -> tuple[CostModel,
     per_pixel = [v for k, v in calibration.get("baseline_ns_per_pixel", {}).items() if k.endswith(f":{cq_level}")]
     if not per_pixel:
         return None
-    return CostModel(**calibration["cost_models"][str(cq_level)]), float(np.mean(per_pixel))
+    known = {f.name for f in fields(CostModel)}  # an older report's model may hold more
+    model = {k: v for k, v in calibration["cost_models"][str(cq_level)].items() if k in known}
+    return CostModel(**model), float(np.mean(per_pixel))
 
 
 def _tree_agreement(predictor, index: NodeIndex, calibration: dict | None) -> dict:

@@ -1,37 +1,38 @@
 """Simulated speed-up: a guided encode's time predicted from its decision map alone.
 
-The patched encoder times its own partition search (docs/guided.md): per node size and
-partition type, the evaluations and their own time; per node size, the nodes searched and
-their time including their sub-blocks; per frame, the whole encode. From *calibration*
-encodes (another clip, same settings) a cost model takes:
+The patched encoder times its own partition search (docs/guided.md). eval-encode's
+simulation costs a map's nodes where they stand in the clip's own baseline, whose every
+node the encoder timed (AV1TOOLS_NODE_TIMES; ``BaselineNodes``):
 
-- the own time of one evaluation of each (node size, type), pooled over every calibration
-  encode (so budget exits and reused results are in the average, as they happen);
-- the overhead of searching a node beyond its type evaluations (pruning models, context
-  saves), per node size;
-- the cost of a node left to libaom's normal search (what the calibration baselines spent
-  per node of that size), and of a 4x4 node;
-- the time outside the partition search, per pixel of a frame.
+- a node the map leaves to libaom's search costs what the baseline's search of that node
+  took (its own time; an 8x8 node's 4x4 sub-blocks included), so the hard nodes a
+  coverage map leaves cost what they cost, not the size's average;
+- a node the map guides costs the baseline's own time of each allowed type at that node
+  (the size's mean evaluation where the baseline never tried that type there) and the
+  node's overhead beyond its types;
+- what these costs miss (a forced type runs without the budget an earlier type gave it,
+  results libaom reused) is two scales fitted on the calibration clip's guided encodes
+  (``fit_scales``), never on the evaluated clips.
 
-A map is then simulated node by node (the nodes the guided encoder reaches, each with its
-allowed types), and so is the evaluated clip's own baseline from its counters; the
-simulated time saving is one minus their ratio. It is checked against the measured one in
-every report: nothing in it is fitted to the encodes it predicts.
+The map's simulated search over the baseline's, applied to the baseline's measured search
+time, is the simulated encode; the rest of the baseline's time is kept as measured.
 
-``exhaustive_pixels``/``guided_pixels`` measure search work in mode-search pixels for
-``evaluate`` (no encoder run at all).
+The unit-cost model (``CostModel``: per node size and type, the mean own time of an
+evaluation, from calibration counters) is what ``av1tools evaluate`` simulates with, where
+no encode of the evaluated content exists. ``exhaustive_pixels``/``guided_pixels`` measure
+search work in mode-search pixels (no encoder run at all).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from av1tools.encoder import SPLIT_BIT
+from av1tools.encoder import NODE_FIELDS, NODE_TYPES, SPLIT_BIT, NodeTimes
 from av1tools.encoder import STAT_SIZE_ROW as SIZE_ROW
-from av1tools.partition import MIN_NODE_SIZE, Partition, allowed_partitions, edge_allowed, mi_grid_shape
+from av1tools.partition import MI_SIZE, MIN_NODE_SIZE, Partition, allowed_partitions, edge_allowed, mi_grid_shape
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,6 @@ class CostModel:
     startup_ns: float  # per encode: the encoder process's time outside its frames
     encodes: int
     clip: str = ""
-    # What the unit costs alone miss, fitted on the calibration encodes' measured times (1:
-    # not fitted): the partition search of an unguided encode, and of a guided one split
-    # into its guided nodes and the nodes it leaves to libaom's search (those a map leaves
-    # are the hard ones, which cost more than the baseline's average node).
-    baseline_scale: float = 1.0
-    guided_scale: float = 1.0
-    unguided_scale: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -155,7 +149,7 @@ def _outside_search_ns(model: CostModel, frame_pixels: int, frames: int) -> floa
 
 def map_search_ns(entries: Iterable, model: CostModel) -> tuple[float, float]:
     """The unit costs of a map's partition search: (its guided nodes, the nodes it leaves to
-    libaom's normal search), before the calibrated scales."""
+    libaom's normal search)."""
     guided = unguided = 0.0
     for e in entries:
         if e.guided:
@@ -179,47 +173,13 @@ def simulate_map(entries: Iterable, model: CostModel, frame_pixels: int, frames:
     (``MapEntry``; ``guided=False`` ones keep the normal search), the time outside the
     partition search, and the encoder's start-up."""
     guided, unguided = map_search_ns(entries, model)
-    search = model.guided_scale * guided + model.unguided_scale * unguided
-    return _outside_search_ns(model, frame_pixels, frames) + search
+    return _outside_search_ns(model, frame_pixels, frames) + guided + unguided
 
 
 def simulate_counters(counters: Sequence, model: CostModel, frame_pixels: int) -> float:
     """Simulated time (ns) of an unguided encode whose work is known from its own counters
     (the evaluated clip's baseline)."""
-    search = model.baseline_scale * counters_search_ns(counters, model)
-    return _outside_search_ns(model, frame_pixels, len(counters)) + search
-
-
-def calibrated(
-    model: CostModel,
-    baselines: Sequence[tuple[list, float]],
-    guided: Sequence[tuple[list, float, list]],
-    frame_pixels: int,
-    frames: int,
-) -> CostModel:
-    """``model`` with its scales fitted on the calibration encodes' CPU times: ``baselines``
-    (counters, CPU seconds) and ``guided`` ones (counters, CPU seconds, the map's reached
-    entries). The guided scales are one least-squares fit over every guided encode (top-k
-    maps fix the guided nodes' scale, coverage maps the unguided nodes'); a scale the
-    encodes cannot determine stays 1."""
-    outside = _outside_search_ns(model, frame_pixels, frames)
-    base_sim = [counters_search_ns(c, model) for c, _ in baselines]
-    base_meas = [cpu * 1e9 - outside for _, cpu in baselines]
-    baseline_scale = sum(base_meas) / sum(base_sim) if sum(base_sim) > 0 else 1.0
-    rows = [(*map_search_ns(entries, model), cpu * 1e9 - outside) for _, cpu, entries in guided]
-    guided_scale = unguided_scale = 1.0
-    if rows:
-        a = np.array([[g, u] for g, u, _ in rows], dtype=float)
-        y = np.array([m for _, _, m in rows], dtype=float)
-        if np.linalg.matrix_rank(a) == 2:
-            coef = np.linalg.lstsq(a, y, rcond=None)[0]
-            if (coef > 0).all():
-                guided_scale, unguided_scale = (float(c) for c in coef)
-        if guided_scale == unguided_scale == 1.0 and a[:, 0].sum() > 0:  # one scale for both
-            guided_scale = unguided_scale = float(y.sum() / a.sum(axis=1).sum())
-    return replace(
-        model, baseline_scale=float(baseline_scale), guided_scale=guided_scale, unguided_scale=unguided_scale
-    )
+    return _outside_search_ns(model, frame_pixels, len(counters)) + counters_search_ns(counters, model)
 
 
 def simulated_time_saving(map_ns: float, baseline_ns: float) -> float:
@@ -227,20 +187,121 @@ def simulated_time_saving(map_ns: float, baseline_ns: float) -> float:
     return 1.0 - map_ns / baseline_ns
 
 
-def time_saving_against(entries: Iterable, model: CostModel, baseline: Sequence, baseline_cpu_s: float) -> float:
-    """The time saving a map promises against the clip's own measured baseline (its counters
-    and CPU time): the baseline's partition-search time, measured, scaled by the simulated
-    ratio of the map's search to the baseline's (both at the calibration's unit costs and
-    scales); everything outside the search as the baseline measured it. So a clip whose
-    search costs more or less per node than the calibration clip's (content, resolution,
-    caches), or spends more of its time outside the search, is taken as it is."""
-    s = _sums(baseline)
-    search = float(s["node_ns"][_root_row(s)])
-    units = model.baseline_scale * counters_search_ns(baseline, model)
-    guided, unguided = map_search_ns(entries, model)
-    ratio = (model.guided_scale * guided + model.unguided_scale * unguided) / units if units > 0 else 1.0
+class BaselineNodes:
+    """A baseline encode's partition search node by node (its AV1TOOLS_NODE_TIMES): what
+    each node of a map costs where it stands."""
+
+    def __init__(self, times: NodeTimes) -> None:
+        f, types = times.fields.astype(float), times.type_ns.astype(float)
+        col = {name: f[:, NODE_FIELDS.index(name)] for name in NODE_FIELDS}
+        size, tried = col["size"], times.column("types")
+        # the search's time: its root nodes' (the largest size searched), sub-blocks included
+        self.search_ns = float(col["ns"][size == size.max()].sum()) if len(f) else 0.0
+        self._row = {
+            (int(p), bool(h), int(c) * MI_SIZE, int(r) * MI_SIZE, int(s)): i
+            for i, (p, h, r, c, s) in enumerate(times.fields[:, :5].tolist())
+        }
+        self._own, self._ns = col["own_ns"].tolist(), col["ns"].tolist()
+        self._tried, self._types = tried.tolist(), types.tolist()
+        self._overhead = (col["own_ns"] - types.sum(axis=1)).tolist()
+        self._mean_own, self._mean_overhead, self._mean_type = {}, {}, {}
+        for s in np.unique(size).astype(int).tolist():
+            at = size == s
+            self._mean_own[s] = float(col["own_ns"][at].mean())
+            self._mean_overhead[s] = float((col["own_ns"][at] - types[at].sum(axis=1)).mean())
+            evaluated = np.array([(tried[at] >> t) & 1 for t in range(NODE_TYPES)]).sum(axis=1)
+            self._mean_type[s] = (types[at].sum(axis=0) / np.maximum(evaluated, 1)).tolist()
+        eights = size == 8
+        split = eights & ((tried >> int(Partition.SPLIT)) & 1 == 1)
+        # an 8x8 node's 4x4 sub-blocks (never map entries): their search, where it ran / on average
+        self._split4_ns = float((col["ns"][split] - col["own_ns"][split]).mean()) if split.any() else 0.0
+        self._below8_ns = float((col["ns"][eights] - col["own_ns"][eights]).mean()) if eights.any() else 0.0
+
+    def node_ns(self, e) -> tuple[float, float]:
+        """(guided, unguided) cost of one map entry (``MapEntry``), sub-blocks excluded
+        except an 8x8 node's 4x4 ones."""
+        if e.size < 8:
+            return 0.0, 0.0
+        i = self._row.get((e.display_index, bool(e.hidden), e.x, e.y, e.size))
+        if not e.guided:
+            if i is None:
+                return 0.0, self._mean_own.get(e.size, 0.0) + (self._below8_ns if e.size == 8 else 0.0)
+            return 0.0, self._own[i] + (self._ns[i] - self._own[i] if e.size == 8 else 0.0)
+        mean = self._mean_type.get(e.size, [0.0] * NODE_TYPES)
+        tried = self._tried[i] if i is not None else 0
+        cost = self._overhead[i] if i is not None else self._mean_overhead.get(e.size, 0.0)
+        for t in range(NODE_TYPES):
+            if e.mask >> t & 1:
+                cost += self._types[i][t] if tried >> t & 1 else mean[t]
+        if e.size == 8 and e.mask & SPLIT_BIT:
+            cost += self._ns[i] - self._own[i] if tried & SPLIT_BIT else self._split4_ns
+        return cost, 0.0
+
+    def map_search_ns(self, entries: Iterable) -> tuple[float, float]:
+        """A map's simulated search: (its guided nodes, the nodes it leaves to libaom's
+        search), every entry the guided encoder reaches costed where it stands."""
+        guided = unguided = 0.0
+        for e in entries:
+            g, u = self.node_ns(e)
+            guided += g
+            unguided += u
+        return guided, unguided
+
+    def map_ratios(self, entries: Iterable) -> tuple[float, float]:
+        """``map_search_ns`` as shares of this baseline's search."""
+        g, u = self.map_search_ns(entries)
+        return (g / self.search_ns, u / self.search_ns) if self.search_ns > 0 else (0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class SearchScales:
+    """What node costs taken from a baseline miss, fitted on the calibration clip's guided
+    encodes (1: not fitted): a guided node costs ``guided`` times its allowed types'
+    baseline times, a node left to libaom's search ``unguided`` times its baseline time."""
+
+    guided: float = 1.0
+    unguided: float = 1.0
+    encodes: int = 0
+    clip: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def search_ns(counters: Sequence) -> float:
+    """An encode's measured partition-search time, from its counters."""
+    s = _sums(counters)
+    return float(s["node_ns"][_root_row(s)])
+
+
+def fit_scales(rows: Sequence[tuple[float, float, float]], clip: str = "") -> SearchScales:
+    """The scales from calibration encodes, each (its map's guided share, its unguided share
+    of the baseline's simulated search, its measured search over the baseline's measured
+    one): one least-squares fit over every encode (forced maps fix the guided nodes' scale,
+    coverage maps the unguided nodes'); one scale for both where the encodes cannot tell
+    them apart or the fit is not positive."""
+    if not rows:
+        return SearchScales(clip=clip)
+    a = np.array([[g, u] for g, u, _ in rows], dtype=float)
+    y = np.array([m for _, _, m in rows], dtype=float)
+    if np.linalg.matrix_rank(a) == 2:
+        coef = np.linalg.lstsq(a, y, rcond=None)[0]
+        if (coef > 0).all():
+            return SearchScales(float(coef[0]), float(coef[1]), len(rows), clip)
+    both = float(y.sum() / a.sum()) if a.sum() > 0 else 1.0
+    return SearchScales(both, both, len(rows), clip)
+
+
+def simulated_search_ratio(ratios: tuple[float, float], scales: SearchScales) -> float:
+    """A map's simulated search over its baseline's, scaled."""
+    return scales.guided * ratios[0] + scales.unguided * ratios[1]
+
+
+def time_saving_from_ratio(ratio: float, baseline_search_ns: float, baseline_cpu_s: float) -> float:
+    """The time saving of an encode whose search takes ``ratio`` of its baseline's measured
+    search time, everything outside the search as the baseline measured it."""
     total = baseline_cpu_s * 1e9
-    return 1.0 - (total - search + search * ratio) / total
+    return 1.0 - (total - baseline_search_ns * (1.0 - ratio)) / total if total > 0 else 0.0
 
 
 def exhaustive_pixels(width: int, height: int, sb_size: int) -> int:

@@ -35,6 +35,7 @@ class EncodeJob:
     native: tuple | None = None  # (exported model, AV1TOOLS_MODEL_POINT): the encoder runs the model itself
     env: tuple[tuple[str, str], ...] = ()  # more of the patch's variables (e.g. libaom's intra CNN off)
     write_records: bool = False  # the encoder's record of every coded frame (inter coding's structure)
+    write_nodes: bool = False  # every node's search time (what the simulation costs a map by)
 
     @property
     def records(self) -> Path:
@@ -44,6 +45,10 @@ class EncodeJob:
     def dump(self) -> Path:
         """Where a native encode writes the allowed set it used at every node."""
         return self.work / f"{self.name}.sets"
+
+    @property
+    def nodes(self) -> Path:
+        return self.work / f"{self.name}.nodes"
 
     @property
     def ivf(self) -> Path:
@@ -72,7 +77,13 @@ def run_encode(job: EncodeJob) -> Measurement:
     with Y4MReader(job.source) as reader:
         bit_depth, fps = reader.bit_depth, float(reader.header.fps)
     job.stats.unlink(missing_ok=True)
-    env = encoder_env(job.map_path, job.stats, job.exact, job.records if job.write_records else None) | dict(job.env)
+    env = encoder_env(
+        job.map_path,
+        job.stats,
+        job.exact,
+        job.records if job.write_records else None,
+        nodes=job.nodes if job.write_nodes else None,
+    ) | dict(job.env)
     if job.native is not None:
         env |= {MODEL_ENV: str(job.native[0]), POINT_ENV: job.native[1], DUMP_ENV: str(job.dump)}
     result = run_encoder(tools, job.settings, job.source, job.ivf, bit_depth, env=env)

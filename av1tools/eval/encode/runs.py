@@ -124,8 +124,9 @@ class Baseline(Run):
     label: str = "baseline"
 
     def plan(self, study: Study, clip: Clip, cq: int) -> Planned:
-        # inter coding: the frames it codes (hidden alt-refs, their references) are the map's frames too
-        job = replace(study.job(self, clip, cq), write_records=study.config.mode != "intra")
+        # inter coding: the frames it codes (hidden alt-refs, their references) are the map's
+        # frames too; its nodes' times are what the simulation costs a map's nodes by
+        job = replace(study.job(self, clip, cq), write_records=study.config.mode != "intra", write_nodes=True)
         return Planned(job, EncodeRun.of(job))
 
 

@@ -1,22 +1,27 @@
-"""The speed-up simulation of a study: per verdict, a cost model fitted per cq-level on the
-calibration clip's encodes (baseline and guided ones), then every guided run of the
-evaluated clips predicted from its map alone, against its clip's baseline simulated from
-its own counters."""
+"""The speed-up simulation of a study, per verdict: scales fitted on the calibration clip's
+guided encodes (their maps costed node by node in the calibration baseline, against what
+they measured), then every guided run of the evaluated clips predicted from its map alone,
+costed node by node in its own clip's baseline (``av1tools.eval.speedup``). The unit-cost
+model of the calibration encodes is reported too: ``av1tools evaluate`` simulates with it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from av1tools.encoder import read_stats
+from av1tools.encoder import read_node_times, read_stats
 from av1tools.eval.encode.clips import Clip
 from av1tools.eval.encode.measure import EncodeRun
 from av1tools.eval.encode.runs import KINDS, Baseline
 from av1tools.eval.speedup import (
+    BaselineNodes,
     CostModel,
-    calibrated,
+    SearchScales,
     fit_cost_model,
+    fit_scales,
+    search_ns,
     simulate_counters,
-    time_saving_against,
+    simulated_search_ratio,
+    time_saving_from_ratio,
 )
 
 
@@ -25,23 +30,45 @@ def _counters(run: EncodeRun | None, work: Path):
     return read_stats(path) if run and run.ok and path.exists() else None
 
 
-def cost_models(
-    runs: list[EncodeRun], calibration: Clip, cq_levels, work: Path, maps: dict | None = None
-) -> dict[int, CostModel]:
-    """Per cq-level, the cost model of the calibration clip's encodes in ``runs``: unit costs
-    from their counters, then scales from their measured times (guided encodes whose map
-    is in ``maps``)."""
+def _nodes(run: EncodeRun | None, work: Path) -> BaselineNodes | None:
+    path = work / f"{run.name}.nodes" if run else None
+    return BaselineNodes(read_node_times(path)) if run and run.ok and path.exists() else None
+
+
+def _baseline(runs: list[EncodeRun], clip: str, cq: int) -> EncodeRun | None:
+    return next((r for r in runs if r.clip == clip and r.cq_level == cq and r.kind == Baseline.kind), None)
+
+
+def _guided(runs: list[EncodeRun], clip: str, cq: int, maps: dict) -> list[EncodeRun]:
+    return [r for r in runs if r.clip == clip and r.cq_level == cq and KINDS[r.kind].guided and r.ok and r.name in maps]
+
+
+def scales(runs: list[EncodeRun], calibration: Clip, cq_levels, work: Path, maps: dict) -> SearchScales:
+    """The scales of the calibration clip's guided encodes in ``runs``, over every cq-level:
+    each encode's measured search over its baseline's is what its CPU time (the median over
+    rounds) saved, taken off the baseline's measured search (the inverse of the prediction)."""
+    rows = []
+    for cq in cq_levels:
+        base = _baseline(runs, calibration.ref.name, cq)
+        nodes, counters = _nodes(base, work), _counters(base, work)
+        if nodes is None or not counters or search_ns(counters) <= 0:
+            continue
+        searched = search_ns(counters)
+        for r in _guided(runs, calibration.ref.name, cq, maps):
+            measured = 1.0 - (base.cpu_seconds - r.cpu_seconds) * 1e9 / searched
+            rows.append((*nodes.map_ratios(maps[r.name]), measured))
+    return fit_scales(rows, calibration.ref.name)
+
+
+def cost_models(runs: list[EncodeRun], calibration: Clip, cq_levels, work: Path) -> dict[int, CostModel]:
+    """Per cq-level, the unit-cost model of the calibration clip's encodes in ``runs``."""
     models = {}
-    maps = maps or {}
-    pixels, frames = calibration.pixels, calibration.frames
     for cq in cq_levels:
         mine = [r for r in runs if r.clip == calibration.ref.name and r.cq_level == cq]
         base = [(s, r.cpu_seconds) for r in mine if r.kind == Baseline.kind and (s := _counters(r, work))]
-        guided = [(s, r.cpu_seconds, r.name) for r in mine if KINDS[r.kind].guided and (s := _counters(r, work))]
+        guided = [(s, r.cpu_seconds) for r in mine if KINDS[r.kind].guided and (s := _counters(r, work))]
         if base:
-            model = fit_cost_model(base, [g[:2] for g in guided], pixels, frames, cq, calibration.ref.name)
-            mapped = [(s, cpu, list(maps[name])) for s, cpu, name in guided if name in maps]
-            models[cq] = calibrated(model, base, mapped, pixels, frames)
+            models[cq] = fit_cost_model(base, guided, calibration.pixels, calibration.frames, cq, calibration.ref.name)
     return models
 
 
@@ -55,31 +82,40 @@ def simulate(
     verdicts,
 ) -> dict:
     """Sets each guided run's ``simulated_time_saving``; returns the report's simulation
-    section per verdict (the cost models and the simulated baselines' cost per pixel)."""
+    section per verdict (its scales, the unit-cost models and the simulated baselines' cost
+    per pixel)."""
     if calibration is None:
         return {"note": "no calibration clip: the simulation was not run"}
     out: dict = {"calibration_clip": calibration.ref.name}
     for verdict in verdicts:
         mine = [r for r in runs if r.verdict == verdict]
-        out[verdict] = _simulate(mine, clips, cost_models(mine, calibration, cq_levels, work, maps), maps, work)
+        fitted = scales(mine, calibration, cq_levels, work, maps)
+        models = cost_models(mine, calibration, cq_levels, work)
+        out[verdict] = {
+            "scales": fitted.to_dict(),
+            "cost_models": {str(cq): m.to_dict() for cq, m in models.items()},
+            "baseline_ns_per_pixel": _simulate(mine, clips, fitted, models, maps, work, cq_levels),
+        }
     return out
 
 
-def _simulate(runs: list[EncodeRun], clips: list[Clip], models: dict, maps: dict, work: Path) -> dict:
+def _simulate(
+    runs: list[EncodeRun], clips: list[Clip], fitted: SearchScales, models: dict, maps: dict, work: Path, cq_levels
+) -> dict:
     baseline_per_pixel = {}
     for clip in clips:
-        for cq, model in models.items():
-            mine = [r for r in runs if r.clip == clip.ref.name and r.cq_level == cq]
-            baseline = next((r for r in mine if r.kind == Baseline.kind), None)
+        for cq in cq_levels:
+            baseline = _baseline(runs, clip.ref.name, cq)
             counters = _counters(baseline, work)
             if not counters:
                 continue
-            base_ns = simulate_counters(counters, model, clip.pixels)
-            baseline_per_pixel[f"{clip.ref.name}:{cq}"] = base_ns / (clip.pixels * clip.frames)
-            for r in mine:
-                if r.ok and r.name in maps:  # against the clip's own measured baseline
-                    r.simulated_time_saving = time_saving_against(maps[r.name], model, counters, baseline.cpu_seconds)
-    return {
-        "cost_models": {str(cq): m.to_dict() for cq, m in models.items()},
-        "baseline_ns_per_pixel": baseline_per_pixel,
-    }
+            if cq in models:  # what ``av1tools evaluate`` compares its simulated maps with
+                base_ns = simulate_counters(counters, models[cq], clip.pixels)
+                baseline_per_pixel[f"{clip.ref.name}:{cq}"] = base_ns / (clip.pixels * clip.frames)
+            nodes = _nodes(baseline, work)
+            if nodes is None:  # a baseline without node times (an older study's): not simulated
+                continue
+            for r in _guided(runs, clip.ref.name, cq, maps):
+                ratio = simulated_search_ratio(nodes.map_ratios(maps[r.name]), fitted)
+                r.simulated_time_saving = time_saving_from_ratio(ratio, search_ns(counters), baseline.cpu_seconds)
+    return baseline_per_pixel

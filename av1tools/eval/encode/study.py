@@ -234,7 +234,15 @@ def _encode(config: EvalEncodeConfig, planned: list[Planned], counter: _Counter,
     """One round of the planned encodes (inline, on local processes or Dask), their outcomes
     recorded; ``measure``: decode and score the bitstreams too (the first round)."""
     # the bitstream and the frame records are the same every round: made once, in the first
-    jobs = [replace(p.job, measure_quality=measure, write_records=p.job.write_records and measure) for p in planned]
+    jobs = [
+        replace(
+            p.job,
+            measure_quality=measure,
+            write_records=p.job.write_records and measure,
+            write_nodes=p.job.write_nodes and measure,
+        )
+        for p in planned
+    ]
     outcomes = run_jobs(run_encode, jobs, config.jobs, config.scheduler, counter)
     for p, outcome in zip(planned, outcomes):
         p.run.record(outcome.result, outcome.error, p.job.stats)
