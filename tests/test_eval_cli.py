@@ -69,6 +69,10 @@ def test_eval_encode_report(trained_run, tmp_path, cli):
     assert instrument["oracle_identical"] == 4 and instrument["oracle_mismatched_nodes"] == 0
     assert report["simulation"]["calibration_clip"] == "coffee-pan"
     assert set(report["simulation"]["stock"]["cost_models"]) == {"23", "31", "39", "47"}
+    # the scales come from the calibration clip's guided encodes (top-1 and cover 0.9 at 4 cq-levels)
+    assert report["simulation"]["stock"]["scales"]["encodes"] == 8
+    assert report["simulation"]["exact"]["scales"]["encodes"] == 12  # the oracle too
+    assert all((tmp_path / "encodes" / f"{r['name']}.nodes").exists() for r in report["runs"] if r["kind"] == "baseline")
     for label in ("oracle", "model top-1", "model cover 0.9"):
         assert exact[label]["simulation_error"] is not None
     md, page = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
@@ -76,7 +80,7 @@ def test_eval_encode_report(trained_run, tmp_path, cli):
         assert f"## {section}" in md and f"<h2>{section}</h2>" in page
     for label in ("baseline", "oracle", "model top-1", "cpu-used 6"):
         assert f"| {label} |" in md
-    assert "libaom's presets" in md and "AV1TOOLS_EXACT_GUIDE=1" in md
+    assert "libaom's presets" in md and "AV1TOOLS_EXACT_GUIDE=1" in md and "Largest error:" in md
 
 
 def test_eval_encode_refuses_bad_options_before_encoding(tmp_path, cli, aom_tools):
