@@ -141,6 +141,8 @@ def main() -> None:
             f"simulated {sim * 100:5.1f}%  error {(sim - measured) * 100:+6.1f} (when run {was})"
         )
     worst = max((abs(r["error"]) for r in rows), default=0.0)
+    if not rows:
+        raise SystemExit(f"{args.study}: no run simulated (its baselines have no node times: a study from before them)")
     print(f"largest error: {worst * 100:.1f} points over {len(rows)} points")
     if args.json:
         doc = {"study": str(args.study), "scales": {v: section[v]["scales"] for v in verdicts}}

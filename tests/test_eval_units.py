@@ -261,6 +261,28 @@ def test_a_map_is_costed_where_its_nodes_stand_in_the_baseline():
     assert nodes.node_ns(MapEntry(0, 0, 32, 32, 1 << P.NONE)) == (((10 + 40) / 2 + 200), 0.0)
 
 
+def test_what_libaom_would_not_search_costs_nothing_and_what_a_map_does_not_name_costs_all():
+    """Below a node left to libaom's search whose baseline never tried SPLIT, a map's nodes
+    are not searched; a frame the map names no node of keeps its whole baseline search; a
+    type never tried at a size costs the size's mean evaluation; a node searched twice is one
+    node with both searches' time."""
+    P = Partition
+    plain = _node(0, 0, 32, 110, {P.NONE: 100})  # never split
+    root = _node(0, 0, 64, 50, {P.NONE: 20, P.SPLIT: 10}, below=110)
+    other = _node(0, 0, 64, 70, {P.NONE: 60})  # a second frame
+    other[0][0] = 1
+    twice = _node(32, 0, 32, 40, {P.HORZ: 30})
+    nodes = BaselineNodes(_nodes(plain, root, other, twice, twice))
+    assert nodes.frame_ns == {(0, False): 160, (1, False): 70} and nodes.search_ns == 230
+    below = [MapEntry(0, x, y, 16, 1 << P.NONE) for y in (0, 16) for x in (0, 16)]
+    left = [MapEntry(0, 0, 0, 64, 1 << P.SPLIT), MapEntry(0, 0, 0, 32, 0, guided=False)]
+    assert nodes.map_search_ns(left + below) == (10 + 20, 110 + 70)  # frame 1: all of its search
+    # the node searched twice: both searches (HORZ 2 x 30, overhead 2 x 10); VERT, never tried
+    # at 32x32, costs the mean of the types tried there (NONE 100, HORZ 60)
+    assert nodes.node_ns(MapEntry(0, 32, 0, 32, 1 << P.HORZ)) == (2 * 30 + 2 * (40 - 30), 0.0)
+    assert nodes.node_ns(MapEntry(0, 0, 0, 32, 1 << P.VERT)) == (10 + (100 + 2 * 30) / 2, 0.0)
+
+
 def test_an_8x8_node_carries_its_4x4_searches():
     P = Partition
     split = _node(0, 0, 8, 70, {P.NONE: 40, P.SPLIT: 20}, below=300)

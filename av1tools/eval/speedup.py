@@ -9,7 +9,8 @@ node the encoder timed (AV1TOOLS_NODE_TIMES; ``BaselineNodes``):
   coverage map leaves cost what they cost, not the size's average;
 - a node the map guides costs the baseline's own time of each allowed type at that node
   (the size's mean evaluation where the baseline never tried that type there) and the
-  node's overhead beyond its types;
+  node's overhead beyond its types; a node the baseline never searched, the size's mean;
+  a frame the map names no node of, its whole baseline search;
 - what these costs miss (a forced type runs without the budget an earlier type gave it,
   results libaom reused) is two scales fitted on the calibration clip's guided encodes
   (``fit_scales``), never on the evaluated clips.
@@ -30,7 +31,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from av1tools.encoder import NODE_FIELDS, NODE_TYPES, SPLIT_BIT, NodeTimes
+from av1tools.encoder import NODE_TYPES, SPLIT_BIT, NodeTimes
 from av1tools.encoder import STAT_SIZE_ROW as SIZE_ROW
 from av1tools.partition import MI_SIZE, MIN_NODE_SIZE, Partition, allowed_partitions, edge_allowed, mi_grid_shape
 
@@ -192,59 +193,94 @@ class BaselineNodes:
     each node of a map costs where it stands."""
 
     def __init__(self, times: NodeTimes) -> None:
-        f, types = times.fields.astype(float), times.type_ns.astype(float)
-        col = {name: f[:, NODE_FIELDS.index(name)] for name in NODE_FIELDS}
-        size, tried = col["size"], times.column("types")
-        # the search's time: its root nodes' (the largest size searched), sub-blocks included
-        self.search_ns = float(col["ns"][size == size.max()].sum()) if len(f) else 0.0
-        self._row = {
-            (int(p), bool(h), int(c) * MI_SIZE, int(r) * MI_SIZE, int(s)): i
-            for i, (p, h, r, c, s) in enumerate(times.fields[:, :5].tolist())
-        }
-        self._own, self._ns = col["own_ns"].tolist(), col["ns"].tolist()
-        self._tried, self._types = tried.tolist(), types.tolist()
-        self._overhead = (col["own_ns"] - types.sum(axis=1)).tolist()
+        nodes: dict[tuple, list] = {}  # key -> [ns, own, tried mask, type ns]
+        for (p, h, r, c, s, _, tried, ns, own), types in zip(times.fields.tolist(), times.type_ns.tolist()):
+            key = (int(p), bool(h), int(c) * MI_SIZE, int(r) * MI_SIZE, int(s))
+            if key in nodes:  # searched twice (libaom's search again when nothing was valid)
+                n = nodes[key]
+                n[0], n[1], n[2] = n[0] + ns, n[1] + own, n[2] | tried
+                n[3] = [a + b for a, b in zip(n[3], types)]
+            else:
+                nodes[key] = [float(ns), float(own), int(tried), [float(t) for t in types]]
+        self._nodes = nodes
+        root = max((k[4] for k in nodes), default=0)
+        # per coded frame, and in all: the search's time, its root nodes' with their sub-blocks
+        self.frame_ns: dict[tuple[int, bool], float] = {}
+        for k, n in nodes.items():
+            if k[4] == root:
+                self.frame_ns[k[:2]] = self.frame_ns.get(k[:2], 0.0) + n[0]
+        self.search_ns = float(sum(self.frame_ns.values()))
         self._mean_own, self._mean_overhead, self._mean_type = {}, {}, {}
-        for s in np.unique(size).astype(int).tolist():
-            at = size == s
-            self._mean_own[s] = float(col["own_ns"][at].mean())
-            self._mean_overhead[s] = float((col["own_ns"][at] - types[at].sum(axis=1)).mean())
-            evaluated = np.array([(tried[at] >> t) & 1 for t in range(NODE_TYPES)]).sum(axis=1)
-            self._mean_type[s] = (types[at].sum(axis=0) / np.maximum(evaluated, 1)).tolist()
-        eights = size == 8
-        split = eights & ((tried >> int(Partition.SPLIT)) & 1 == 1)
-        # an 8x8 node's 4x4 sub-blocks (never map entries): their search, where it ran / on average
-        self._split4_ns = float((col["ns"][split] - col["own_ns"][split]).mean()) if split.any() else 0.0
-        self._below8_ns = float((col["ns"][eights] - col["own_ns"][eights]).mean()) if eights.any() else 0.0
+        for size in sorted({k[4] for k in nodes}):
+            mine = [n for k, n in nodes.items() if k[4] == size]
+            self._mean_own[size] = float(np.mean([n[1] for n in mine]))
+            self._mean_overhead[size] = float(np.mean([n[1] - sum(n[3]) for n in mine]))
+            tried = np.array([[n[2] >> t & 1 for t in range(NODE_TYPES)] for n in mine]).sum(axis=0)
+            spent = np.array([n[3] for n in mine]).sum(axis=0)
+            known = [spent[t] / tried[t] for t in range(NODE_TYPES) if tried[t]]
+            # a type never tried at this size: the size's mean evaluation
+            fallback = float(np.mean(known)) if known else 0.0
+            self._mean_type[size] = [spent[t] / tried[t] if tried[t] else fallback for t in range(NODE_TYPES)]
+        eights = [n for k, n in nodes.items() if k[4] == 8]
+        split = [n for n in eights if n[2] & SPLIT_BIT]
+        # an 8x8 node's 4x4 sub-blocks (never map entries): their search where it ran, on average
+        self._split4_ns = float(np.mean([n[0] - n[1] for n in split])) if split else 0.0
+        self._below8_ns = float(np.mean([n[0] - n[1] for n in eights])) if eights else 0.0
+
+    def _searched(self, e, unguided: set, pruned: set) -> bool:
+        """Whether the guided encode searches ``e``: not below a node left to libaom's search
+        whose baseline search never tried SPLIT there (nor below such an unsearched node)."""
+        if e.size >= max(self._mean_own, default=0):
+            return True
+        parent = (e.display_index, bool(e.hidden), e.x - e.x % (2 * e.size), e.y - e.y % (2 * e.size), 2 * e.size)
+        if parent in pruned:
+            return False
+        if parent not in unguided:
+            return True
+        n = self._nodes.get(parent)  # never searched in the baseline either: its children may be
+        return n is None or bool(n[2] & SPLIT_BIT)
 
     def node_ns(self, e) -> tuple[float, float]:
         """(guided, unguided) cost of one map entry (``MapEntry``), sub-blocks excluded
-        except an 8x8 node's 4x4 ones."""
+        except an 8x8 node's 4x4 ones; a node the baseline never searched costs the size's
+        mean node (mean overhead and mean evaluations, for a guided one)."""
         if e.size < 8:
             return 0.0, 0.0
-        i = self._row.get((e.display_index, bool(e.hidden), e.x, e.y, e.size))
+        n = self._nodes.get((e.display_index, bool(e.hidden), e.x, e.y, e.size))
         if not e.guided:
-            if i is None:
+            if n is None:
                 return 0.0, self._mean_own.get(e.size, 0.0) + (self._below8_ns if e.size == 8 else 0.0)
-            return 0.0, self._own[i] + (self._ns[i] - self._own[i] if e.size == 8 else 0.0)
+            return 0.0, n[0] if e.size == 8 else n[1]
         mean = self._mean_type.get(e.size, [0.0] * NODE_TYPES)
-        tried = self._tried[i] if i is not None else 0
-        cost = self._overhead[i] if i is not None else self._mean_overhead.get(e.size, 0.0)
+        tried = n[2] if n is not None else 0
+        cost = n[1] - sum(n[3]) if n is not None else self._mean_overhead.get(e.size, 0.0)
         for t in range(NODE_TYPES):
             if e.mask >> t & 1:
-                cost += self._types[i][t] if tried >> t & 1 else mean[t]
+                cost += n[3][t] if tried >> t & 1 else mean[t]
         if e.size == 8 and e.mask & SPLIT_BIT:
-            cost += self._ns[i] - self._own[i] if tried & SPLIT_BIT else self._split4_ns
+            cost += n[0] - n[1] if tried & SPLIT_BIT else self._split4_ns
         return cost, 0.0
 
     def map_search_ns(self, entries: Iterable) -> tuple[float, float]:
         """A map's simulated search: (its guided nodes, the nodes it leaves to libaom's
-        search), every entry the guided encoder reaches costed where it stands."""
+        search), every entry the guided encoder reaches costed where it stands, largest
+        first. A map may list nodes below one it leaves to libaom that libaom would not
+        search (the baseline never split there): they cost nothing. A coded frame the map
+        names no node of keeps the baseline's whole search of it."""
         guided = unguided = 0.0
-        for e in entries:
+        left, pruned, named = set(), set(), set()
+        for e in sorted(entries, key=lambda e: -e.size):
+            key = (e.display_index, bool(e.hidden), e.x, e.y, e.size)
+            named.add(key[:2])
+            if not self._searched(e, left, pruned):
+                pruned.add(key)
+                continue
+            if not e.guided:
+                left.add(key)
             g, u = self.node_ns(e)
             guided += g
             unguided += u
+        unguided += sum(ns for frame, ns in self.frame_ns.items() if frame not in named)
         return guided, unguided
 
     def map_ratios(self, entries: Iterable) -> tuple[float, float]:
