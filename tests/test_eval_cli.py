@@ -72,7 +72,8 @@ def test_eval_encode_report(trained_run, tmp_path, cli):
     # the scales come from the calibration clip's guided encodes (top-1 and cover 0.9 at 4 cq-levels)
     assert report["simulation"]["stock"]["scales"]["encodes"] == 8
     assert report["simulation"]["exact"]["scales"]["encodes"] == 12  # the oracle too
-    assert all((tmp_path / "encodes" / f"{r['name']}.nodes").exists() for r in report["runs"] if r["kind"] == "baseline")
+    baselines = [r["name"] for r in report["runs"] if r["kind"] == "baseline"]
+    assert all((tmp_path / "encodes" / f"{name}.nodes").exists() for name in baselines)
     for label in ("oracle", "model top-1", "model cover 0.9"):
         assert exact[label]["simulation_error"] is not None
     md, page = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
