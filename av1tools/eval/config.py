@@ -65,7 +65,7 @@ class EvalEncodeConfig:
     threads: int = 1  # the encoder's and the model's threads alike
     verdicts: tuple[str, ...] = VERDICTS
     exact_runs: str = "all"  # under the exact verdict: "all" runs, or only the "check" (baseline and oracle)
-    guided_features: str = "stock"  # measured fastest at equal quality (docs/guided.md)
+    guided_features: str = "stock"  # libaom's own; which is fastest is not settled (docs/guided.md)
     budgets: tuple[float, ...] = (0.5, 1.0, 2.0)  # BD-rate budgets (%) the best point is named for
     heuristic: str | None = None  # a variance table run at the same points ("default": the shipped one)
     swap: bool = False  # also libaom's intra partition CNN off, alone and with the model in its place
