@@ -8,7 +8,11 @@ search; a native run's own dump where it has one), runs eval-encode's own simula
 each point's simulated time saving and error against the measured one, beside the error the
 study itself reported (the simulation as it was when it ran).
 
-    python benchmarks/simulation_check.py reports/study [--json check.json]
+    python benchmarks/simulation_check.py reports/study [--json check.json] [--leave-one-out]
+
+``--leave-one-out`` also predicts each evaluated clip with scales pooled over every other
+clip of the study (the calibration clip and the other evaluated ones): what a calibration on
+several clips would give, checked without fitting to the clip predicted.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from types import SimpleNamespace
 
 from av1tools.encoder import MAP_HEADER, SPLIT_BIT, MapEntry, read_stats
 from av1tools.eval.encode.measure import EncodeRun
-from av1tools.eval.encode.simulate import simulate
+from av1tools.eval.encode.simulate import _baseline, _counters, _guided, _nodes, simulate
+from av1tools.eval.speedup import fit_scales, search_ns, simulated_search_ratio, time_saving_from_ratio
 from av1tools.partition import MI_SIZE, MIN_NODE_SIZE
 
 
@@ -91,10 +96,56 @@ def as_clip(size: dict) -> SimpleNamespace:
     return SimpleNamespace(ref=SimpleNamespace(name=size["name"]), pixels=size["pixels"], frames=size["frames"])
 
 
+def _calibration_rows(runs, clip: str, cq_levels, work: Path, maps: dict) -> list:
+    """One clip's guided encodes as scale-fitting rows (its maps costed in its own baseline,
+    against what their median CPU times saved), each with its run and baseline."""
+    rows = []
+    for cq in cq_levels:
+        base = _baseline(runs, clip, cq)
+        nodes, counters = _nodes(base, work), _counters(base, work)
+        if nodes is None or not counters or search_ns(counters) <= 0:
+            continue
+        searched = search_ns(counters)
+        for r in _guided(runs, clip, cq, maps):
+            measured = 1.0 - (base.cpu_seconds - r.cpu_seconds) * 1e9 / searched
+            rows.append(((*nodes.map_ratios(maps[r.name]), measured), r, base, searched))
+    return rows
+
+
+def leave_one_out(runs, clips: list[str], calibration: str, cq_levels, verdicts, work: Path, maps: dict) -> float:
+    """Each evaluated clip predicted with scales pooled over every other clip of the study
+    (the calibration clip and the other evaluated ones): prints each point's error, returns
+    the largest."""
+    worst = 0.0
+    for verdict in verdicts:
+        mine = [r for r in runs if r.verdict == verdict]
+        rows = {c: _calibration_rows(mine, c, cq_levels, work, maps) for c in [*clips, calibration]}
+        for clip in clips:
+            scales = fit_scales([row for other, rs in rows.items() if other != clip for row, *_ in rs])
+            points = defaultdict(list)
+            for ratios, r, base, searched in rows[clip]:
+                sim = time_saving_from_ratio(simulated_search_ratio(ratios[:2], scales), searched, base.cpu_seconds)
+                points[r.label].append((sim, 1 - r.cpu_seconds / base.cpu_seconds))
+            for label, v in sorted(points.items()):
+                error = statistics.mean(x[0] for x in v) - statistics.mean(x[1] for x in v)
+                worst = max(worst, abs(error))
+                print(
+                    f"leave-one-out {verdict:6s} {clip:24s} {label:22s} scales {scales.guided:.3f} / "
+                    f"{scales.unguided:.3f}  error {error * 100:+6.1f}"
+                )
+    print(f"leave-one-out largest error: {worst * 100:.1f} points")
+    return worst
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("study", type=Path)
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--leave-one-out",
+        action="store_true",
+        help="also predict each clip with scales pooled over every other clip of the study",
+    )
     args = ap.parse_args()
     report = json.loads((args.study / "report.json").read_text())
     work = args.study / "encodes"
@@ -144,8 +195,11 @@ def main() -> None:
     if not rows:
         raise SystemExit(f"{args.study}: no run simulated (its baselines have no node times: a study from before them)")
     print(f"largest error: {worst * 100:.1f} points over {len(rows)} points")
+    names = [c["name"] for c in settings["clips"]]
+    loo = leave_one_out(runs, names, calibration, cq_levels, verdicts, work, maps) if args.leave_one_out else None
     if args.json:
         doc = {"study": str(args.study), "scales": {v: section[v]["scales"] for v in verdicts}}
+        doc["leave_one_out_largest_error"] = loo
         args.json.write_text(json.dumps(doc | {"rows": rows, "largest_error": worst}, indent=2))
 
 
