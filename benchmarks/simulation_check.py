@@ -28,8 +28,8 @@ from types import SimpleNamespace
 
 from av1tools.encoder import MAP_HEADER, SPLIT_BIT, MapEntry, read_stats
 from av1tools.eval.encode.measure import EncodeRun
-from av1tools.eval.encode.simulate import _baseline, _counters, _guided, _nodes, simulate
-from av1tools.eval.speedup import fit_scales, search_ns, simulated_search_ratio, time_saving_from_ratio
+from av1tools.eval.encode.simulate import calibration_rows, simulate
+from av1tools.eval.speedup import fit_scales, simulated_search_ratio, time_saving_from_ratio
 from av1tools.partition import MI_SIZE, MIN_NODE_SIZE
 
 
@@ -96,22 +96,6 @@ def as_clip(size: dict) -> SimpleNamespace:
     return SimpleNamespace(ref=SimpleNamespace(name=size["name"]), pixels=size["pixels"], frames=size["frames"])
 
 
-def _calibration_rows(runs, clip: str, cq_levels, work: Path, maps: dict) -> list:
-    """One clip's guided encodes as scale-fitting rows (its maps costed in its own baseline,
-    against what their median CPU times saved), each with its run and baseline."""
-    rows = []
-    for cq in cq_levels:
-        base = _baseline(runs, clip, cq)
-        nodes, counters = _nodes(base, work), _counters(base, work)
-        if nodes is None or not counters or search_ns(counters) <= 0:
-            continue
-        searched = search_ns(counters)
-        for r in _guided(runs, clip, cq, maps):
-            measured = 1.0 - (base.cpu_seconds - r.cpu_seconds) * 1e9 / searched
-            rows.append(((*nodes.map_ratios(maps[r.name]), measured), r, base, searched))
-    return rows
-
-
 def leave_one_out(runs, clips: list[str], calibration: str, cq_levels, verdicts, work: Path, maps: dict) -> float:
     """Each evaluated clip predicted with scales pooled over every other clip of the study
     (the calibration clip and the other evaluated ones): prints each point's error, returns
@@ -119,7 +103,7 @@ def leave_one_out(runs, clips: list[str], calibration: str, cq_levels, verdicts,
     worst = 0.0
     for verdict in verdicts:
         mine = [r for r in runs if r.verdict == verdict]
-        rows = {c: _calibration_rows(mine, c, cq_levels, work, maps) for c in [*clips, calibration]}
+        rows = {c: calibration_rows(mine, c, cq_levels, work, maps) for c in [*clips, calibration]}
         for clip in clips:
             scales = fit_scales([row for other, rs in rows.items() if other != clip for row, *_ in rs])
             points = defaultdict(list)

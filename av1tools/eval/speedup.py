@@ -203,7 +203,7 @@ class BaselineNodes:
             else:
                 nodes[key] = [float(ns), float(own), int(tried), [float(t) for t in types]]
         self._nodes = nodes
-        root = max((k[4] for k in nodes), default=0)
+        self._root = root = max((k[4] for k in nodes), default=0)
         # per coded frame, and in all: the search's time, its root nodes' with their sub-blocks
         self.frame_ns: dict[tuple[int, bool], float] = {}
         for k, n in nodes.items():
@@ -230,7 +230,7 @@ class BaselineNodes:
     def _searched(self, e, unguided: set, pruned: set) -> bool:
         """Whether the guided encode searches ``e``: not below a node left to libaom's search
         whose baseline search never tried SPLIT there (nor below such an unsearched node)."""
-        if e.size >= max(self._mean_own, default=0):
+        if e.size >= self._root:
             return True
         parent = (e.display_index, bool(e.hidden), e.x - e.x % (2 * e.size), e.y - e.y % (2 * e.size), 2 * e.size)
         if parent in pruned:

@@ -43,21 +43,29 @@ def _guided(runs: list[EncodeRun], clip: str, cq: int, maps: dict) -> list[Encod
     return [r for r in runs if r.clip == clip and r.cq_level == cq and KINDS[r.kind].guided and r.ok and r.name in maps]
 
 
-def scales(runs: list[EncodeRun], calibration: Clip, cq_levels, work: Path, maps: dict) -> SearchScales:
-    """The scales of the calibration clip's guided encodes in ``runs``, over every cq-level:
-    each encode's measured search over its baseline's is what its CPU time (the median over
-    rounds) saved, taken off the baseline's measured search (the inverse of the prediction)."""
+def calibration_rows(runs: list[EncodeRun], clip: str, cq_levels, work: Path, maps: dict) -> list[tuple]:
+    """One clip's guided encodes in ``runs`` as scale-fitting rows, each (its map's guided
+    and unguided shares of the baseline's simulated search, its measured search over the
+    baseline's measured one), its run, its baseline and the baseline's measured search. The
+    measured share is what the encode's CPU time (the median over rounds) saved, taken off
+    the baseline's measured search: the inverse of the prediction."""
     rows = []
     for cq in cq_levels:
-        base = _baseline(runs, calibration.ref.name, cq)
+        base = _baseline(runs, clip, cq)
         nodes, counters = _nodes(base, work), _counters(base, work)
         if nodes is None or not counters or search_ns(counters) <= 0:
             continue
         searched = search_ns(counters)
-        for r in _guided(runs, calibration.ref.name, cq, maps):
+        for r in _guided(runs, clip, cq, maps):
             measured = 1.0 - (base.cpu_seconds - r.cpu_seconds) * 1e9 / searched
-            rows.append((*nodes.map_ratios(maps[r.name]), measured))
-    return fit_scales(rows, calibration.ref.name)
+            rows.append(((*nodes.map_ratios(maps[r.name]), measured), r, base, searched))
+    return rows
+
+
+def scales(runs: list[EncodeRun], calibration: Clip, cq_levels, work: Path, maps: dict) -> SearchScales:
+    """The scales of the calibration clip's guided encodes in ``runs``, over every cq-level."""
+    rows = calibration_rows(runs, calibration.ref.name, cq_levels, work, maps)
+    return fit_scales([row for row, *_ in rows], calibration.ref.name)
 
 
 def cost_models(runs: list[EncodeRun], calibration: Clip, cq_levels, work: Path) -> dict[int, CostModel]:
