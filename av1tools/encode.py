@@ -61,14 +61,14 @@ def exported_model(model: str, mode: str = "intra") -> Path:
     encoder cannot run is refused by name."""
     from av1tools.model.families import FAMILIES, family_of, run_directory
     from av1tools.model.superblock.checkpoint import load_superblock
-    from av1tools.model.superblock.export import ExportError, export_superblock
+    from av1tools.model.superblock.export import VERSION, ExportError, export_superblock
 
     run_dir = run_directory(model, mode)
     family = family_of(run_dir)
     if family is not FAMILIES["superblock"]:
         raise EncodeError(f"{run_dir}: a {family.name} model; the encoder runs superblock models only")
     checkpoint = run_dir / family.checkpoint
-    path = cache_dir("exported") / f"{file_sha256(checkpoint)[:16]}-calibrated.av1tnet"
+    path = cache_dir("exported") / f"{file_sha256(checkpoint)[:16]}-calibrated-v{VERSION}.av1tnet"
     if not path.exists():
         net, extra = load_superblock(run_dir)
         try:

@@ -536,7 +536,7 @@ def test_the_default_models_recipe_runs_end_to_end_on_a_fixture_package(aom_tool
         sequences=4,  # fix-photos-wide at three sizes, then small: two groups, one validates
         cq_levels=(40, 50),
         cpu_used=6,
-        model=SuperblockConfig(widths=(4, 4, 4, 4, 4)),
+        model=SuperblockConfig(widths=(4, 4, 4, 4, 4), margin=16, activity=True, frame_size=True),
         train=TrainConfig(epochs=1, batch_size=8, progress=False),
     )
     out = tmp_path / "model"

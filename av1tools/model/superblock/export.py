@@ -6,7 +6,7 @@ and config only) and one operating point; ``read_export(path)`` reads it back. T
 
     header, 24 bytes
       char[8]  magic           b"AV1TSBNT"
-      u32      version         1
+      u32      version         2
       u32      payload bytes   everything after the header
       u32      CRC-32          of the payload (zlib's, the IEEE polynomial)
       u32      reserved        0
@@ -15,13 +15,16 @@ and config only) and one operating point; ``read_export(path)`` reads it back. T
       u32      superblock size (64), u32 types (10), u32 q embedding width (32)
       f32      BLOCK_SCALE, f32 qindex divisor (255)
       u32      rule (1 top_k, 2 threshold, 3 coverage), u32 k, f64 value, u32 max_types
+      u32      margin (0, 16, 32), u32 activity (0, 1), u32 frame size (0, 1): the context inputs
       u32      length, then the SuperblockConfig as UTF-8 JSON (for read_export only)
       u32      number of tensors, then per tensor (state_dict order):
                u32 name length, name (ASCII), u32 ndim, u32 dims[ndim], f32 data (C order)
 
-Version 1 is exactly ``SuperblockNet`` of av1tools.model.superblock.net (no context inputs): the encoder refuses any
-other version, a wrong magic, a payload of another length or CRC, and tensors whose names
-or shapes are not the ones the widths imply.
+Version 2 is ``SuperblockNet`` of av1tools.model.superblock.net with its all-intra context
+inputs (a margin of the frame around the superblock, a local-activity channel, the frame's
+size beside the qindex; version 1 had none); the motion inputs (references, frame info) are
+not exported. The encoder refuses any other version, a wrong magic, a payload of another
+length or CRC, and tensors whose names or shapes are not the ones the widths and inputs imply.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from av1tools.partition import NUM_PARTITIONS
 from av1tools.paths import atomic_output
 
 MAGIC = b"AV1TSBNT"
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct("<8sIIII")
 Q_EMBED = 32
 Q_SCALE = 255.0  # SuperblockPredictor.type_probs: qindex / 255
@@ -75,13 +78,12 @@ def _point_of(rule: int, k: int, value: float, max_types: int) -> OperatingPoint
 
 def export_bytes(net: SuperblockNet, point: OperatingPoint) -> bytes:
     config: SuperblockConfig = net.config
-    # Context options of later SuperblockNet versions (a margin around the superblock, a
-    # local-activity channel, the frame's size beside q, the references' windows, the
-    # frame's place in the group) are not what the encoder runs.
-    names = ("margin", "activity", "frame_size", "references", "frame_info")
+    # The motion inputs (the references' windows, the frame's place in the group) are not
+    # what the encoder runs: it has no reference pictures at the model's call.
+    names = ("references", "frame_info")
     extras = {k: getattr(config, k) for k in names if getattr(config, k, None)}
     if extras:
-        raise ExportError(f"the encoder runs the plain superblock net, not one with {extras}")
+        raise ExportError(f"the encoder runs the all-intra superblock net, not one with {extras}")
     widths = tuple(int(w) for w in config.widths)
     if len(widths) != 5:
         raise ExportError(f"a superblock net has 5 widths, not {len(widths)}")
@@ -91,6 +93,7 @@ def export_bytes(net: SuperblockNet, point: OperatingPoint) -> bytes:
     parts = [struct.pack("<I", len(widths)), struct.pack(f"<{len(widths)}I", *widths)]
     parts.append(struct.pack("<IIIff", SB, NUM_PARTITIONS, Q_EMBED, BLOCK_SCALE, Q_SCALE))
     parts.append(struct.pack("<IIdI", rule, k, value, max_types))
+    parts.append(struct.pack("<III", config.margin, int(config.activity), int(config.frame_size)))
     blob = json.dumps(config.to_dict(), sort_keys=True).encode()
     parts.append(struct.pack("<I", len(blob)) + blob)
     state = net.state_dict()
@@ -162,9 +165,12 @@ def read_export(path: str | Path) -> tuple[SuperblockConfig, dict[str, torch.Ten
     if (sb, types, q_embed) != (SB, NUM_PARTITIONS, Q_EMBED) or scale != np.float32(BLOCK_SCALE) or q_scale != Q_SCALE:
         raise ExportError(f"{path}: a network other than this av1tools' SuperblockNet")
     point = _point_of(*take("IIdI"))
+    context = take("III")
     (length,) = take("I")
     config = SuperblockConfig.from_dict(json.loads(payload[pos : pos + length]))
     pos += length
+    if context != (config.margin, int(config.activity), int(config.frame_size)):
+        raise ExportError(f"{path}: context inputs {context} differ from its config's")
     if tuple(config.widths) != tuple(widths):
         raise ExportError(f"{path}: widths {widths} differ from its config's {config.widths}")
     (count,) = take("I")
