@@ -171,6 +171,31 @@ def test_native_inference_measures_what_the_decision_file_measures(tmp_path, cli
     assert 0 < rows["native"]["model cover 0.8"]["inference_share"] < 0.05
 
 
+def test_compare_features_measures_both_feature_sets_in_one_study(tmp_path, cli, aom_tools):
+    """The other guided speed features' curve beside the model's, in the same study: its own
+    rows, best points and ladder verdicts, run with the exact switch (the instrument's speed
+    features), so its encodes differ from the model's stock-feature ones."""
+    args = ["eval-encode", "--seq", "carphone", "--model", "default", "--out", tmp_path, "--frames", "2"]
+    args += ["--cpu-used", "5", "--presets", "6", "--verdict", "stock", "--repeat", "1", "--calibration", ""]
+    args += ["--coverage", "0.8", "--compare-features", "-q"]
+    code, _, err = cli(args)
+    assert code == 0, err
+    report = json.loads((tmp_path / "report.json").read_text())
+    verdict = report["verdicts"]["stock"]
+    rows = {r["label"]: r for r in verdict["rows"]}
+    assert rows["exact features: model cover 0.8"]["source"] == "exact features"
+    assert set(verdict["best"]) == {"model", "exact features"}
+    assert "exact features: model cover 0.8" in verdict["ladder"]
+    assert report["settings"]["compare_features"] is True
+    names = [
+        f"carphone_q{cq}_{label}.ivf"
+        for cq in (23, 47)
+        for label in ("model_cover_0.8", "exact_features_model_cover_0.8")
+    ]
+    streams = [(tmp_path / "encodes" / n).read_bytes() for n in names]
+    assert streams[0] != streams[1] or streams[2] != streams[3]
+
+
 def test_random_access_studies_guide_every_coded_frame(tmp_path, cli, aom_tools):
     """In random access the map covers every frame the encoder codes, hidden alt-refs too (their
     pictures from the baseline's frame records), and the exact oracle is the baseline."""

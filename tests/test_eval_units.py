@@ -1,5 +1,7 @@
 """Evaluation arithmetic on hand-made inputs: BD-rate, metrics, decision maps, cost model, reports."""
 
+from dataclasses import replace
+
 import bjontegaard
 import numpy as np
 import pytest
@@ -479,3 +481,27 @@ def test_a_model_point_is_judged_against_the_heuristics_curve():
     assert better["verdict"].startswith("model cover 0.8 beats the variance heuristic")
     assert worse["difference"] == pytest.approx(0.3) and "loses to the variance heuristic" in worse["verdict"]
     assert against_heuristic([r for r in rows if r.source == "model"]) == {}
+
+
+@pytest.mark.parametrize("features", ["stock", "exact"])
+def test_the_other_features_curve_runs_with_the_features_the_model_points_do_not(features):
+    """--compare-features: each model point twice under the stock verdict, the second with
+    the other guided speed features (the exact switch on where the model's is off), as
+    its own curve; the swap's kinds beside them."""
+    from av1tools.eval.config import EvalEncodeConfig
+    from av1tools.eval.encode.runs import ModelPoint, OtherFeatures, Swap, run_kinds
+
+    points = (OperatingPoint(coverage=0.8), OperatingPoint(top_k=2))
+    config = EvalEncodeConfig(
+        sequences=("carphone",), out="x", model="default", points=points, verdicts=("stock",),
+        guided_features=features, compare_features=True, swap=True,
+    )  # fmt: skip
+    kinds = run_kinds(config, ("model",))
+    model = [k for k in kinds if type(k) is ModelPoint]
+    other = [k for k in kinds if isinstance(k, OtherFeatures)]
+    assert [k.point for k in other] == [k.point for k in model] == list(points)
+    assert all(k.exact(config) == (features == "exact") for k in model)
+    assert all(k.exact(config) == (features != "exact") for k in other)
+    assert len({k.label for k in kinds}) == len(kinds)  # every run has its own name
+    assert sum(isinstance(k, Swap) for k in kinds) == 2
+    assert not run_kinds(replace(config, compare_features=False), ("model",))[-1].kind == "features"

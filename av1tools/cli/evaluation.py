@@ -206,6 +206,13 @@ def _simulation_of(report: Path) -> dict:
     help="The speed features of the stock verdict's guided encodes (docs/guided.md: which is fastest).",
 )
 @click.option(
+    "--compare-features",
+    is_flag=True,
+    default=default(EvalEncodeConfig, "compare_features"),
+    help="Also run the model's points with the other guided speed features, in the same rounds: "
+    "their own curve beside the model's (which features are faster at their quality).",
+)
+@click.option(
     "--inference",
     type=click.Choice(INFERENCE),
     default=default(EvalEncodeConfig, "inference"),

@@ -66,6 +66,7 @@ class EvalEncodeConfig:
     verdicts: tuple[str, ...] = VERDICTS
     exact_runs: str = "all"  # under the exact verdict: "all" runs, or only the "check" (baseline and oracle)
     guided_features: str = "stock"  # libaom's own; which is fastest is not settled (docs/guided.md)
+    compare_features: bool = False  # also the model's points with the other guided features, in the same rounds
     budgets: tuple[float, ...] = (0.5, 1.0, 2.0)  # BD-rate budgets (%) the best point is named for
     heuristic: str | None = None  # a variance table run at the same points ("default": the shipped one)
     swap: bool = False  # also libaom's intra partition CNN off, alone and with the model in its place

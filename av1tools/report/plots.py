@@ -104,7 +104,11 @@ def encode_plots(r: dict, out: Path) -> list[Path]:
     return paths + [_deltas(r, out / "delta_quality.png")]
 
 
-MARKERS = {"model": "^", "heuristic": "v"}
+MARKERS = {"model": "^", "heuristic": "v"}  # other curves (the swap, the other guided features): "o"
+
+
+def _color(source: str) -> str:
+    return {"model": "C0", "heuristic": "C2", "swap": "C4"}.get(source, "C1")
 
 
 def _ts_vs_bd(v: dict, verdict: str, path: Path) -> Path:
@@ -128,7 +132,7 @@ def _ts_vs_bd(v: dict, verdict: str, path: Path) -> Path:
                 ha="center",
             )
         elif row["end_to_end"]:
-            marker, color = MARKERS.get(row["source"], "o"), "C0" if row["source"] == "model" else "C2"
+            marker, color = MARKERS.get(row["source"], "o"), _color(row["source"])
             e2e = 100 * row["time_saving_end_to_end"]
             ax.scatter(x, y, marker=marker, color=color, zorder=3)
             ax.scatter(e2e, y, marker=marker, facecolors="none", edgecolors=color, zorder=3)
@@ -136,11 +140,8 @@ def _ts_vs_bd(v: dict, verdict: str, path: Path) -> Path:
             ax.annotate(row["label"], (x, y), fontsize=7, xytext=(4, 5), textcoords="offset points")
         elif row["guided"]:
             ax.scatter(x, y, marker="s", color="green", zorder=3, label="oracle (forced baseline partitions)")
-    for source, marker in MARKERS.items():
-        if any(row["source"] == source for row in rows):
-            ax.scatter(
-                [], [], marker=marker, color="C0" if source == "model" else "C2", label=f"{source}: encoder time"
-            )
+    for source in dict.fromkeys(row["source"] for row in rows if row["end_to_end"]):
+        ax.scatter([], [], marker=MARKERS.get(source, "o"), color=_color(source), label=f"{source}: encoder time")
     ax.scatter([], [], marker="^", facecolors="none", edgecolors="C0", label="hollow: with inference")
     ax.scatter([0], [0], color="k", zorder=3, label="baseline")
     ax.axhline(0, color="k", lw=0.5)

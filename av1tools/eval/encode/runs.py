@@ -11,6 +11,9 @@ and one line in ``run_kinds``.
 - ``Preset``: a faster libaom preset (the ladder a model must beat).
 - ``NoCnn`` and ``Swap``: libaom's own learned pruner (its intra partition CNN) switched off,
   alone and with the model in its place: one learned pruner against another at one preset.
+- ``OtherFeatures``: the model's points with the other guided speed features (stock ones
+  where the study's guided encodes run the exact instrument's, and the other way round),
+  its own curve in the same rounds: which of the two is faster at its quality.
 """
 
 from __future__ import annotations
@@ -227,7 +230,27 @@ class Swap(ModelPoint):
         return planned
 
 
-KINDS: dict[str, type[Run]] = {k.kind: k for k in (Baseline, Oracle, ModelPoint, Preset, NoCnn, Swap)}
+@dataclass(frozen=True)
+class OtherFeatures(ModelPoint):
+    """A model point with the guided speed features the study's model points do not use."""
+
+    kind: ClassVar[str] = "features"
+    features: str = "exact"  # "exact": AV1TOOLS_EXACT_GUIDE=1 on the guided encode; "stock": off
+
+    @classmethod
+    def at(cls, point: OperatingPoint, verdict: str, features: str = "exact") -> OtherFeatures:
+        return cls(f"{features} features: {point.label}", verdict, point, "model", features)
+
+    def exact(self, config: EvalEncodeConfig) -> bool:
+        return self.features == "exact"
+
+    def plan(self, study: Study, clip: Clip, cq: int) -> Planned:
+        planned = super().plan(study, clip, cq)
+        planned.run.source = f"{self.features} features"  # its own curve beside the model's
+        return planned
+
+
+KINDS: dict[str, type[Run]] = {k.kind: k for k in (Baseline, Oracle, ModelPoint, Preset, NoCnn, Swap, OtherFeatures)}
 
 
 def run_kinds(config: EvalEncodeConfig, sources: tuple[str, ...]) -> list[Run]:
@@ -245,4 +268,7 @@ def run_kinds(config: EvalEncodeConfig, sources: tuple[str, ...]) -> list[Run]:
         runs += [Preset.at(p, v) for p in config.presets]
         if config.swap and v == "stock" and "model" in sources:
             runs += [NoCnn(verdict=v)] + [Swap.at(p, v) for p in config.points]
+        if config.compare_features and v == "stock" and "model" in sources:
+            other = "stock" if config.guided_features == "exact" else "exact"
+            runs += [OtherFeatures.at(p, v, other) for p in config.points]
     return runs

@@ -287,6 +287,7 @@ def _settings(config, clips, calibration, build, study, warmups) -> dict:
         threads=config.threads,
         verdicts=list(config.verdicts),
         guided_features=config.guided_features,
+        compare_features=config.compare_features,
         budgets=list(config.budgets),
         conditions=config.conditions,
         metrics=list(config.metrics),
