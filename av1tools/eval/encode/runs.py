@@ -235,6 +235,7 @@ class OtherFeatures(ModelPoint):
     """A model point with the guided speed features the study's model points do not use."""
 
     kind: ClassVar[str] = "features"
+    on_calibration: ClassVar[bool] = False  # the simulation's scales are the model points' features'
     features: str = "exact"  # "exact": AV1TOOLS_EXACT_GUIDE=1 on the guided encode; "stock": off
 
     @classmethod
