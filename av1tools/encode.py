@@ -36,7 +36,14 @@ class EncodeConfig:
     mode: str = "intra"
     frames: int | None = None
     threads: int = 1
+    # "exact": the two speed features that carry one block's search into another off
+    # (AV1TOOLS_EXACT_GUIDE), as eval-encode's --guided-features measures them
+    guided_features: str = "stock"
     aom_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.guided_features not in ("stock", "exact"):
+            raise EncodeError(f"guided features must be 'stock' or 'exact', not {self.guided_features!r}")
 
 
 @dataclass(frozen=True)
@@ -98,8 +105,9 @@ def encode(config: EncodeConfig) -> EncodeOutcome:
     config.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="av1tools-encode-") as tmp:
         ivf, dump = Path(tmp) / "out.ivf", Path(tmp) / "sets.map"
-        # stock libaom otherwise: the exact switch is an instrument, not what a user runs
-        done = run_native(settings, ref.path, ivf, model, config.point, tools, dump=dump, exact=False)
+        done = run_native(
+            settings, ref.path, ivf, model, config.point, tools, dump=dump, exact=config.guided_features == "exact"
+        )
         with atomic_output(config.out) as tmp_out:
             if CONTAINERS[suffix] is None:
                 os.replace(ivf, tmp_out)

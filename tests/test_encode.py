@@ -32,3 +32,23 @@ def test_encode_says_what_it_cannot_do(cli, tmp_path, trained_run):
     code, _, err = cli(["encode", "carphone", "-o", tmp_path / "x.ivf", "--top-k", "2", "--coverage", "0.9"])
     assert code == 2 and "give one operating point" in err
     assert not list(tmp_path.glob("x.*"))
+
+
+def test_encode_with_the_exact_guided_features(cli, tmp_path, aom_tools):
+    """--guided-features exact: the two speed features that tie one block's search to
+    another's off, as eval-encode's --compare-features measures them: another search, so
+    another bitstream at some cq-level, still a standard one."""
+    differs = []
+    for cq in ("23", "47"):
+        streams = []
+        for features in ("stock", "exact"):
+            out = tmp_path / f"{features}{cq}.ivf"
+            args = ["encode", "carphone", "-o", out, "--frames", "2", "--cpu-used", "5", "--cq-level", cq]
+            code, _, err = cli([*args, "--guided-features", features, "-q"])
+            assert code == 0, err
+            assert sum(1 for _ in decode_frames(out)) == 2
+            streams.append(out.read_bytes())
+        differs.append(streams[0] != streams[1])
+    assert any(differs)
+    code, _, err = cli(["encode", "carphone", "-o", tmp_path / "x.ivf", "--guided-features", "fast"])
+    assert code == 2 and "fast" in err

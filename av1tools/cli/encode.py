@@ -43,6 +43,14 @@ from av1tools.model.config import OperatingPoint
 @click.option("--mode", type=click.Choice(MODES), default=default(EncodeConfig, "mode"), show_default=True)
 @click.option("--frames", type=click.IntRange(min=1), help="Encode only the first N frames.")
 @click.option("--threads", type=click.IntRange(1, 64), default=default(EncodeConfig, "threads"), show_default=True)
+@click.option(
+    "--guided-features",
+    type=click.Choice(("stock", "exact")),
+    default=default(EncodeConfig, "guided_features"),
+    show_default=True,
+    help="libaom's speed features as they are, or the two that carry one block's search into another off "
+    "(README: which is faster guided).",
+)
 @output_options()
 @click.pass_context
 def encode(ctx, quiet, as_json, coverage, top_k, threshold, max_types, **opts) -> None:
