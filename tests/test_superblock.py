@@ -225,11 +225,12 @@ def test_shipped_default_model(data_dir, cli, tmp_path):
     parts = []
     for path in sorted(data_dir.glob("*-pan_*.h5")):  # carphone is in the recipe; the pans are not
         with open_dataset(path) as ds:
-            parts.append(file_superblocks(ds))
+            parts.append(file_superblocks(ds, net.config))  # its context margin too
     sbs = Superblocks.concat(parts)
     batch = batch_tensors(sbs, np.arange(len(sbs.qindex)))
     with torch.no_grad():
-        logp = masked_log_probs(net(batch["pixels"], batch["qindex"]), batch["allowed"])
+        logits = net(batch["pixels"], batch["qindex"], batch["frame_size"], batch["frame_info"])
+        logp = masked_log_probs(logits, batch["allowed"])
     scored = (batch["labels"] >= 0) & batch["inside"]
     nll = -logp.gather(-1, batch["labels"].clamp(min=0).unsqueeze(-1)).squeeze(-1)[scored].mean()
     uniform = torch.log(batch["allowed"].sum(-1).float())[scored].mean()
