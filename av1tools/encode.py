@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from av1tools.encoder import MapEntry
+from av1tools.eval.config import FEATURES
 from av1tools.extract.aom import EncodeSettings, find_tools
 from av1tools.extract.sequences import open_sequence
 from av1tools.model.config import OperatingPoint
@@ -42,8 +43,8 @@ class EncodeConfig:
     aom_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.guided_features not in ("stock", "exact"):
-            raise EncodeError(f"guided features must be 'stock' or 'exact', not {self.guided_features!r}")
+        if self.guided_features not in FEATURES:
+            raise EncodeError(f"guided features must be one of {FEATURES}, not {self.guided_features!r}")
 
 
 @dataclass(frozen=True)

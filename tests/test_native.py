@@ -196,6 +196,11 @@ def python_entries(predictor, source: Path, frames: int, cq: int, point: Operati
     return prediction_entries(preds, 64, point)
 
 
+def sets_by_node(entries) -> dict:
+    """(display index, x, y, size) -> the set a map or dump gives the node (0: libaom's search)."""
+    return {(e.display_index, e.x, e.y, e.size): (e.mask if e.guided else 0) for e in entries}
+
+
 def _unexplained(python: dict, native: dict, differ: set) -> list:
     """Nodes of the Python map the native encoder never asked about and whose absence no
     ancestor explains. The Python walk lists every child of a node whose set holds
@@ -233,10 +238,10 @@ def test_native_sets_and_bitstreams_match_the_python_path(aom_tools, tmp_path, p
             if i and cq not in (23, 47):
                 continue  # the other points at the ends of the range only
             table = python_entries(predictor, source, frames, cq, point)
-            python = {(e.display_index, e.x, e.y, e.size): (e.mask if e.guided else 0) for e in table}
+            python = sets_by_node(table)
             dump = tmp_path / f"q{cq}_{i}.dump"
             native_run = run_native(settings, source, tmp_path / f"q{cq}_{i}.ivf", exported, point, aom_tools, dump)
-            native = {(e.display_index, e.x, e.y, e.size): e.mask for e in native_run.dump}
+            native = sets_by_node(native_run.dump)
             assert len(native) == len(native_run.dump), "a node asked twice"
             differ = {k for k in native if native[k] != python.get(k)}  # or not in the Python map
             assert not _unexplained(python, native, differ)
@@ -269,10 +274,9 @@ def test_every_context_input_runs_in_the_encoder_as_in_python(aom_tools, tmp_pat
     predictor = SuperblockPredictor(run, device="cpu", decision=ENCODING_DECISION)
     path = export_superblock(net, OperatingPoint(top_k=1), tmp_path / "m.av1tnet")
     settings = EncodeSettings(cq_level=31, cpu_used=6, frames=1)
-    table = python_entries(predictor, sample_path(SRC), 1, 31, COVER)
-    python = {(e.display_index, e.x, e.y, e.size): (e.mask if e.guided else 0) for e in table}
+    python = sets_by_node(python_entries(predictor, sample_path(SRC), 1, 31, COVER))
     native_run = run_native(settings, sample_path(SRC), tmp_path / "o.ivf", path, COVER, aom_tools, tmp_path / "o.dump")
-    native = {(e.display_index, e.x, e.y, e.size): e.mask for e in native_run.dump}
+    native = sets_by_node(native_run.dump)
     differ = {k for k in native if native[k] != python.get(k)}
     assert len(native) > 500 and len(differ) <= 0.001 * len(native), (len(differ), len(native))
     assert not _unexplained(python, native, differ)
@@ -323,10 +327,10 @@ def test_threads_and_tiles(aom_tools, tmp_path, predictor, exported):
     settings = EncodeSettings(cq_level=35, cpu_used=6, frames=2, threads=2, extra=("--tile-columns=1",))
     native = run_native(settings, sample_path(SRC), tmp_path / "n.ivf", exported, COVER, aom_tools, tmp_path / "d")
     assert native.network_calls == 2 * 24
-    table = python_entries(predictor, sample_path(SRC), 2, 35, COVER)
-    python = {(e.display_index, e.x, e.y, e.size): (e.mask if e.guided else 0) for e in table}
-    differ = [e for e in native.dump if e.mask != python.get((e.display_index, e.x, e.y, e.size))]
-    assert len(differ) <= 0.001 * len(native.dump)
+    python = sets_by_node(python_entries(predictor, sample_path(SRC), 2, 35, COVER))
+    sets = sets_by_node(native.dump)
+    differ = [k for k in sets if sets[k] != python.get(k)]
+    assert len(differ) <= 0.001 * len(sets)
     env = encoder_env(tmp_path / "d", None)
     env["AV1TOOLS_EXACT_GUIDE"] = "1"
     reference = _encode(aom_tools, tmp_path, "map", settings, env)

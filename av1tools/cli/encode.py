@@ -9,6 +9,7 @@ import click
 from av1tools.cli.app import cli
 from av1tools.cli.common import Output, cq_level_option, default, epilog, output_options
 from av1tools.encode import EncodeConfig
+from av1tools.eval.config import FEATURES
 from av1tools.extract.aom import CPU_USED_RANGE, MODES
 from av1tools.model.config import OperatingPoint
 
@@ -45,7 +46,7 @@ from av1tools.model.config import OperatingPoint
 @click.option("--threads", type=click.IntRange(1, 64), default=default(EncodeConfig, "threads"), show_default=True)
 @click.option(
     "--guided-features",
-    type=click.Choice(("stock", "exact")),
+    type=click.Choice(FEATURES),
     default=default(EncodeConfig, "guided_features"),
     show_default=True,
     help="libaom's speed features as they are, or the two that carry one block's search into another off "
