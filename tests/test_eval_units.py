@@ -21,7 +21,9 @@ from av1tools.encoder import (
 )
 from av1tools.eval.bdrate import bd_rate
 from av1tools.eval.config import OperatingPoint
+from av1tools.eval.encode.aggregate import set_rows
 from av1tools.eval.encode.measure import EncodeRun
+from av1tools.eval.encode.result import Row
 from av1tools.eval.encode.study import summarise
 from av1tools.eval.guided import allowed_sets, prediction_entries
 from av1tools.eval.ladder import compare, ladder_points
@@ -505,3 +507,15 @@ def test_the_other_features_curve_runs_with_the_features_the_model_points_do_not
     assert len({k.label for k in kinds}) == len(kinds)  # every run has its own name
     assert sum(isinstance(k, Swap) for k in kinds) == 2
     assert not run_kinds(replace(config, compare_features=False), ("model",))[-1].kind == "features"
+
+
+def test_a_sets_row_carries_the_spread_of_its_rounds_means_over_clips():
+    # round i of the set is the mean of the clips' round i: a round slow on one clip only
+    # widens the set's spread by its share, and clips with different rounds give none
+    a = Row("a", "p", "model", time_saving_encoder=0.5, time_saving_rounds=[0.4, 0.5, 0.6])
+    b = Row("b", "p", "model", time_saving_encoder=0.3, time_saving_rounds=[0.3, 0.3, 0.3])
+    (row,) = set_rows({"a": [a], "b": [b]})
+    assert row.time_saving_rounds == pytest.approx([0.35, 0.4, 0.45])
+    assert row.time_saving_spread == pytest.approx([0.35, 0.45])
+    b.time_saving_rounds = [0.3, 0.3]
+    assert set_rows({"a": [a], "b": [b]})[0].time_saving_spread is None

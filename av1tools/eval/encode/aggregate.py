@@ -50,17 +50,29 @@ def _bd_rates(base: dict[int, EncodeRun], mine: list[EncodeRun], notes: list[str
     return out
 
 
-def _round_spread(ok: list[EncodeRun], base: dict[int, EncodeRun]) -> list | None:
-    """[min, max] over rounds of the encoder time saving, each round against the same
-    round's baselines (drift between rounds then cancels as it hits both)."""
+def _round_savings(ok: list[EncodeRun], base: dict[int, EncodeRun]) -> list | None:
+    """The encoder time saving of each round, each against the same round's baselines
+    (drift between rounds then cancels as it hits both)."""
     rounds = {len(r.cpu_seconds_all) for r in ok} | {len(base[r.cq_level].cpu_seconds_all) for r in ok}
     if len(rounds) != 1 or rounds == {0}:
         return None
     n = rounds.pop()
-    per_round = [
+    return [
         statistics.mean([1 - r.cpu_seconds_all[i] / base[r.cq_level].cpu_seconds_all[i] for r in ok]) for i in range(n)
     ]
-    return [min(per_round), max(per_round)]
+
+
+def _spread(rounds: list | None) -> list | None:
+    return [min(rounds), max(rounds)] if rounds else None
+
+
+def _set_rounds(rows: list[Row]) -> list | None:
+    """Per round, the mean over the clips of their savings (None unless every clip has the
+    same rounds)."""
+    per_clip = [r.time_saving_rounds for r in rows]
+    if not per_clip or any(not p for p in per_clip) or len({len(p) for p in per_clip}) != 1:
+        return None
+    return [statistics.mean(p[i] for p in per_clip) for i in range(len(per_clip[0]))]
 
 
 def _row(label: str, group: list[EncodeRun], base: dict, stock: dict, bd: BD) -> Row:
@@ -84,7 +96,8 @@ def _row(label: str, group: list[EncodeRun], base: dict, stock: dict, bd: BD) ->
     row.time_saving_end_to_end = statistics.mean(
         [1 - (r.cpu_seconds + r.inference_cpu_seconds) / base[r.cq_level].cpu_seconds for r in ok]
     )
-    row.time_saving_spread = _round_spread(ok, base)
+    row.time_saving_rounds = _round_savings(ok, base)
+    row.time_saving_spread = _spread(row.time_saving_rounds)
     row.kbps = [r.kbps for r in ok]
     row.psnr_y = [r.quality["psnr_y"] for r in ok]
     row.ssim_y = [r.quality["ssim_y"] for r in ok]
@@ -210,6 +223,8 @@ def set_rows(per_clip: dict[str, list[Row]]) -> list[Row]:
         )
         for key in MEANS:
             setattr(row, key, _mean([getattr(r, key) for r in rows]))
+        row.time_saving_rounds = _set_rounds(rows)
+        row.time_saving_spread = _spread(row.time_saving_rounds)
         metrics = dict.fromkeys(m for r in rows for m in r.bd_rate)
         row.bd_rate = {
             m: {

@@ -32,7 +32,8 @@ class Row:
     time_saving_encoder: float | None = None
     time_saving_end_to_end: float | None = None
     time_saving_vs_stock: float | None = None  # against stock libaom's baseline, end to end
-    time_saving_spread: list | None = None  # [min, max] of the encoder time saving over rounds
+    time_saving_rounds: list | None = None  # the encoder time saving of each round (a set: mean over clips)
+    time_saving_spread: list | None = None  # [min, max] of time_saving_rounds
     inference_share: float | None = None  # inference CPU time / the baseline's encode
     bd_rate: dict = field(default_factory=dict)  # metric -> method -> % (None: not computable)
     kbps: list = field(default_factory=list)
