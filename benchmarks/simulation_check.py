@@ -8,7 +8,10 @@ search; a native run's own dump where it has one), runs eval-encode's own simula
 each point's simulated time saving and error against the measured one, beside the error the
 study itself reported (the simulation as it was when it ran).
 
-    python benchmarks/simulation_check.py reports/study [--json check.json] [--leave-one-out]
+    python benchmarks/simulation_check.py reports/study [--json check.json] [--leave-one-out] [--uncalibrated]
+
+``--uncalibrated`` simulates with scales 1 (the node costs of each clip's own baseline as
+they are, eval-encode's default) even where the study had a calibration clip.
 
 ``--leave-one-out`` also predicts each evaluated clip with scales pooled over every other
 clip of the study (the calibration clip and the other evaluated ones): what a calibration on
@@ -78,8 +81,9 @@ def clip_sizes(report: dict) -> dict[str, dict]:
     settings = report["settings"]
     sizes = {c["name"]: dict(c) for c in settings["clips"]}
     cal = settings["calibration"]
-    with Y4MReader(sample_path(cal["name"])) as r:
-        sizes[cal["name"]] = {"name": cal["name"], "width": r.width, "height": r.height, "frames": cal["frames"]}
+    if cal:
+        with Y4MReader(sample_path(cal["name"])) as r:
+            sizes[cal["name"]] = {"name": cal["name"], "width": r.width, "height": r.height, "frames": cal["frames"]}
     for c in sizes.values():
         c["pixels"] = c["width"] * c["height"]
     return sizes
@@ -130,6 +134,7 @@ def main() -> None:
         action="store_true",
         help="also predict each clip with scales pooled over every other clip of the study",
     )
+    ap.add_argument("--uncalibrated", action="store_true", help="scales 1, whatever the study was calibrated on")
     args = ap.parse_args()
     report = json.loads((args.study / "report.json").read_text())
     work = args.study / "encodes"
@@ -144,7 +149,8 @@ def main() -> None:
     maps = {r.name: reached(work, stats, asdict(r), sizes[r.clip]) for r in runs if r.ok and r.map_nodes}
     clips = [as_clip(sizes[c["name"]]) for c in settings["clips"]]
     cq_levels, verdicts = settings["cq_levels"], settings["verdicts"]
-    section = simulate(runs, clips, as_clip(sizes[calibration]), maps, work, cq_levels, verdicts)
+    fit_on = as_clip(sizes[calibration]) if calibration and not args.uncalibrated else None
+    section = simulate(runs, clips, fit_on, maps, work, cq_levels, verdicts)
     for verdict in verdicts:
         print(f"{verdict}: scales {section[verdict]['scales']}")
     out = defaultdict(list)
@@ -180,7 +186,9 @@ def main() -> None:
         raise SystemExit(f"{args.study}: no run simulated (its baselines have no node times: a study from before them)")
     print(f"largest error: {worst * 100:.1f} points over {len(rows)} points")
     names = [c["name"] for c in settings["clips"]]
-    loo = leave_one_out(runs, names, calibration, cq_levels, verdicts, work, maps) if args.leave_one_out else None
+    loo = None
+    if args.leave_one_out and calibration:
+        loo = leave_one_out(runs, names, calibration, cq_levels, verdicts, work, maps)
     if args.json:
         doc = {"study": str(args.study), "scales": {v: section[v]["scales"] for v in verdicts}}
         doc["leave_one_out_largest_error"] = loo

@@ -176,7 +176,7 @@ def test_compare_features_measures_both_feature_sets_in_one_study(tmp_path, cli,
     rows, best points and ladder verdicts, run with the exact switch (the instrument's speed
     features), so its encodes differ from the model's stock-feature ones."""
     args = ["eval-encode", "--seq", "carphone", "--model", "default", "--out", tmp_path, "--frames", "2"]
-    args += ["--cpu-used", "5", "--presets", "6", "--verdict", "stock", "--repeat", "1", "--calibration", ""]
+    args += ["--cpu-used", "5", "--presets", "6", "--verdict", "stock", "--repeat", "1"]
     args += ["--coverage", "0.8", "--compare-features", "-q"]
     code, _, err = cli(args)
     assert code == 0, err
@@ -187,6 +187,12 @@ def test_compare_features_measures_both_feature_sets_in_one_study(tmp_path, cli,
     assert set(verdict["best"]) == {"model", "exact features"}
     assert "exact features: model cover 0.8" in verdict["ladder"]
     assert report["settings"]["compare_features"] is True
+    # no calibration clip by default: every guided run simulated from its own clip's baseline
+    # node costs as they are (scales 1)
+    assert report["simulation"]["calibration_clip"] is None and report["settings"]["calibration"] is None
+    assert report["simulation"]["stock"]["scales"]["guided"] == 1.0 == report["simulation"]["stock"]["scales"]["unguided"]
+    assert all(r["simulated_time_saving"] is not None for r in report["runs"] if r["kind"] in ("model", "features"))
+    assert "as they are (no calibration clip: scales 1)" in (tmp_path / "report.md").read_text()
     names = [
         f"carphone_q{cq}_{label}.ivf"
         for cq in (23, 47)

@@ -75,7 +75,7 @@ class EvalEncodeConfig:
     metrics: tuple[str, ...] = DEFAULT_METRICS
     bd_metrics: tuple[str, ...] = DEFAULT_BD_METRICS
     bd_methods: tuple[str, ...] = BD_METHODS
-    calibration: str | None = "bikes"  # the clip the simulation is calibrated on (natural video, 640x272)
+    calibration: str | None = None  # a clip to fit the simulation's two scales on (None: node costs as they are)
     calibration_frames: int = 3
     jobs: int = 1  # encodes at once (timing is cleanest with 1 on a small machine)
     scheduler: str | None = None

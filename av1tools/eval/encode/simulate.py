@@ -1,8 +1,9 @@
-"""The speed-up simulation of a study, per verdict: scales fitted on the calibration clip's
-guided encodes (their maps costed node by node in the calibration baseline, against what
-they measured), then every guided run of the evaluated clips predicted from its map alone,
-costed node by node in its own clip's baseline (``av1tools.eval.speedup``). The unit-cost
-model of the calibration encodes is reported too: ``av1tools evaluate`` simulates with it."""
+"""The speed-up simulation of a study, per verdict: every guided run of the evaluated clips
+predicted from its map alone, costed node by node in its own clip's baseline
+(``av1tools.eval.speedup``). Without a calibration clip (the default) the node costs are
+taken as they are (scales 1); with one, two scales are fitted on its guided encodes (their
+maps costed node by node in the calibration baseline, against what they measured), and the
+unit-cost model of its encodes is reported too: ``av1tools evaluate`` simulates with it."""
 
 from __future__ import annotations
 
@@ -92,13 +93,11 @@ def simulate(
     """Sets each guided run's ``simulated_time_saving``; returns the report's simulation
     section per verdict (its scales, the unit-cost models and the simulated baselines' cost
     per pixel)."""
-    if calibration is None:
-        return {"note": "no calibration clip: the simulation was not run"}
-    out: dict = {"calibration_clip": calibration.ref.name}
+    out: dict = {"calibration_clip": calibration.ref.name if calibration else None}
     for verdict in verdicts:
         mine = [r for r in runs if r.verdict == verdict]
-        fitted = scales(mine, calibration, cq_levels, work, maps)
-        models = cost_models(mine, calibration, cq_levels, work)
+        fitted = scales(mine, calibration, cq_levels, work, maps) if calibration else SearchScales()
+        models = cost_models(mine, calibration, cq_levels, work) if calibration else {}
         out[verdict] = {
             "scales": fitted.to_dict(),
             "cost_models": {str(cq): m.to_dict() for cq, m in models.items()},
