@@ -190,7 +190,8 @@ def test_compare_features_measures_both_feature_sets_in_one_study(tmp_path, cli,
     # no calibration clip by default: every guided run simulated from its own clip's baseline
     # node costs as they are (scales 1)
     assert report["simulation"]["calibration_clip"] is None and report["settings"]["calibration"] is None
-    assert report["simulation"]["stock"]["scales"]["guided"] == 1.0 == report["simulation"]["stock"]["scales"]["unguided"]
+    scales = report["simulation"]["stock"]["scales"]
+    assert scales["guided"] == 1.0 == scales["unguided"]
     assert all(r["simulated_time_saving"] is not None for r in report["runs"] if r["kind"] in ("model", "features"))
     assert "as they are (no calibration clip: scales 1)" in (tmp_path / "report.md").read_text()
     names = [

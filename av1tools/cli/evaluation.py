@@ -251,7 +251,8 @@ def _simulation_of(report: Path) -> dict:
     default=default(EvalEncodeConfig, "calibration"),
     show_default=True,
     callback=lambda ctx, param, value: value or None,
-    help="A clip to fit the speed-up simulation's two scales on (default none: node costs as they are); never an evaluated one.",
+    help="A clip to fit the speed-up simulation's two scales on (default none: node costs as they are); "
+    "never an evaluated one.",
 )
 @sb_size_option(EvalEncodeConfig, dynamic=True)
 @decision_option(default(EvalEncodeConfig, "decision"))
