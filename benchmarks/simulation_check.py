@@ -9,9 +9,14 @@ each point's simulated time saving and error against the measured one, beside th
 study itself reported (the simulation as it was when it ran).
 
     python benchmarks/simulation_check.py reports/study [--json check.json] [--leave-one-out] [--uncalibrated]
+        [--report reports/study-again]
 
 ``--uncalibrated`` simulates with scales 1 (the node costs of each clip's own baseline as
 they are, eval-encode's default) even where the study had a calibration clip.
+
+``--report OUT`` also writes the whole report again (report.md/html/json and its figures)
+as the code now aggregates it, from the same encodes: a study's tables after a change to how
+time savings or the simulation are computed, without encoding again.
 
 ``--leave-one-out`` also predicts each evaluated clip with scales pooled over every other
 clip of the study (the calibration clip and the other evaluated ones): what a calibration on
@@ -30,7 +35,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from av1tools.encoder import MAP_HEADER, SPLIT_BIT, MapEntry, read_stats
-from av1tools.eval.encode.measure import EncodeRun
+from av1tools.eval.encode.measure import EncodeRun, paired_saving
 from av1tools.eval.encode.simulate import calibration_rows, simulate
 from av1tools.eval.speedup import fit_scales, simulated_search_ratio, time_saving_from_ratio
 from av1tools.partition import MI_SIZE, MIN_NODE_SIZE
@@ -111,9 +116,10 @@ def leave_one_out(runs, clips: list[str], calibration: str, cq_levels, verdicts,
         for clip in clips:
             scales = fit_scales([row for other, rs in rows.items() if other != clip for row, *_ in rs])
             points = defaultdict(list)
-            for ratios, r, base, searched in rows[clip]:
-                sim = time_saving_from_ratio(simulated_search_ratio(ratios[:2], scales), searched, base.cpu_seconds)
-                points[r.label].append((sim, 1 - r.cpu_seconds / base.cpu_seconds))
+            for ratios, r, searched, cpu in rows[clip]:
+                base = next(b for b in mine if (b.clip, b.cq_level, b.kind) == (r.clip, r.cq_level, "baseline"))
+                sim = time_saving_from_ratio(simulated_search_ratio(ratios[:2], scales), searched, cpu)
+                points[r.label].append((sim, paired_saving(r, base)))
             for label, v in sorted(points.items()):
                 error = statistics.mean(x[0] for x in v) - statistics.mean(x[1] for x in v)
                 worst = max(worst, abs(error))
@@ -123,6 +129,19 @@ def leave_one_out(runs, clips: list[str], calibration: str, cq_levels, verdicts,
                 )
     print(f"leave-one-out largest error: {worst * 100:.1f} points")
     return worst
+
+
+def write_again(report: dict, runs: list[EncodeRun], simulation: dict, out: Path) -> None:
+    """The study's report as the code now aggregates it (same encodes, same settings)."""
+    from av1tools.eval.encode.study import summarise
+    from av1tools.report import write_report
+    from av1tools.report.plots import encode_plots
+
+    settings = report["settings"] | ({} if simulation.get("calibration_clip") else {"calibration": None})
+    result = summarise(runs, settings, simulation).to_dict()
+    clips = ", ".join(c["name"] for c in settings["clips"])
+    paths = write_report("encode", result, out, f"eval-encode report: {clips} (aggregated again)", encode_plots)
+    print("report:", *(str(p) for p in paths.values()))
 
 
 def main() -> None:
@@ -135,6 +154,7 @@ def main() -> None:
         help="also predict each clip with scales pooled over every other clip of the study",
     )
     ap.add_argument("--uncalibrated", action="store_true", help="scales 1, whatever the study was calibrated on")
+    ap.add_argument("--report", type=Path, help="write the whole report again here, as the code now aggregates it")
     args = ap.parse_args()
     report = json.loads((args.study / "report.json").read_text())
     work = args.study / "encodes"
@@ -159,7 +179,7 @@ def main() -> None:
             continue
         key = (r.clip, r.cq_level, r.verdict, "baseline")
         [b] = [x for x in runs if (x.clip, x.cq_level, x.verdict, x.kind) == key]
-        measured = 1 - r.cpu_seconds / b.cpu_seconds
+        measured = paired_saving(r, b)
         out[(r.verdict, r.clip, r.label)].append((r.simulated_time_saving, measured, when_run[r.name]))
     rows = []
     for (verdict, clip, label), v in sorted(out.items()):
@@ -189,6 +209,8 @@ def main() -> None:
     loo = None
     if args.leave_one_out and calibration:
         loo = leave_one_out(runs, names, calibration, cq_levels, verdicts, work, maps)
+    if args.report:
+        write_again(report, runs, section, args.report)
     if args.json:
         doc = {"study": str(args.study), "scales": {v: section[v]["scales"] for v in verdicts}}
         doc["leave_one_out_largest_error"] = loo

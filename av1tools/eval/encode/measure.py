@@ -148,3 +148,15 @@ class EncodeRun:
             self.counters = counter_totals(counters)
             self.network_seconds = sum(c.network_ns for c in counters) / 1e9
         return self
+
+
+def paired_saving(run: EncodeRun, base: EncodeRun, extra_seconds: float = 0.0) -> float:
+    """The time ``run`` saves against ``base``: per round against the same round's baseline,
+    the median over rounds. Encodes of one clip and cq-level run side by side in every round,
+    so a slow spell of the machine hits a pair alike; the ratio of the two medians would pair
+    a run with a baseline from another round. ``extra_seconds`` (a predictor's inference) is
+    charged every round. With unequal rounds: the medians' ratio."""
+    runs, bases = run.cpu_seconds_all, base.cpu_seconds_all
+    if not runs or len(runs) != len(bases):
+        return 1 - (run.cpu_seconds + extra_seconds) / base.cpu_seconds
+    return statistics.median(1 - (r + extra_seconds) / b for r, b in zip(runs, bases))

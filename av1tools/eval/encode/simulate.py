@@ -11,7 +11,7 @@ from pathlib import Path
 
 from av1tools.encoder import read_node_times, read_stats
 from av1tools.eval.encode.clips import Clip
-from av1tools.eval.encode.measure import EncodeRun
+from av1tools.eval.encode.measure import EncodeRun, paired_saving
 from av1tools.eval.encode.runs import KINDS, Baseline
 from av1tools.eval.speedup import (
     BaselineNodes,
@@ -19,7 +19,6 @@ from av1tools.eval.speedup import (
     SearchScales,
     fit_cost_model,
     fit_scales,
-    search_ns,
     simulate_counters,
     simulated_search_ratio,
     time_saving_from_ratio,
@@ -44,22 +43,29 @@ def _guided(runs: list[EncodeRun], clip: str, cq: int, maps: dict) -> list[Encod
     return [r for r in runs if r.clip == clip and r.cq_level == cq and KINDS[r.kind].guided and r.ok and r.name in maps]
 
 
+def timed_search(base: EncodeRun, nodes: BaselineNodes) -> tuple[float, float]:
+    """(search ns, CPU s) of the baseline encode whose every node was timed (the first round):
+    the search's share of the encode from one encode, not a search from one round over a
+    median from others (a slow round's search over a quick median is more than the encode)."""
+    return nodes.search_ns, base.cpu_seconds_all[0] if base.cpu_seconds_all else base.cpu_seconds
+
+
 def calibration_rows(runs: list[EncodeRun], clip: str, cq_levels, work: Path, maps: dict) -> list[tuple]:
     """One clip's guided encodes in ``runs`` as scale-fitting rows, each (its map's guided
     and unguided shares of the baseline's simulated search, its measured search over the
-    baseline's measured one), its run, its baseline and the baseline's measured search. The
-    measured share is what the encode's CPU time (the median over rounds) saved, taken off
-    the baseline's measured search: the inverse of the prediction."""
+    baseline's measured one), its run, and the baseline's ``timed_search``. The measured
+    share is what the encode saved (per round against the same round's baseline, the median:
+    ``paired_saving``), taken off the baseline's search: the inverse of the prediction."""
     rows = []
     for cq in cq_levels:
         base = _baseline(runs, clip, cq)
-        nodes, counters = _nodes(base, work), _counters(base, work)
-        if nodes is None or not counters or search_ns(counters) <= 0:
+        nodes = _nodes(base, work)
+        if nodes is None or nodes.search_ns <= 0:
             continue
-        searched = search_ns(counters)
+        searched, cpu = timed_search(base, nodes)
         for r in _guided(runs, clip, cq, maps):
-            measured = 1.0 - (base.cpu_seconds - r.cpu_seconds) * 1e9 / searched
-            rows.append(((*nodes.map_ratios(maps[r.name]), measured), r, base, searched))
+            measured = 1.0 - paired_saving(r, base) * cpu * 1e9 / searched
+            rows.append(((*nodes.map_ratios(maps[r.name]), measured), r, searched, cpu))
     return rows
 
 
@@ -122,7 +128,8 @@ def _simulate(
             nodes = _nodes(baseline, work)
             if nodes is None:  # a baseline without node times (an older study's): not simulated
                 continue
+            searched, cpu = timed_search(baseline, nodes)
             for r in _guided(runs, clip.ref.name, cq, maps):
                 ratio = simulated_search_ratio(nodes.map_ratios(maps[r.name]), fitted)
-                r.simulated_time_saving = time_saving_from_ratio(ratio, search_ns(counters), baseline.cpu_seconds)
+                r.simulated_time_saving = time_saving_from_ratio(ratio, searched, cpu)
     return baseline_per_pixel

@@ -6,11 +6,12 @@ measured fastest at their quality), judged against stock libaom and its stock pr
 ladder; and ``exact``, the instrument (AV1TOOLS_EXACT_GUIDE=1 on every run, so the oracle
 must reproduce the baseline bit for bit), with its own verdict. The model and the encoder
 run on the same number of threads, the model's warm-up is timed apart, every bitstream is
-decoded with dav1d. Encodes run in rounds (``repeat``): every encode once per round, so a
-slow drift of the machine hits all runs alike, and each time saving comes with its spread
-over rounds. A cost model calibrated on another clip predicts each guided run's time saving
-from its map (``simulate``). Encodes are jobs (``av1tools.jobs``): each encode's CPU time is
-its own aomenc process's.
+decoded with dav1d. Encodes run in rounds (``repeat``): every encode once per round, a clip
+and cq-level at a time (its baselines, then its other runs), so a slow spell of the machine
+hits a run and its baseline alike; each time saving is taken per round against the same
+round's baseline, the median over rounds, with its spread. The speed-up simulation predicts
+each guided run's time saving from its map (``simulate``). Encodes are jobs
+(``av1tools.jobs``): each encode's CPU time is its own aomenc process's.
 """
 
 from __future__ import annotations
@@ -54,23 +55,22 @@ def eval_encode(
     kinds = run_kinds(config, tuple(study.predictors))
     counter = _Counter(progress, sum(len(_wanted(kinds, c)) for c in every) * len(config.cq_levels) * config.repeat)
 
-    first = [k.plan(study, c, cq) for c in every for cq in config.cq_levels for k in _wanted(kinds, c, False)]
-    _encode(config, first, counter, measure=True)
+    # the first round a clip and cq-level at a time, as every later round: its baselines, then
+    # the runs that need them, so each run is timed beside its own baseline in every round
+    first, then = [], []
+    for clip, cq in ((c, cq) for c in every for cq in config.cq_levels):
+        mine = [k.plan(study, clip, cq) for k in _wanted(kinds, clip, False)]
+        _encode(config, mine, counter, measure=True)
+        _keep_baselines(tools, study, mine)
+        after = [
+            k.plan(study, clip, cq)
+            for k in _wanted(kinds, clip, True)
+            if (clip.ref.name, cq, "exact" if k.kind == Oracle.kind else k.verdict) in study.baseline_grids
+        ]
+        _encode(config, after, counter, measure=True)
+        first += mine
+        then += after
     _check_measured([p.run for p in first if p.job.kind == Baseline.kind and not p.job.clip == _name(calibration)])
-    for p in first:
-        if p.run.ok:
-            key = (p.job.clip, p.job.settings.cq_level, p.job.verdict)
-            study.baseline_grids[key] = inspect_bitstream(tools, p.job.ivf)
-            if p.job.write_records:
-                study.baseline_records[key] = p.job.records
-    then = [
-        k.plan(study, c, cq)
-        for c in every
-        for cq in config.cq_levels
-        for k in _wanted(kinds, c, True)
-        if (c.ref.name, cq, "exact" if k.kind == Oracle.kind else k.verdict) in study.baseline_grids
-    ]
-    _encode(config, then, counter, measure=True)
     _read_native_sets(then)
     order = {(c.ref.name, cq): i for i, (c, cq) in enumerate((c, cq) for c in every for cq in config.cq_levels)}
     interleaved = sorted(first + then, key=lambda p: order[(p.job.clip, p.job.settings.cq_level)])
@@ -84,6 +84,17 @@ def eval_encode(
     simulation = simulate(runs, clips, calibration, maps, study.work, config.cq_levels, config.verdicts)
     settings = _settings(config, clips, calibration, build, study, warmups)
     return summarise(runs, settings, simulation)
+
+
+def _keep_baselines(tools: AomTools, study: Study, planned: list[Planned]) -> None:
+    """The partitions (and frame records) of the measured baselines among ``planned``: what the
+    oracle and the maps of the runs after them are made from."""
+    for p in planned:
+        if p.run.ok:
+            key = (p.job.clip, p.job.settings.cq_level, p.job.verdict)
+            study.baseline_grids[key] = inspect_bitstream(tools, p.job.ivf)
+            if p.job.write_records:
+                study.baseline_records[key] = p.job.records
 
 
 def _name(clip: Clip | None) -> str | None:
