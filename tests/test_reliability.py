@@ -144,6 +144,19 @@ def test_failed_evaluate_leaves_no_output_directory(cli, tmp_path, data_dir):
     assert not (tmp_path / "r").exists()
 
 
+def test_evaluate_names_how_to_make_a_calibrated_report(cli, tmp_path, data_dir):
+    # eval-encode simulates with no calibration clip by default: such a report has no cost
+    # model for evaluate, and the message says which eval-encode option makes one
+    report = tmp_path / "report.json"
+    simulation = {"calibration_clip": None, "stock": {"scales": {"guided": 1.0}, "cost_models": {}}}
+    report.write_text(json.dumps({"simulation": simulation, "verdicts": {"stock": {}}}))
+    args = ["evaluate", "--model", "default", "--data", data_dir, "--out", tmp_path / "f1", "--calibration", report]
+    code, _, err = cli(args)
+    assert code == 2 and "not an eval-encode report with a calibrated simulation" in err
+    assert "--calibration CLIP" in err and "Traceback" not in err
+    assert not (tmp_path / "f1").exists()
+
+
 def test_messages_name_the_problem(cli, tmp_path, trained_run):
     run, _ = trained_run
     only_version = tmp_path / "bare.h5"

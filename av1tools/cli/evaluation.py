@@ -52,7 +52,8 @@ from av1tools.model.staged.config import TransferConfig
     "--calibration",
     type=click.Path(dir_okay=False, path_type=Path),
     callback=lambda ctx, param, value: _simulation_of(value) if value else None,
-    help="report.json of an eval-encode run: its cost model turns the top-1 maps into a simulated time saving.",
+    help="report.json of an eval-encode run made with --calibration CLIP: its cost model turns the top-1 maps "
+    "into a simulated time saving.",
 )
 @decision_option(default(EvaluateConfig, "decision"))
 @device_option(EvaluateConfig)
@@ -97,7 +98,9 @@ def _simulation_of(report: Path) -> dict:
             raise KeyError("cost_models")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise click.BadParameter(
-            f"{report}: not an eval-encode report with a calibrated simulation", param_hint="--calibration"
+            f"{report}: not an eval-encode report with a calibrated simulation (eval-encode makes one with "
+            "--calibration CLIP)",
+            param_hint="--calibration",
         ) from None
     return cal
 
