@@ -116,8 +116,7 @@ def leave_one_out(runs, clips: list[str], calibration: str, cq_levels, verdicts,
         for clip in clips:
             scales = fit_scales([row for other, rs in rows.items() if other != clip for row, *_ in rs])
             points = defaultdict(list)
-            for ratios, r, searched, cpu in rows[clip]:
-                base = next(b for b in mine if (b.clip, b.cq_level, b.kind) == (r.clip, r.cq_level, "baseline"))
+            for ratios, r, base, searched, cpu in rows[clip]:
                 sim = time_saving_from_ratio(simulated_search_ratio(ratios[:2], scales), searched, cpu)
                 points[r.label].append((sim, paired_saving(r, base)))
             for label, v in sorted(points.items()):

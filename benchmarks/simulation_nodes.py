@@ -2,13 +2,13 @@
 
 For one guided run of a finished eval-encode study (a native run, whose dump lists every set
 the encoder used), prints per node size and partition type: the baseline's evaluations and
-their time (its counters), what the simulation costs the run's allowed evaluations at (each
-allowed type's own time at that node in the baseline's node times; the size's mean where the
-baseline never tried it there; guided nodes only: a node left to libaom's search is costed by
-its own baseline time as a whole), and the guided encode's own counters (all its nodes, guided
-and left alike). The guided encode may
-evaluate a type at more nodes than the baseline did (an allowed set overrides libaom's pruning)
-or fewer (libaom's pruning inside the set): the simulation costs those at the size's mean.
+their time (its counters), what the simulation costs the run's allowed evaluations at
+(``BaselineNodes.type_costs``: each allowed type's own time at that node in the baseline's
+node times, the size's mean where the baseline never tried it there; guided nodes only, a
+node left to libaom's search is costed by its own baseline time as a whole), and the guided
+encode's own counters (all its nodes, guided and left alike). The guided encode may evaluate
+a type at more nodes than the baseline did (an allowed set overrides libaom's pruning) or
+fewer (libaom's pruning inside the set): the simulation costs those at the size's mean.
 
     python benchmarks/simulation_nodes.py reports/study kivy-city-f0-189 31 "model cover 0.9"
 """
@@ -21,42 +21,22 @@ from pathlib import Path
 import numpy as np
 
 from av1tools.encoder import NODE_TYPES, STAT_SIZE_ROW, read_node_times, read_stats
+from av1tools.eval.speedup import BaselineNodes
 from av1tools.native import read_dump
-from av1tools.partition import MI_SIZE, Partition
+from av1tools.partition import Partition
 
 SIZES = (64, 32, 16, 8)
 
 
-def baseline_types(path: Path) -> tuple[dict, dict]:
-    """(node key -> (tried mask, each type's own ns)), and per size each type's mean own ns
-    over the nodes that tried it."""
-    times = read_node_times(path)
-    nodes: dict[tuple, tuple[int, np.ndarray]] = {}
-    for (p, h, r, c, s, _, tried, _, _), types in zip(times.fields.tolist(), times.type_ns):
-        key = (int(p), bool(h), int(c) * MI_SIZE, int(r) * MI_SIZE, int(s))
-        old = nodes.get(key)
-        nodes[key] = (int(tried) | (old[0] if old else 0), types + (old[1] if old else 0))
-    mean = {}
-    for size in SIZES:
-        mine = [n for k, n in nodes.items() if k[4] == size]
-        tried = np.array([[m >> t & 1 for t in range(NODE_TYPES)] for m, _ in mine]).reshape(-1, NODE_TYPES)
-        spent = np.array([ns for _, ns in mine]).reshape(-1, NODE_TYPES)
-        mean[size] = np.where(tried.sum(0) > 0, spent.sum(0) / np.maximum(tried.sum(0), 1), 0.0)
-    return nodes, mean
-
-
-def simulated(entries, nodes: dict, mean: dict) -> tuple[np.ndarray, np.ndarray]:
+def simulated(entries, nodes: BaselineNodes) -> tuple[np.ndarray, np.ndarray]:
     """Per size row and type: the allowed evaluations at guided nodes and their simulated ns."""
     count, ns = np.zeros((6, NODE_TYPES)), np.zeros((6, NODE_TYPES))
     for e in entries:
-        if not e.guided or e.size not in mean:
+        if not e.guided or e.size not in SIZES:
             continue
-        tried, own = nodes.get((e.display_index, bool(e.hidden), e.x, e.y, e.size), (0, None))
         row = STAT_SIZE_ROW[e.size]
-        for t in range(NODE_TYPES):
-            if e.mask >> t & 1:
-                count[row, t] += 1
-                ns[row, t] += own[t] if tried >> t & 1 else mean[e.size][t]
+        count[row] += [e.mask >> t & 1 for t in range(NODE_TYPES)]
+        ns[row] += nodes.type_costs(e)
     return count, ns
 
 
@@ -74,8 +54,8 @@ def main() -> None:
     for path in (work / f"{stem}baseline.nodes", sets, stats):
         if not path.exists():
             raise SystemExit(f"{path}: not found (a native run of a study whose baselines wrote node times)")
-    nodes, mean = baseline_types(work / f"{stem}baseline.nodes")
-    sim_count, sim_ns = simulated(read_dump(sets), nodes, mean)
+    nodes = BaselineNodes(read_node_times(work / f"{stem}baseline.nodes"))
+    sim_count, sim_ns = simulated(read_dump(sets), nodes)
     base, guided = read_stats(work / f"{stem}baseline.stats"), read_stats(stats)
     b_count, b_ns = sum(c.type_count for c in base), sum(c.type_ns for c in base)
     g_count, g_ns = sum(c.type_count for c in guided), sum(c.type_ns for c in guided)

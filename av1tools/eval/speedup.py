@@ -251,15 +251,21 @@ class BaselineNodes:
             if n is None:
                 return 0.0, self._mean_own.get(e.size, 0.0) + (self._below8_ns if e.size == 8 else 0.0)
             return 0.0, n[0] if e.size == 8 else n[1]
-        mean = self._mean_type.get(e.size, [0.0] * NODE_TYPES)
         tried = n[2] if n is not None else 0
         cost = n[1] - sum(n[3]) if n is not None else self._mean_overhead.get(e.size, 0.0)
-        for t in range(NODE_TYPES):
-            if e.mask >> t & 1:
-                cost += n[3][t] if tried >> t & 1 else mean[t]
+        cost += sum(self.type_costs(e))
         if e.size == 8 and e.mask & SPLIT_BIT:
             cost += n[0] - n[1] if tried & SPLIT_BIT else self._split4_ns
         return cost, 0.0
+
+    def type_costs(self, e) -> list[float]:
+        """Each partition type's simulated own time at a guided entry: the baseline's time of
+        that type at that node, the size's mean evaluation where the baseline never tried it
+        there; 0 for the types its mask does not allow."""
+        n = self._nodes.get((e.display_index, bool(e.hidden), e.x, e.y, e.size))
+        mean = self._mean_type.get(e.size, [0.0] * NODE_TYPES)
+        tried = n[2] if n is not None else 0
+        return [(n[3][t] if tried >> t & 1 else mean[t]) if e.mask >> t & 1 else 0.0 for t in range(NODE_TYPES)]
 
     def map_search_ns(self, entries: Iterable) -> tuple[float, float]:
         """A map's simulated search: (its guided nodes, the nodes it leaves to libaom's

@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 
 from av1tools.eval.bdrate import avm_bd_rate, bd_rate
-from av1tools.eval.encode.measure import EncodeRun, paired_saving
+from av1tools.eval.encode.measure import EncodeRun, paired_saving, round_savings
 from av1tools.eval.encode.result import BD_METHODS, BD_METRICS, ClipResult, Row, VerdictResult
 from av1tools.eval.encode.runs import KINDS, Baseline, Oracle
 from av1tools.eval.ladder import compare, ladder_points
@@ -50,29 +50,16 @@ def _bd_rates(base: dict[int, EncodeRun], mine: list[EncodeRun], notes: list[str
     return out
 
 
-def _round_savings(ok: list[EncodeRun], base: dict[int, EncodeRun]) -> list | None:
-    """The encoder time saving of each round, each against the same round's baselines
-    (drift between rounds then cancels as it hits both)."""
-    rounds = {len(r.cpu_seconds_all) for r in ok} | {len(base[r.cq_level].cpu_seconds_all) for r in ok}
-    if len(rounds) != 1 or rounds == {0}:
+def _per_round_means(per_item: list) -> list | None:
+    """Per round, the mean over the items' savings (None unless every item has the same
+    rounds)."""
+    if not per_item or any(not p for p in per_item) or len({len(p) for p in per_item}) != 1:
         return None
-    n = rounds.pop()
-    return [
-        statistics.mean([1 - r.cpu_seconds_all[i] / base[r.cq_level].cpu_seconds_all[i] for r in ok]) for i in range(n)
-    ]
+    return [statistics.mean(p[i] for p in per_item) for i in range(len(per_item[0]))]
 
 
 def _spread(rounds: list | None) -> list | None:
     return [min(rounds), max(rounds)] if rounds else None
-
-
-def _set_rounds(rows: list[Row]) -> list | None:
-    """Per round, the mean over the clips of their savings (None unless every clip has the
-    same rounds)."""
-    per_clip = [r.time_saving_rounds for r in rows]
-    if not per_clip or any(not p for p in per_clip) or len({len(p) for p in per_clip}) != 1:
-        return None
-    return [statistics.mean(p[i] for p in per_clip) for i in range(len(per_clip[0]))]
 
 
 def _row(label: str, group: list[EncodeRun], base: dict, stock: dict, bd: BD) -> Row:
@@ -96,7 +83,8 @@ def _row(label: str, group: list[EncodeRun], base: dict, stock: dict, bd: BD) ->
     row.time_saving_end_to_end = statistics.mean(
         [paired_saving(r, base[r.cq_level], r.inference_cpu_seconds) for r in ok]
     )
-    row.time_saving_rounds = _round_savings(ok, base)
+    # each round against the same round's baselines, the mean over cq-levels
+    row.time_saving_rounds = _per_round_means([round_savings(r, base[r.cq_level]) for r in ok])
     row.time_saving_spread = _spread(row.time_saving_rounds)
     row.kbps = [r.kbps for r in ok]
     row.psnr_y = [r.quality["psnr_y"] for r in ok]
@@ -223,7 +211,7 @@ def set_rows(per_clip: dict[str, list[Row]]) -> list[Row]:
         )
         for key in MEANS:
             setattr(row, key, _mean([getattr(r, key) for r in rows]))
-        row.time_saving_rounds = _set_rounds(rows)
+        row.time_saving_rounds = _per_round_means([r.time_saving_rounds for r in rows])  # over the clips
         row.time_saving_spread = _spread(row.time_saving_rounds)
         metrics = dict.fromkeys(m for r in rows for m in r.bd_rate)
         row.bd_rate = {

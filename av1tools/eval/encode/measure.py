@@ -156,7 +156,14 @@ def paired_saving(run: EncodeRun, base: EncodeRun, extra_seconds: float = 0.0) -
     so a slow spell of the machine hits a pair alike; the ratio of the two medians would pair
     a run with a baseline from another round. ``extra_seconds`` (a predictor's inference) is
     charged every round. With unequal rounds: the medians' ratio."""
+    rounds = round_savings(run, base, extra_seconds)
+    return statistics.median(rounds) if rounds else 1 - (run.cpu_seconds + extra_seconds) / base.cpu_seconds
+
+
+def round_savings(run: EncodeRun, base: EncodeRun, extra_seconds: float = 0.0) -> list[float] | None:
+    """The time ``run`` saved in each round against the same round's baseline (None unless
+    both have the same rounds)."""
     runs, bases = run.cpu_seconds_all, base.cpu_seconds_all
     if not runs or len(runs) != len(bases):
-        return 1 - (run.cpu_seconds + extra_seconds) / base.cpu_seconds
-    return statistics.median(1 - (r + extra_seconds) / b for r, b in zip(runs, bases))
+        return None
+    return [1 - (r + extra_seconds) / b for r, b in zip(runs, bases)]

@@ -53,7 +53,7 @@ def timed_search(base: EncodeRun, nodes: BaselineNodes) -> tuple[float, float]:
 def calibration_rows(runs: list[EncodeRun], clip: str, cq_levels, work: Path, maps: dict) -> list[tuple]:
     """One clip's guided encodes in ``runs`` as scale-fitting rows, each (its map's guided
     and unguided shares of the baseline's simulated search, its measured search over the
-    baseline's measured one), its run, and the baseline's ``timed_search``. The measured
+    baseline's measured one), its run, its baseline and the baseline's ``timed_search``. The measured
     share is what the encode saved (per round against the same round's baseline, the median:
     ``paired_saving``), taken off the baseline's search: the inverse of the prediction."""
     rows = []
@@ -65,7 +65,7 @@ def calibration_rows(runs: list[EncodeRun], clip: str, cq_levels, work: Path, ma
         searched, cpu = timed_search(base, nodes)
         for r in _guided(runs, clip, cq, maps):
             measured = 1.0 - paired_saving(r, base) * cpu * 1e9 / searched
-            rows.append(((*nodes.map_ratios(maps[r.name]), measured), r, searched, cpu))
+            rows.append(((*nodes.map_ratios(maps[r.name]), measured), r, base, searched, cpu))
     return rows
 
 
