@@ -72,6 +72,8 @@ def test_eval_encode_report(trained_run, tmp_path, cli):
     # the scales come from the calibration clip's guided encodes (top-1 and cover 0.9 at 4 cq-levels)
     assert report["simulation"]["stock"]["scales"]["encodes"] == 8
     assert report["simulation"]["exact"]["scales"]["encodes"] == 12  # the oracle too
+    for r in report["runs"]:  # every baseline timed before and after its runs, every round
+        assert len(r["closing_cpu_seconds_all"]) == (len(r["cpu_seconds_all"]) if r["kind"] == "baseline" else 0)
     baselines = [r["name"] for r in report["runs"] if r["kind"] == "baseline"]
     assert all((tmp_path / "encodes" / f"{name}.nodes").exists() for name in baselines)
     for label in ("oracle", "model top-1", "model cover 0.9"):

@@ -536,3 +536,15 @@ def test_a_time_saving_pairs_each_round_with_its_own_baseline():
     assert paired_saving(run, base, 1.0) == pytest.approx(0.4)  # rounds: 0.4, 0.433, 0.048
     single = EncodeRun("p", "model", "c", 23, 3, cpu_seconds_all=[6.0], cpu_seconds=6.0)
     assert paired_saving(single, base) == pytest.approx(1 - 6.0 / 10.5)  # unequal rounds: the medians'
+
+
+def test_a_bracketed_baseline_pairs_each_round_with_its_two_encodes_mean():
+    from av1tools.eval.encode.measure import paired_saving, round_savings
+
+    base = EncodeRun("baseline", "baseline", "c", 23, 3, cpu_seconds_all=[10.0, 14.0], cpu_seconds=12.0)
+    run = EncodeRun("p", "model", "c", 23, 3, cpu_seconds_all=[6.0, 6.0], cpu_seconds=6.0)
+    assert round_savings(run, base) == pytest.approx([0.4, 1 - 6 / 14])  # no second encode: the one
+    base.closing_cpu_seconds_all = [14.0, 10.0]  # a drift within each round: the mean meets the run halfway
+    assert round_savings(run, base) == pytest.approx([0.5, 0.5]) and paired_saving(run, base) == pytest.approx(0.5)
+    base.closing_cpu_seconds_all = [12.0]  # rounds that do not match: the opening encodes alone
+    assert round_savings(run, base) == pytest.approx([0.4, 1 - 6 / 14])

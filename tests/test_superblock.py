@@ -328,3 +328,49 @@ def test_training_stores_temperatures_and_the_predictor_uses_them(superblock_run
     t = calibration["temperatures"][0]
     assert probs.max() == pytest.approx(torch.softmax(raw[0, 0] / t, -1).max().item(), rel=1e-5)
     assert (probs.max() < hot) == (t > 1)
+
+
+def test_warm_start_computes_what_the_source_computed_until_the_new_inputs_learn():
+    from av1tools.model.common import CheckpointError
+    from av1tools.model.superblock.checkpoint import warm_start
+
+    torch.manual_seed(0)
+    source = SuperblockNet(SuperblockConfig()).eval()
+    target = SuperblockNet(SuperblockConfig(references=2, frame_info=True)).eval()
+    x = torch.rand(2, 3, 64, 64)
+    q, info = torch.rand(2), torch.rand(2, 3)
+    assert not torch.allclose(target(x, q, None, info), source(x[:, :1], q))  # fresh: another function
+    taken = warm_start(target, source)
+    assert taken["adapted"] == ["stem.0.weight", "q_embed.0.weight"] and not taken["fresh"]
+    # the references and the frame's place start at zero weight: whatever they hold, the output is the source's
+    torch.testing.assert_close(target(x, q, None, info), source(x[:, :1], q))
+    torch.testing.assert_close(target(x.flip(1), q, None, info * 0), source(x.flip(1)[:, :1], q))
+    assert target.stem[0].weight[:, 1:].abs().sum() == 0 and target.stem[0].weight.requires_grad
+    with pytest.raises(CheckpointError, match="widths"):
+        warm_start(SuperblockNet(SuperblockConfig(widths=(8, 8, 8, 8, 8))), source)
+
+
+def test_training_from_a_run_records_its_source(superblock_run, data_dir, tmp_path):
+    from av1tools.model.families import train
+
+    job = TrainJob(
+        (str(data_dir),),
+        tmp_path / "warm",
+        arch="superblock",
+        net=SuperblockConfig(frame_size=True),
+        train=TrainConfig(epochs=1, progress=False),
+        init=str(superblock_run.run_dir),
+    )
+    init = train(job, log=lambda m: None).metrics["init"]
+    assert init["run"] == str(superblock_run.run_dir) and init["adapted"] == ["q_embed.0.weight"]
+    assert init["copied"] > 10 and init["source_config"]["frame_size"] is False
+
+
+def test_the_report_of_a_run_whose_last_epochs_were_not_its_best(superblock_run, tmp_path):
+    from av1tools.report import write_report
+    from av1tools.report.plots import superblock_plots
+
+    metrics = json.loads((superblock_run.run_dir / "metrics.json").read_text())
+    metrics["history"][-1].pop("best", None)  # early stopping's usual history: later epochs not the best
+    paths = write_report("superblock", metrics, tmp_path, "Superblock model", superblock_plots)
+    assert "| 2 |" in paths["md"].read_text().replace(" (best)", "")

@@ -178,6 +178,13 @@ def _simulation_of(report: Path) -> dict:
     help="Encodes per run; the median CPU time is reported.",
 )
 @click.option(
+    "--bracket/--no-bracket",
+    default=default(EvalEncodeConfig, "bracket"),
+    show_default=True,
+    help="Time each baseline twice a round, before and after the runs compared with it (their mean is "
+    "what the runs are paired with).",
+)
+@click.option(
     "--threads",
     type=click.IntRange(1, 64),
     default=default(EvalEncodeConfig, "threads"),

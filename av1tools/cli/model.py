@@ -175,6 +175,12 @@ StagedConfig, SuperblockConfig = FAMILIES["staged"].config, FAMILIES["superblock
     help="superblock (inter frames): the frame's pyramid level, hidden flag and type beside the qindex.",
 )
 @click.option(
+    "--init",
+    metavar="RUN",
+    help="superblock: start from this run's weights (a run directory, or 'default': the shipped "
+    "all-intra model); inputs only this model has start at zero.",
+)
+@click.option(
     "--stream", is_flag=True, default=default(TrainJob, "stream"), help="superblock: read shards in worker processes."
 )
 @output_options("Print each stage's summary as JSON.")

@@ -55,6 +55,7 @@ class TrainJob:
     train: TrainConfig = field(default_factory=TrainConfig)
     stages: tuple[str, ...] = STAGE_ORDER  # staged: the stages to train, in order
     stream: bool = False  # superblock: read shards in worker processes (bounded memory)
+    init: str | None = None  # superblock: warm start from this run's weights ("default": the shipped all-intra model)
 
 
 WALKS = ("split", "all")

@@ -74,6 +74,7 @@ FAMILIES: dict[str, Family] = {
                 "references",
                 "frame_info",
                 "stream",
+                "init",
             ),
         ),
         Family(

@@ -113,6 +113,7 @@ class EncodeRun:
     kbps: float = 0.0
     cpu_seconds: float = 0.0  # median over rounds, the aomenc process's user + system time
     cpu_seconds_all: list = field(default_factory=list)  # one per round
+    closing_cpu_seconds_all: list = field(default_factory=list)  # a bracketed baseline: after its runs, per round
     wall_seconds: float = 0.0  # median over rounds
     wall_seconds_all: list = field(default_factory=list)
     inference_cpu_seconds: float = 0.0  # the model's time outside the encoder (the Python path)
@@ -150,6 +151,24 @@ class EncodeRun:
         return self
 
 
+    def record_closing(self, measured: Measurement | None, error: str) -> EncodeRun:
+        """A bracketed baseline's second encode of a round (after the runs compared with it)."""
+        if measured is None:
+            self.ok, self.error = False, self.error or error
+        else:
+            self.closing_cpu_seconds_all.append(measured.cpu_seconds)
+        return self
+
+    def round_cpu_seconds(self) -> list[float]:
+        """Per round, the CPU time a run is paired with: for a baseline encoded before and after
+        its runs, the mean of the two (a drift during the round hits both sides alike, and one
+        encode's own noise weighs half); else the round's one encode."""
+        opening, closing = self.cpu_seconds_all, self.closing_cpu_seconds_all
+        if closing and len(closing) == len(opening):
+            return [(a + b) / 2 for a, b in zip(opening, closing)]
+        return list(opening)
+
+
 def paired_saving(run: EncodeRun, base: EncodeRun, extra_seconds: float = 0.0) -> float:
     """The time ``run`` saves against ``base``: per round against the same round's baseline,
     the median over rounds. Encodes of one clip and cq-level run side by side in every round,
@@ -163,7 +182,7 @@ def paired_saving(run: EncodeRun, base: EncodeRun, extra_seconds: float = 0.0) -
 def round_savings(run: EncodeRun, base: EncodeRun, extra_seconds: float = 0.0) -> list[float] | None:
     """The time ``run`` saved in each round against the same round's baseline (None unless
     both have the same rounds)."""
-    runs, bases = run.cpu_seconds_all, base.cpu_seconds_all
+    runs, bases = run.cpu_seconds_all, base.round_cpu_seconds()
     if not runs or len(runs) != len(bases):
         return None
     return [1 - (r + extra_seconds) / b for r, b in zip(runs, bases)]

@@ -7,9 +7,10 @@ ladder; and ``exact``, the instrument (AV1TOOLS_EXACT_GUIDE=1 on every run, so t
 must reproduce the baseline bit for bit), with its own verdict. The model and the encoder
 run on the same number of threads, the model's warm-up is timed apart, every bitstream is
 decoded with dav1d. Encodes run in rounds (``repeat``): every encode once per round, a clip
-and cq-level at a time (its baselines, then its other runs), so a slow spell of the machine
-hits a run and its baseline alike; each time saving is taken per round against the same
-round's baseline, the median over rounds, with its spread. The speed-up simulation predicts
+and cq-level at a time (its baselines, then its other runs, then its baselines again:
+``bracket``), so a slow spell of the machine hits a run and its baseline alike; each time
+saving is taken per round against the same round's baseline (the mean of its two encodes),
+the median over rounds, with its spread. The speed-up simulation predicts
 each guided run's time saving from its map (``simulate``). Encodes are jobs
 (``av1tools.jobs``): each encode's CPU time is its own aomenc process's.
 """
@@ -53,11 +54,12 @@ def eval_encode(
     study.work.mkdir(parents=True, exist_ok=True)
     every = clips + ([calibration] if calibration else [])
     kinds = run_kinds(config, tuple(study.predictors))
-    counter = _Counter(progress, sum(len(_wanted(kinds, c)) for c in every) * len(config.cq_levels) * config.repeat)
+    per_clip = [len(_wanted(kinds, c)) + _closings(config, kinds, c) for c in every]
+    counter = _Counter(progress, sum(per_clip) * len(config.cq_levels) * config.repeat)
 
     # the first round a clip and cq-level at a time, as every later round: its baselines, then
     # the runs that need them, so each run is timed beside its own baseline in every round
-    first, then = [], []
+    first, then, rounds = [], [], []
     for clip, cq in ((c, cq) for c in every for cq in config.cq_levels):
         mine = [k.plan(study, clip, cq) for k in _wanted(kinds, clip, False)]
         _encode(config, mine, counter, measure=True)
@@ -68,14 +70,15 @@ def eval_encode(
             if (clip.ref.name, cq, "exact" if k.kind == Oracle.kind else k.verdict) in study.baseline_grids
         ]
         _encode(config, after, counter, measure=True)
+        closing = _closing(mine) if config.bracket and after else []
+        _encode(config, closing, counter, measure=False)
         first += mine
         then += after
+        rounds += mine + after + closing
     _check_measured([p.run for p in first if p.job.kind == Baseline.kind and not p.job.clip == _name(calibration)])
     _read_native_sets(then)
-    order = {(c.ref.name, cq): i for i, (c, cq) in enumerate((c, cq) for c in every for cq in config.cq_levels)}
-    interleaved = sorted(first + then, key=lambda p: order[(p.job.clip, p.job.settings.cq_level)])
-    for _ in range(config.repeat - 1):  # the other rounds: every encode again, timed only
-        _encode(config, interleaved, counter, measure=False)
+    for _ in range(config.repeat - 1):  # the other rounds: every encode again, timed only, in the same order
+        _encode(config, rounds, counter, measure=False)
     for p in then:
         if p.job.kind == Oracle.kind and p.run.ok:
             _check_oracle(tools, study, p, config.sb_size)
@@ -84,6 +87,27 @@ def eval_encode(
     simulation = simulate(runs, clips, calibration, maps, study.work, config.cq_levels, config.verdicts)
     settings = _settings(config, clips, calibration, build, study, warmups)
     return summarise(runs, settings, simulation)
+
+
+class _Closing:
+    """A baseline's second encode of a round, after the runs it is compared with: its time is
+    recorded apart (``EncodeRun.record_closing``)."""
+
+    def __init__(self, run: EncodeRun):
+        self.run = run
+
+    def record(self, measured, error: str, stats: Path) -> None:
+        self.run.record_closing(measured, error)
+
+
+def _closings(config: EvalEncodeConfig, kinds: list[Run], clip: Clip) -> int:
+    """How many baselines a round encodes again per cq-level of ``clip``."""
+    return len(_wanted(kinds, clip, False)) if config.bracket and _wanted(kinds, clip, True) else 0
+
+
+def _closing(planned: list[Planned]) -> list[Planned]:
+    """The baselines among ``planned`` once more, timed only."""
+    return [Planned(p.job, _Closing(p.run)) for p in planned if p.job.kind == Baseline.kind and p.run.ok]
 
 
 def _keep_baselines(tools: AomTools, study: Study, planned: list[Planned]) -> None:

@@ -45,6 +45,17 @@ class SuperblockConfig:
         return cls(**d)
 
     @property
+    def input_channels(self) -> tuple[str, ...]:
+        """The stem's input channels, in order (what a warm start matches by name)."""
+        return ("luma",) + ("activity",) * self.activity + ("past", "future")[: self.references]
+
+    @property
+    def scalars(self) -> tuple[str, ...]:
+        """The inputs beside the qindex embedding reads, in order."""
+        size = ("log2 width", "log2 height") * self.frame_size
+        return ("qindex",) + size + ("pyramid level", "hidden", "inter") * self.frame_info
+
+    @property
     def window(self) -> int:
         """The side of the luma window the network reads: the superblock and its margin."""
         return 64 + 2 * self.margin

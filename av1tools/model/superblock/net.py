@@ -50,7 +50,7 @@ class SuperblockNet(nn.Module):
         super().__init__()
         self.config = config
         w = config.widths  # channels at strides 4, 8, 16, 32, 64
-        channels = 1 + int(config.activity) + config.references
+        channels = len(config.input_channels)
         self.stem = _conv(channels, w[0], 4, stride=4)  # 16x16: 4x4 patches
         self.down8 = nn.Sequential(_conv(w[0], w[1], 2, stride=2), _block(w[1]))  # 8x8
         self.down16 = nn.Sequential(_conv(w[1], w[2], 2, stride=2), _block(w[2]))  # 4x4
@@ -58,8 +58,7 @@ class SuperblockNet(nn.Module):
         self.down64 = _conv(w[3], w[4], 2, stride=2)  # 1x1
         # top-down: each finer level hears what the coarser one sees
         self.lateral = nn.ModuleList([nn.Conv2d(w[i + 1], w[i], 1) for i in (3, 2, 1)])
-        scalars = 1 + 2 * int(config.frame_size) + FRAME_INFO * int(config.frame_info)
-        self.q_embed = nn.Sequential(nn.Linear(scalars, 32), nn.ReLU(inplace=True))
+        self.q_embed = nn.Sequential(nn.Linear(len(config.scalars), 32), nn.ReLU(inplace=True))
         self.q_shift = nn.ModuleList([nn.Linear(32, c) for c in (w[4], w[3], w[2], w[1])])
         self.heads = nn.ModuleList([nn.Conv2d(c, NUM_PARTITIONS, 1) for c in (w[4], w[3], w[2], w[1])])
 

@@ -9,6 +9,7 @@ and writes the run directory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -28,8 +29,8 @@ from av1tools.model.config import TrainJob
 from av1tools.model.metrics import confusion, report
 from av1tools.model.splits import SplitError, a_few, held_out_groups
 from av1tools.model.superblock.calibration import ScoredNodes, fit_temperatures, nll, reliability, scored_nodes
-from av1tools.model.superblock.checkpoint import save_superblock
-from av1tools.model.superblock.config import SuperblockConfig
+from av1tools.model.superblock.checkpoint import load_superblock, save_superblock, warm_start
+from av1tools.model.superblock.config import CHECKPOINT, SuperblockConfig
 from av1tools.model.superblock.data import (
     Superblocks,
     SuperblockStream,
@@ -143,7 +144,9 @@ def train_superblock(job: TrainJob, log: Log = print) -> TrainResult:
     val = load_superblocks(val_files, cfg)
     if tc.max_val_samples and len(val) > tc.max_val_samples:
         val = val.take(np.sort(np.random.default_rng(tc.seed).choice(len(val), tc.max_val_samples, replace=False)))
-    net = SuperblockNet(cfg).to(device)
+    net = SuperblockNet(cfg)
+    started_from = _warm_start(net, job.init, log) if job.init else None
+    net = net.to(device)
     model = torch.nn.parallel.DistributedDataParallel(net) if world > 1 else net
     opt = torch.optim.AdamW(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     if job.stream:
@@ -256,6 +259,7 @@ def train_superblock(job: TrainJob, log: Log = print) -> TrainResult:
             "best_val": final,
             "calibration": calibration,
             "history": history,
+            "init": started_from,
             "checkpoint": path.name,
             "checkpoint_bytes": path.stat().st_size,
             "seconds": time.perf_counter() - start,
@@ -264,6 +268,22 @@ def train_superblock(job: TrainJob, log: Log = print) -> TrainResult:
         write_config(run_dir, job)
     _leave(world)
     return TrainResult(run_dir, metrics, superblock_summary(metrics, run_dir))
+
+
+def _warm_start(net: SuperblockNet, spec: str, log: Log) -> dict:
+    """``net`` starts from the weights of the run ``spec`` names; what was taken, for metrics.json."""
+    from av1tools.model.families import run_directory
+
+    run = run_directory(spec, "intra")
+    source, _ = load_superblock(run)
+    taken = warm_start(net, source)
+    checkpoint = run / CHECKPOINT
+    log(
+        f"superblock: warm start from {run}: {taken['copied']} tensors copied, "
+        f"{len(taken['adapted'])} matched input by input, {len(taken['fresh'])} fresh"
+    )
+    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16]
+    return {"spec": spec, "run": str(run), "sha256": digest, "source_config": source.config.to_dict()} | taken
 
 
 def _leave(world: int) -> None:
