@@ -150,7 +150,6 @@ class EncodeRun:
             self.network_seconds = sum(c.network_ns for c in counters) / 1e9
         return self
 
-
     def record_closing(self, measured: Measurement | None, error: str) -> EncodeRun:
         """A bracketed baseline's second encode of a round (after the runs compared with it)."""
         if measured is None:
