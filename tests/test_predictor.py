@@ -67,23 +67,3 @@ def test_predict_names_a_model_that_is_not_a_run(cli, tmp_path):
         ["predict", "--model", tmp_path / "x.pt", "--seq", "carphone", "--cq-level", "30", "--out", tmp_path / "p.h5"]
     )
     assert code == 1 and "x.pt: no such run directory" in err and err.count("\n") == 1
-
-
-def test_a_pair_of_predictors_sends_intra_frames_to_one_and_inter_frames_to_the_other():
-    from av1tools.model.predictor import ByFrameType, FrameContext
-
-    class Named:
-        decision, device = "product", "cpu"
-
-        def __init__(self, kind):
-            self.kind = kind
-
-        def predict_frame(self, luma, max_value, qindex, sb_size=64, walk="split", display_index=0, context=None):
-            return self.kind
-
-    pair = ByFrameType(Named("intra"), Named("inter"))
-    luma = np.zeros((64, 64), np.uint8)
-    assert pair.kind == "inter" and pair.decision == "product"
-    assert pair.predict_frame(luma, 255.0, 100) == "intra"  # no context: an intra frame
-    assert pair.predict_frame(luma, 255.0, 100, context=FrameContext(inter=False)) == "intra"  # a key frame
-    assert pair.predict_frame(luma, 255.0, 100, context=FrameContext(hidden=True, inter=True)) == "inter"

@@ -374,14 +374,3 @@ def test_the_report_of_a_run_whose_last_epochs_were_not_its_best(superblock_run,
     metrics["history"][-1].pop("best", None)  # early stopping's usual history: later epochs not the best
     paths = write_report("superblock", metrics, tmp_path, "Superblock model", superblock_plots)
     assert "| 2 |" in paths["md"].read_text().replace(" (best)", "")
-
-
-def test_the_random_access_recipe_starts_from_the_shipped_all_intra_model():
-    from av1tools.model.families import run_directory
-    from av1tools.model.superblock.checkpoint import warm_start
-    from av1tools.zoo.recipe import RECIPES
-
-    recipe = RECIPES["ra"]
-    source, _ = load_superblock(run_directory(recipe.init, "intra"))
-    taken = warm_start(SuperblockNet(recipe.model), source)
-    assert not taken["fresh"] and taken["adapted"] == ["stem.0.weight", "q_embed.0.weight"]

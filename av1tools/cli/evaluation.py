@@ -119,11 +119,6 @@ def _simulation_of(report: Path) -> dict:
     help="A trained run (either model) or 'default' (the shipped superblock model); "
     "without it only the baseline, oracle and presets are encoded.",
 )
-@click.option(
-    "--intra-model",
-    help="Inter modes: the model of the intra frames (key frames), beside --model for the inter ones "
-    "('default': the shipped all-intra model).",
-)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @cq_level_option(
     multiple=True,

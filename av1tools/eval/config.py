@@ -52,7 +52,6 @@ class EvalEncodeConfig:
     sequences: tuple[str, ...]
     out: Path
     model: str | None = None  # a run directory, or "default" (the shipped superblock model)
-    intra_model: str | None = None  # inter modes: the model of the intra frames (key frames); None: ``model``
     cq_levels: tuple[int, ...] = DEFAULT_CQ_LEVELS
     mode: str = "intra"
     cpu_used: int = 3

@@ -137,32 +137,3 @@ def walk_frame(
         level_x, level_y, size = cx[inside], cy[inside], half
     cols = [np.concatenate(c) for c in zip(*parts)]
     return FramePrediction(*(display_index, *cols), time.perf_counter() - start, hidden)
-
-
-class ByFrameType:
-    """Two predictors, one coding: intra frames (a key frame, an intra-only frame) to one,
-    inter frames to the other. In random access the key frame is 10-55% of a 720p encode's
-    partition search (README), and the all-intra model was trained on far more intra pictures
-    than the random-access model saw key frames. A frame without a context is intra."""
-
-    def __init__(self, intra: Predictor, inter: Predictor):
-        self.intra, self.inter = intra, inter
-        self.kind = inter.kind
-        self.decision = inter.decision
-        self.device = inter.device
-
-    def predict_frame(
-        self,
-        luma: np.ndarray,
-        max_value: float,
-        qindex: int,
-        sb_size: int = 64,
-        walk: str | Expand = "split",
-        display_index: int = 0,
-        context: FrameContext | None = None,
-    ) -> FramePrediction:
-        chosen = self.inter if context is not None and context.inter else self.intra
-        return chosen.predict_frame(luma, max_value, qindex, sb_size, walk, display_index, context)
-
-    def file_node_predictions(self, ds: Any, rows: dict[int, np.ndarray]) -> dict[int, tuple[dict, np.ndarray]]:
-        raise NotImplementedError("a pair of predictors scores a dataset one model at a time (evaluate each)")

@@ -45,7 +45,6 @@ class Recipe:
             epochs=8, batch_size=256, lr=2e-3, patience=5, seed=0, max_val_samples=40000, progress=False
         )
     )
-    init: str | None = None  # the run whose weights training starts from ("default": the shipped all-intra model)
 
 
 def training_list(material: Path, sequences: int | None, name: str = TRAIN_LISTS["intra"]) -> Path:
@@ -85,11 +84,7 @@ def provenance(recipe: Recipe, material: Path, listing: Path, shards: int) -> di
 
 RECIPES = {  # the shipped model of each mode
     "intra": Recipe(),
-    # video is scarce: the random-access model starts from the all-intra one, trained on far more
-    # pictures (README: validation NLL 0.754 -> 0.726 against a random start)
-    "ra": Recipe(
-        mode="ra", sequences=None, frames=17, model=SuperblockConfig(references=2, frame_info=True), init="default"
-    ),
+    "ra": Recipe(mode="ra", sequences=None, frames=17, model=SuperblockConfig(references=2, frame_info=True)),
 }
 
 
@@ -121,8 +116,7 @@ def build_default(
     if result.failed:
         raise RuntimeError(f"{len(result.failed)} shard(s) failed: {result.failed[0]}")
     run = Path(work) / f"run-{recipe.mode}"
-    job = TrainJob((str(data),), run, arch="superblock", net=recipe.model, train=recipe.train, init=recipe.init)
-    trained = train(job, log)
+    trained = train(TrainJob((str(data),), run, arch="superblock", net=recipe.model, train=recipe.train), log)
     ship(run, out or DEFAULT[recipe.mode], provenance(recipe, material, listing, len(result.shards)))
     return trained.metrics
 

@@ -35,7 +35,6 @@ from av1tools.eval.quality import smallest_frame
 from av1tools.extract.aom import AomTools, EncoderBuild, check_cpu_used, encoder_build, inspect_bitstream
 from av1tools.extract.sequences import SequenceError, resolve_sequence, resolve_sequence_set
 from av1tools.jobs import run_jobs
-from av1tools.model.predictor import ByFrameType
 from av1tools.partition import frame_nodes
 
 Progress = Callable[[str, int, int], None]
@@ -146,11 +145,6 @@ def plan(
             "model runs need av1tools' patched libaom (make libaom, or drop --aom-dir)"
         )
     _check_presets(config)
-    if config.intra_model is not None and (config.model is None or config.mode == "intra"):
-        raise EvalEncodeError(
-            "--intra-model: the model of an inter mode's intra frames, beside --model (every frame of "
-            "--mode intra is intra: give that model as --model)"
-        )
     guided = config.model is not None or config.heuristic is not None or "exact" in config.verdicts  # the oracle
     if config.sb_size != 64 and guided:
         raise EvalEncodeError(
@@ -191,10 +185,6 @@ def _native_model(config: EvalEncodeConfig, tools: AomTools) -> Path | None:
     "native" (refused when impossible), "auto" (when the encoder and the model allow it), or
     "python" (never)."""
     if config.model is None or config.inference == "python":
-        return None
-    if config.intra_model is not None:  # two models: the encoder runs one
-        if config.inference == "native":
-            raise EvalEncodeError("--inference native: the encoder runs one model, not --intra-model beside it")
         return None
     from av1tools.encode import EncodeError, exported_model
     from av1tools.native import supports_native
@@ -244,10 +234,6 @@ def _load_predictors(config: EvalEncodeConfig, study: Study, first: Clip) -> dic
         if spec is not None:
             study.predictors[source] = load_predictor(spec, config.device, config.decision, config.mode)
             warmups[source] = warm_up(study.predictors[source], first, config.sb_size)
-    if config.intra_model is not None and "model" in study.predictors:
-        intra = load_predictor(config.intra_model, config.device, config.decision, "intra")
-        warmups["model"] += warm_up(intra, first, config.sb_size)
-        study.predictors["model"] = ByFrameType(intra, study.predictors["model"])
     return warmups
 
 
@@ -346,7 +332,6 @@ def _settings(config, clips, calibration, build, study, warmups) -> dict:
         points=[p.label for p in config.points] if study.predictors else [],
         presets=list(config.presets),
         model=str(config.model) if config.model else None,
-        intra_model=config.intra_model,
         model_kind=getattr(study.predictors.get("model"), "kind", None),
         heuristic=config.heuristic,
         inference="native" if study.native_model else "python",
