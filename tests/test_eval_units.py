@@ -232,11 +232,11 @@ def test_cost_model_on_hand_made_counters():
     assert simulate_counters([base], model, 64 * 64) == pytest.approx(1400 + 200)
 
 
-def _node(x, y, size, own, types=None, below=0):
+def _node(x, y, size, own, types=None, below=0, frame=0):
     """One node of a baseline's node times: (type, own ns) pairs, its time beyond them, and
     its sub-blocks' time."""
     types = types or {}
-    row = [0, 0, y // 4, x // 4, size, 0, sum(1 << int(t) for t in types), own + below, own]
+    row = [frame, 0, y // 4, x // 4, size, 0, sum(1 << int(t) for t in types), own + below, own]
     return row, [types.get(t, 0) for t in range(NODE_TYPES)]
 
 
@@ -263,6 +263,20 @@ def test_a_map_is_costed_where_its_nodes_stand_in_the_baseline():
     # a node the baseline never searched: the size's mean node, or mean overhead plus types
     assert nodes.node_ns(MapEntry(0, 0, 32, 32, 0, guided=False)) == (0.0, (110 + 760) / 2)
     assert nodes.node_ns(MapEntry(0, 0, 32, 32, 1 << P.NONE)) == (((10 + 40) / 2 + 200), 0.0)
+
+
+def test_a_node_the_baseline_never_searched_costs_its_own_frames_mean_node():
+    """Random access: a key frame's nodes cost several times an inter frame's, so a node the
+    baseline never searched costs the mean node of its size in its own frame (the encode's
+    where its frame has none of that size)."""
+    P = Partition
+    key = _node(0, 0, 32, 1000, {P.NONE: 900}, frame=0)
+    inter = _node(0, 0, 32, 100, {P.NONE: 90}, frame=1)
+    nodes = BaselineNodes(_nodes(key, inter))
+    assert nodes.node_ns(MapEntry(1, 32, 0, 32, 0, guided=False)) == (0.0, 100)
+    assert nodes.node_ns(MapEntry(0, 32, 0, 32, 0, guided=False)) == (0.0, 1000)
+    assert nodes.node_ns(MapEntry(1, 32, 0, 32, 1 << P.NONE)) == (10 + 90, 0.0)
+    assert nodes.node_ns(MapEntry(2, 0, 0, 32, 1 << P.NONE)) == ((100 + 10) / 2 + 495, 0.0)
 
 
 def test_what_libaom_would_not_search_costs_nothing_and_what_a_map_does_not_name_costs_all():

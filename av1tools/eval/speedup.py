@@ -188,6 +188,18 @@ def simulated_time_saving(map_ns: float, baseline_ns: float) -> float:
     return 1.0 - map_ns / baseline_ns
 
 
+def _mean_node(mine: list) -> tuple[float, float, list[float]]:
+    """Of nodes of one size (BaselineNodes' records): the mean own time, the mean overhead
+    beyond the types, and each type's mean evaluation (a type never tried among them: their
+    mean evaluation)."""
+    tried = np.array([[n[2] >> t & 1 for t in range(NODE_TYPES)] for n in mine]).sum(axis=0)
+    spent = np.array([n[3] for n in mine]).sum(axis=0)
+    known = [spent[t] / tried[t] for t in range(NODE_TYPES) if tried[t]]
+    fallback = float(np.mean(known)) if known else 0.0
+    types = [float(spent[t] / tried[t]) if tried[t] else fallback for t in range(NODE_TYPES)]
+    return float(np.mean([n[1] for n in mine])), float(np.mean([n[1] - sum(n[3]) for n in mine])), types
+
+
 class BaselineNodes:
     """A baseline encode's partition search node by node (its AV1TOOLS_NODE_TIMES): what
     each node of a map costs where it stands."""
@@ -210,22 +222,24 @@ class BaselineNodes:
             if k[4] == root:
                 self.frame_ns[k[:2]] = self.frame_ns.get(k[:2], 0.0) + n[0]
         self.search_ns = float(sum(self.frame_ns.values()))
-        self._mean_own, self._mean_overhead, self._mean_type = {}, {}, {}
-        for size in sorted({k[4] for k in nodes}):
-            mine = [n for k, n in nodes.items() if k[4] == size]
-            self._mean_own[size] = float(np.mean([n[1] for n in mine]))
-            self._mean_overhead[size] = float(np.mean([n[1] - sum(n[3]) for n in mine]))
-            tried = np.array([[n[2] >> t & 1 for t in range(NODE_TYPES)] for n in mine]).sum(axis=0)
-            spent = np.array([n[3] for n in mine]).sum(axis=0)
-            known = [spent[t] / tried[t] for t in range(NODE_TYPES) if tried[t]]
-            # a type never tried at this size: the size's mean evaluation
-            fallback = float(np.mean(known)) if known else 0.0
-            self._mean_type[size] = [spent[t] / tried[t] if tried[t] else fallback for t in range(NODE_TYPES)]
+        # what a node the baseline never searched costs: the mean node of its size in its own
+        # frame (a random-access key frame's nodes cost several times an inter frame's), or of
+        # its size in the whole encode where its frame has none
+        scopes: dict = {}
+        for k, n in nodes.items():
+            scopes.setdefault((k[:2], k[4]), []).append(n)
+            scopes.setdefault(k[4], []).append(n)
+        self._means = {scope: _mean_node(mine) for scope, mine in scopes.items()}
         eights = [n for k, n in nodes.items() if k[4] == 8]
         split = [n for n in eights if n[2] & SPLIT_BIT]
         # an 8x8 node's 4x4 sub-blocks (never map entries): their search where it ran, on average
         self._split4_ns = float(np.mean([n[0] - n[1] for n in split])) if split else 0.0
         self._below8_ns = float(np.mean([n[0] - n[1] for n in eights])) if eights else 0.0
+
+    def _mean(self, e) -> tuple[float, float, list[float]]:
+        """The mean node ``e`` is costed by where the baseline never searched it (``_mean_node``)."""
+        scope = ((e.display_index, bool(e.hidden)), e.size)
+        return self._means.get(scope) or self._means.get(e.size) or (0.0, 0.0, [0.0] * NODE_TYPES)
 
     def _searched(self, e, unguided: set, pruned: set) -> bool:
         """Whether the guided encode searches ``e``: not below a node left to libaom's search
@@ -249,10 +263,10 @@ class BaselineNodes:
         n = self._nodes.get((e.display_index, bool(e.hidden), e.x, e.y, e.size))
         if not e.guided:
             if n is None:
-                return 0.0, self._mean_own.get(e.size, 0.0) + (self._below8_ns if e.size == 8 else 0.0)
+                return 0.0, self._mean(e)[0] + (self._below8_ns if e.size == 8 else 0.0)
             return 0.0, n[0] if e.size == 8 else n[1]
         tried = n[2] if n is not None else 0
-        cost = n[1] - sum(n[3]) if n is not None else self._mean_overhead.get(e.size, 0.0)
+        cost = n[1] - sum(n[3]) if n is not None else self._mean(e)[1]
         cost += sum(self.type_costs(e))
         if e.size == 8 and e.mask & SPLIT_BIT:
             cost += n[0] - n[1] if tried & SPLIT_BIT else self._split4_ns
@@ -263,7 +277,7 @@ class BaselineNodes:
         that type at that node, the size's mean evaluation where the baseline never tried it
         there; 0 for the types its mask does not allow."""
         n = self._nodes.get((e.display_index, bool(e.hidden), e.x, e.y, e.size))
-        mean = self._mean_type.get(e.size, [0.0] * NODE_TYPES)
+        mean = self._mean(e)[2]
         tried = n[2] if n is not None else 0
         return [(n[3][t] if tried >> t & 1 else mean[t]) if e.mask >> t & 1 else 0.0 for t in range(NODE_TYPES)]
 
