@@ -46,6 +46,7 @@ def test_eval_encode_report(trained_run, tmp_path, cli):
             "0.9",
             "--calibration",
             "coffee-pan",
+            "--bracket",
             "--json",
         ]
     )

@@ -59,7 +59,7 @@ class EvalEncodeConfig:
     points: tuple[OperatingPoint, ...] = CURVE
     presets: tuple[int, ...] = (4, 5, 6)  # libaom's ladder, as cpu-used values
     repeat: int = 3  # rounds: every encode once per round, so slow drift hits all runs alike
-    bracket: bool = True  # each round encodes a baseline before and after the runs compared with it
+    bracket: bool = False  # each round encodes a baseline before and after its runs (measured: no narrower)
     sb_size: int = 64
     decision: str = ENCODING_DECISION
     device: str = "cpu"  # the model's device; inference time is charged as measured there

@@ -7,8 +7,8 @@ ladder; and ``exact``, the instrument (AV1TOOLS_EXACT_GUIDE=1 on every run, so t
 must reproduce the baseline bit for bit), with its own verdict. The model and the encoder
 run on the same number of threads, the model's warm-up is timed apart, every bitstream is
 decoded with dav1d. Encodes run in rounds (``repeat``): every encode once per round, a clip
-and cq-level at a time (its baselines, then its other runs, then its baselines again:
-``bracket``), so a slow spell of the machine hits a run and its baseline alike; each time
+and cq-level at a time (its baselines, then its other runs; with ``bracket`` its baselines
+again), so a slow spell of the machine hits a run and its baseline alike; each time
 saving is taken per round against the same round's baseline (the mean of its two encodes),
 the median over rounds, with its spread. The speed-up simulation predicts
 each guided run's time saving from its map (``simulate``). Encodes are jobs
