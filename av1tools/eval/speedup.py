@@ -8,8 +8,9 @@ node the encoder timed (AV1TOOLS_NODE_TIMES; ``BaselineNodes``):
   took (its own time; an 8x8 node's 4x4 sub-blocks included), so the hard nodes a
   coverage map leaves cost what they cost, not the size's average;
 - a node the map guides costs the baseline's own time of each allowed type at that node
-  (the size's mean evaluation where the baseline never tried that type there) and the
-  node's overhead beyond its types; a node the baseline never searched, the size's mean;
+  (the size's mean evaluation in its frame where the baseline never tried that type there)
+  and the node's overhead beyond its types; a node the baseline never searched, the size's
+  mean node in its frame (in the encode where its frame has none of that size);
   a frame the map names no node of, its whole baseline search;
 - what these costs miss (a forced type runs without the budget an earlier type gave it,
   results libaom reused) is two scales fitted on the calibration clip's guided encodes
@@ -257,7 +258,7 @@ class BaselineNodes:
     def node_ns(self, e) -> tuple[float, float]:
         """(guided, unguided) cost of one map entry (``MapEntry``), sub-blocks excluded
         except an 8x8 node's 4x4 ones; a node the baseline never searched costs the size's
-        mean node (mean overhead and mean evaluations, for a guided one)."""
+        mean node in its frame (mean overhead and mean evaluations, for a guided one; ``_mean``)."""
         if e.size < 8:
             return 0.0, 0.0
         n = self._nodes.get((e.display_index, bool(e.hidden), e.x, e.y, e.size))
@@ -274,8 +275,8 @@ class BaselineNodes:
 
     def type_costs(self, e) -> list[float]:
         """Each partition type's simulated own time at a guided entry: the baseline's time of
-        that type at that node, the size's mean evaluation where the baseline never tried it
-        there; 0 for the types its mask does not allow."""
+        that type at that node, the size's mean evaluation in its frame where the baseline
+        never tried it there; 0 for the types its mask does not allow."""
         n = self._nodes.get((e.display_index, bool(e.hidden), e.x, e.y, e.size))
         mean = self._mean(e)[2]
         tried = n[2] if n is not None else 0
