@@ -36,7 +36,7 @@ from types import SimpleNamespace
 
 from av1tools.encoder import MAP_HEADER, SPLIT_BIT, MapEntry, read_stats
 from av1tools.eval.encode.measure import EncodeRun, paired_saving
-from av1tools.eval.encode.simulate import calibration_rows, simulate
+from av1tools.eval.encode.simulate import calibration_rows, model_share, simulate
 from av1tools.eval.speedup import fit_scales, simulated_search_ratio, time_saving_from_ratio
 from av1tools.partition import MI_SIZE, MIN_NODE_SIZE
 
@@ -117,7 +117,8 @@ def leave_one_out(runs, clips: list[str], calibration: str, cq_levels, verdicts,
             scales = fit_scales([row for other, rs in rows.items() if other != clip for row, *_ in rs])
             points = defaultdict(list)
             for ratios, r, base, searched, cpu in rows[clip]:
-                sim = time_saving_from_ratio(simulated_search_ratio(ratios[:2], scales), searched, cpu)
+                ratio = simulated_search_ratio(ratios[:2], scales)
+                sim = time_saving_from_ratio(ratio, searched, cpu) - model_share(r, cpu)
                 points[r.label].append((sim, paired_saving(r, base)))
             for label, v in sorted(points.items()):
                 error = statistics.mean(x[0] for x in v) - statistics.mean(x[1] for x in v)

@@ -24,6 +24,7 @@ from av1tools.eval.config import OperatingPoint
 from av1tools.eval.encode.aggregate import set_rows
 from av1tools.eval.encode.measure import EncodeRun
 from av1tools.eval.encode.result import Row
+from av1tools.eval.encode.simulate import model_share
 from av1tools.eval.encode.study import summarise
 from av1tools.eval.guided import allowed_sets, prediction_entries
 from av1tools.eval.ladder import compare, ladder_points
@@ -330,6 +331,15 @@ def test_a_time_saving_keeps_what_the_baseline_spent_outside_the_search():
     # 10 s of CPU, 8 of them searching: a search at 25% saves 6 s
     assert time_saving_from_ratio(0.25, 8e9, 10.0) == pytest.approx(0.6)
     assert time_saving_from_ratio(1.0, 8e9, 10.0) == pytest.approx(0.0)
+
+
+def test_the_simulation_charges_the_models_own_time_inside_the_encoder():
+    """A native run's measured saving pays the network's time (its timers: 0.5 s of a 10 s
+    baseline): the simulation takes it off; a Python run's inference is outside the encoder."""
+    native = EncodeRun("m", "model", "c", 23, 3, network_seconds=0.5)
+    assert model_share(native, 10.0) == pytest.approx(0.05)
+    assert model_share(EncodeRun("m", "model", "c", 23, 3), 10.0) == 0.0
+    assert model_share(native, 0.0) == 0.0
 
 
 def test_read_node_times(tmp_path):

@@ -1,6 +1,7 @@
 """The speed-up simulation of a study, per verdict: every guided run of the evaluated clips
 predicted from its map alone, costed node by node in its own clip's baseline
-(``av1tools.eval.speedup``). Without a calibration clip (the default) the node costs are
+(``av1tools.eval.speedup``), less the model's own time inside the encoder where it ran there
+(``model_share``). Without a calibration clip (the default) the node costs are
 taken as they are (scales 1); with one, two scales are fitted on its guided encodes (their
 maps costed node by node in the calibration baseline, against what they measured), and the
 unit-cost model of its encodes is reported too: ``av1tools evaluate`` simulates with it."""
@@ -50,12 +51,20 @@ def timed_search(base: EncodeRun, nodes: BaselineNodes) -> tuple[float, float]:
     return nodes.search_ns, base.cpu_seconds_all[0] if base.cpu_seconds_all else base.cpu_seconds
 
 
+def model_share(run: EncodeRun, base_cpu_s: float) -> float:
+    """The model's own time inside a native guided encode (its timers, the same work whatever
+    the search then does) as a share of its baseline: the simulation charges it, since the
+    measured saving pays it (a Python run's inference is outside the encoder: 0)."""
+    return run.network_seconds / base_cpu_s if base_cpu_s > 0 else 0.0
+
+
 def calibration_rows(runs: list[EncodeRun], clip: str, cq_levels, work: Path, maps: dict) -> list[tuple]:
     """One clip's guided encodes in ``runs`` as scale-fitting rows, each (its map's guided
     and unguided shares of the baseline's simulated search, its measured search over the
     baseline's measured one), its run, its baseline and the baseline's ``timed_search``. The measured
     share is what the encode saved (per round against the same round's baseline, the median:
-    ``paired_saving``), taken off the baseline's search: the inverse of the prediction."""
+    ``paired_saving``) with the model's own time added back (``model_share``), taken off the
+    baseline's search: the inverse of the prediction."""
     rows = []
     for cq in cq_levels:
         base = _baseline(runs, clip, cq)
@@ -64,7 +73,7 @@ def calibration_rows(runs: list[EncodeRun], clip: str, cq_levels, work: Path, ma
             continue
         searched, cpu = timed_search(base, nodes)
         for r in _guided(runs, clip, cq, maps):
-            measured = 1.0 - paired_saving(r, base) * cpu * 1e9 / searched
+            measured = 1.0 - (paired_saving(r, base) + model_share(r, cpu)) * cpu * 1e9 / searched
             rows.append(((*nodes.map_ratios(maps[r.name]), measured), r, base, searched, cpu))
     return rows
 
@@ -131,5 +140,5 @@ def _simulate(
             searched, cpu = timed_search(baseline, nodes)
             for r in _guided(runs, clip.ref.name, cq, maps):
                 ratio = simulated_search_ratio(nodes.map_ratios(maps[r.name]), fitted)
-                r.simulated_time_saving = time_saving_from_ratio(ratio, searched, cpu)
+                r.simulated_time_saving = time_saving_from_ratio(ratio, searched, cpu) - model_share(r, cpu)
     return baseline_per_pixel
