@@ -35,7 +35,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from av1tools.encoder import MAP_HEADER, SPLIT_BIT, MapEntry, read_stats
-from av1tools.eval.encode.measure import EncodeRun, paired_saving
+from av1tools.eval.encode.measure import EncodeRun, time_saving
 from av1tools.eval.encode.simulate import calibration_rows, model_share, simulate
 from av1tools.eval.speedup import fit_scales, simulated_search_ratio, time_saving_from_ratio
 from av1tools.partition import MI_SIZE, MIN_NODE_SIZE
@@ -119,7 +119,7 @@ def leave_one_out(runs, clips: list[str], calibration: str, cq_levels, verdicts,
             for ratios, r, base, searched, cpu in rows[clip]:
                 ratio = simulated_search_ratio(ratios[:2], scales)
                 sim = time_saving_from_ratio(ratio, searched, cpu) - model_share(r, cpu)
-                points[r.label].append((sim, paired_saving(r, base)))
+                points[r.label].append((sim, time_saving(r, base)))
             for label, v in sorted(points.items()):
                 error = statistics.mean(x[0] for x in v) - statistics.mean(x[1] for x in v)
                 worst = max(worst, abs(error))
@@ -179,7 +179,7 @@ def main() -> None:
             continue
         key = (r.clip, r.cq_level, r.verdict, "baseline")
         [b] = [x for x in runs if (x.clip, x.cq_level, x.verdict, x.kind) == key]
-        measured = paired_saving(r, b)
+        measured = time_saving(r, b)
         out[(r.verdict, r.clip, r.label)].append((r.simulated_time_saving, measured, when_run[r.name]))
     rows = []
     for (verdict, clip, label), v in sorted(out.items()):

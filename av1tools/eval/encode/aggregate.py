@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 
 from av1tools.eval.bdrate import avm_bd_rate, bd_rate
-from av1tools.eval.encode.measure import EncodeRun, paired_saving, round_savings
+from av1tools.eval.encode.measure import EncodeRun, round_savings, time_saving
 from av1tools.eval.encode.result import BD_METHODS, BD_METRICS, ClipResult, Row, VerdictResult
 from av1tools.eval.encode.runs import KINDS, Baseline, Oracle
 from av1tools.eval.ladder import compare, ladder_points
@@ -79,9 +79,9 @@ def _row(label: str, group: list[EncodeRun], base: dict, stock: dict, bd: BD) ->
     )
     if not ok:
         return row
-    row.time_saving_encoder = statistics.mean([paired_saving(r, base[r.cq_level]) for r in ok])
+    row.time_saving_encoder = statistics.mean([time_saving(r, base[r.cq_level]) for r in ok])
     row.time_saving_end_to_end = statistics.mean(
-        [paired_saving(r, base[r.cq_level], r.inference_cpu_seconds) for r in ok]
+        [time_saving(r, base[r.cq_level], r.inference_cpu_seconds) for r in ok]
     )
     # each round against the same round's baselines, the mean over cq-levels
     row.time_saving_rounds = _per_round_means([round_savings(r, base[r.cq_level]) for r in ok])
@@ -94,7 +94,7 @@ def _row(label: str, group: list[EncodeRun], base: dict, stock: dict, bd: BD) ->
     )
     if stock and all(r.cq_level in stock for r in ok):
         row.time_saving_vs_stock = statistics.mean(
-            [paired_saving(r, stock[r.cq_level], r.inference_cpu_seconds) for r in ok]
+            [time_saving(r, stock[r.cq_level], r.inference_cpu_seconds) for r in ok]
         )
     if kind is Baseline:
         row.bd_rate = {m: dict.fromkeys(bd[1], 0.0) for m in bd[0]}

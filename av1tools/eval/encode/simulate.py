@@ -12,7 +12,7 @@ from pathlib import Path
 
 from av1tools.encoder import read_node_times, read_stats
 from av1tools.eval.encode.clips import Clip
-from av1tools.eval.encode.measure import EncodeRun, paired_saving
+from av1tools.eval.encode.measure import EncodeRun, time_saving
 from av1tools.eval.encode.runs import KINDS, Baseline
 from av1tools.eval.speedup import (
     BaselineNodes,
@@ -61,9 +61,9 @@ def model_share(run: EncodeRun, base_cpu_s: float) -> float:
 def calibration_rows(runs: list[EncodeRun], clip: str, cq_levels, work: Path, maps: dict) -> list[tuple]:
     """One clip's guided encodes in ``runs`` as scale-fitting rows, each (its map's guided
     and unguided shares of the baseline's simulated search, its measured search over the
-    baseline's measured one), its run, its baseline and the baseline's ``timed_search``. The measured
-    share is what the encode saved (per round against the same round's baseline, the median:
-    ``paired_saving``) with the model's own time added back (``model_share``), taken off the
+    baseline's measured one), its run, its baseline and the baseline's ``timed_search``. The
+    measured share is what the encode saved (its quickest round against the baseline's:
+    ``time_saving``) with the model's own time added back (``model_share``), taken off the
     baseline's search: the inverse of the prediction."""
     rows = []
     for cq in cq_levels:
@@ -73,7 +73,7 @@ def calibration_rows(runs: list[EncodeRun], clip: str, cq_levels, work: Path, ma
             continue
         searched, cpu = timed_search(base, nodes)
         for r in _guided(runs, clip, cq, maps):
-            measured = 1.0 - (paired_saving(r, base) + model_share(r, cpu)) * cpu * 1e9 / searched
+            measured = 1.0 - (time_saving(r, base) + model_share(r, cpu)) * cpu * 1e9 / searched
             rows.append(((*nodes.map_ratios(maps[r.name]), measured), r, base, searched, cpu))
     return rows
 
