@@ -22,6 +22,8 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+from simulation_check import as_runs  # this folder is on the path when run as a script
+
 
 def paired_median(runs, bases):
     return statistics.median(1 - r / b for r, b in zip(runs, bases))
@@ -64,12 +66,13 @@ def main() -> None:
     args = ap.parse_args()
     report = json.loads((args.study / "report.json").read_text())
     verdict = report["settings"]["verdicts"][0]
-    mine = [r for r in report["runs"] if r["ok"] and r["verdict"] == verdict]
-    base = {(r["clip"], r["cq_level"]): r["cpu_seconds_all"] for r in mine if r["kind"] == "baseline"}
+    mine = [r for r in as_runs(report) if r.ok and r.verdict == verdict]
+    # a baseline's round as eval-encode pairs it (bracketed: the mean of its two encodes)
+    base = {(r.clip, r.cq_level): r.round_cpu_seconds() for r in mine if r.kind == "baseline"}
     points = defaultdict(dict)
     for r in mine:
-        if r["kind"] != "baseline":  # guided points and presets alike
-            points[(r["clip"], r["label"])][r["cq_level"]] = r["cpu_seconds_all"]
+        if r.kind != "baseline":  # guided points and presets alike
+            points[(r.clip, r.label)][r.cq_level] = r.cpu_seconds_all
     rounds = len(next(iter(base.values())))
     if rounds < 4:
         raise SystemExit(f"{args.study}: {rounds} rounds; halves of at least two rounds need four or more")
