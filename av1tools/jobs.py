@@ -10,6 +10,7 @@ av1tools themselves).
 
 from __future__ import annotations
 
+import bisect
 import concurrent.futures as cf
 import multiprocessing
 import os
@@ -165,7 +166,9 @@ def _run_pool(fn, jobs, workers: int, on_done: OnDone | None) -> list[Outcome]:
                     outcome, error = None, _one_line(e)
                 if outcome is None:
                     if attempts[i] < ATTEMPTS:
-                        pending.append(i)
+                        # back in the jobs' order: a broken pool's futures complete as a set,
+                        # in no order, and reruns would otherwise start in whatever order
+                        bisect.insort(pending, i)
                         continue
                     outcome = Outcome(jobs[i], None, error, attempts[i])
                 outcomes[i] = outcome
