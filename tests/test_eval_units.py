@@ -575,3 +575,25 @@ def test_a_bracketed_baseline_pairs_each_round_with_its_two_encodes_mean():
     assert time_saving(run, base) == pytest.approx(0.4)
     base.closing_cpu_seconds_all = [12.0]  # rounds that do not match: the opening encodes alone
     assert round_savings(run, base) == pytest.approx([0.4, 1 - 6 / 14])
+
+
+def test_a_point_slower_than_the_baseline_is_no_budgets_best():
+    from av1tools.eval.encode.aggregate import best_points
+    from av1tools.eval.encode.result import Row
+
+    def row(label, ts, bd):
+        return Row(
+            "all",
+            label,
+            "model",
+            source="model",
+            guided=True,
+            end_to_end=True,
+            time_saving_end_to_end=ts,
+            bd_rate={"psnr_y": {"cubic": bd}},
+        )
+
+    rows = [row("model top-3", -0.25, -1.3), row("model cover 0.9", 0.13, 0.66), row("model top-2", 0.19, 0.63)]
+    best = best_points(rows, {}, (0.5, 1.0))["model"]
+    assert best["0.5"] is None  # top-3 fits the budget but saves nothing
+    assert best["1"]["label"] == "model top-2"

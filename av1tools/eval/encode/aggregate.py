@@ -163,13 +163,16 @@ def against_heuristic(rows: list[Row]) -> dict:
 
 def best_points(rows: list[Row], ladder: dict, budgets: tuple[float, ...]) -> dict:
     """Per predictor, per BD-rate budget: the point that saves the most end to end within it,
-    and its verdict against the ladder (None where no point fits the budget)."""
+    and its verdict against the ladder (None where no point fits the budget). A point that
+    saves nothing is no operating point: a permissive set can make the encoder slower than
+    the baseline (it overrides libaom's pruning) at a lower BD-rate, and must not be named a
+    budget's best."""
     out = {}
     for source in dict.fromkeys(r.source for r in rows if r.end_to_end):
         points = [r for r in rows if r.source == source and r.bd() is not None]
         out[source] = {}
         for budget in budgets:
-            fits = [r for r in points if r.bd() <= budget]
+            fits = [r for r in points if r.bd() <= budget and (r.time_saving_end_to_end or 0) > 0]
             best = max(fits, key=lambda r: r.time_saving_end_to_end, default=None)
             out[source][f"{budget:g}"] = best and {
                 "label": best.label,
