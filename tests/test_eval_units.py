@@ -21,7 +21,7 @@ from av1tools.encoder import (
 )
 from av1tools.eval.bdrate import bd_rate
 from av1tools.eval.config import OperatingPoint
-from av1tools.eval.encode.aggregate import set_rows
+from av1tools.eval.encode.aggregate import against_heuristic, best_points, set_rows
 from av1tools.eval.encode.measure import EncodeRun
 from av1tools.eval.encode.result import Row
 from av1tools.eval.encode.simulate import model_share
@@ -481,24 +481,24 @@ def test_report_renders_all_sections(tmp_path):
     assert (tmp_path / "ts_vs_bdrate_stock.png").stat().st_size > 1000 and (tmp_path / "delta_quality.png").exists()
 
 
+def _guided_row(label, source, ts, bd):
+    """A guided point's row of one clip: its end-to-end saving and BD-rate PSNR-Y alone."""
+    return Row(
+        "c",
+        label,
+        source,
+        source=source,
+        guided=True,
+        end_to_end=True,
+        time_saving_end_to_end=ts,
+        bd_rate={"psnr_y": {"cubic": bd}},
+    )
+
+
 def test_a_model_point_is_judged_against_the_heuristics_curve():
     """The heuristic's points, end to end, with the baseline at 0%, are a curve each model
     point is compared with at its own time saving, as the preset ladder is."""
-    from av1tools.eval.encode.aggregate import against_heuristic
-    from av1tools.eval.encode.result import Row
-
-    def row(label, source, ts, bd):
-        return Row(
-            "c",
-            label,
-            source,
-            source=source,
-            guided=True,
-            end_to_end=True,
-            time_saving_end_to_end=ts,
-            bd_rate={"psnr_y": {"cubic": bd}},
-        )
-
+    row = _guided_row
     rows = [row("heuristic cover 0.8", "heuristic", 0.2, 0.4), row("heuristic cover 0.7", "heuristic", 0.4, 1.2)]
     assert list(against_heuristic(rows)) == ["points"]  # no model point: the curve alone
     rows += [row("model cover 0.8", "model", 0.3, 0.5), row("model cover 0.7", "model", 0.4, 1.5)]
@@ -578,22 +578,12 @@ def test_a_bracketed_baseline_pairs_each_round_with_its_two_encodes_mean():
 
 
 def test_a_point_slower_than_the_baseline_is_no_budgets_best():
-    from av1tools.eval.encode.aggregate import best_points
-    from av1tools.eval.encode.result import Row
-
-    def row(label, ts, bd):
-        return Row(
-            "all",
-            label,
-            "model",
-            source="model",
-            guided=True,
-            end_to_end=True,
-            time_saving_end_to_end=ts,
-            bd_rate={"psnr_y": {"cubic": bd}},
-        )
-
-    rows = [row("model top-3", -0.25, -1.3), row("model cover 0.9", 0.13, 0.66), row("model top-2", 0.19, 0.63)]
+    row = _guided_row
+    rows = [
+        row("model top-3", "model", -0.25, -1.3),
+        row("model cover 0.9", "model", 0.13, 0.66),
+        row("model top-2", "model", 0.19, 0.63),
+    ]
     best = best_points(rows, {}, (0.5, 1.0))["model"]
     assert best["0.5"] is None  # top-3 fits the budget but saves nothing
     assert best["1"]["label"] == "model top-2"
