@@ -70,6 +70,11 @@ def main() -> None:
                     f"{int(sim_count[row, t]):7d} {sim_ns[row, t] / 1e6:8.1f} | "
                     f"{int(g_count[row, t]):7d} {g_ns[row, t] / 1e6:8.1f}"
                 )
+    rows = [STAT_SIZE_ROW[size] for size in SIZES]
+    print(
+        f"all types ms: baseline {b_ns[rows].sum() / 1e6:.1f} | simulated (guided nodes) {sim_ns[rows].sum() / 1e6:.1f}"
+        f" | guided encode {g_ns[rows].sum() / 1e6:.1f}"
+    )
 
 
 if __name__ == "__main__":

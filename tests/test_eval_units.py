@@ -297,9 +297,28 @@ def test_what_libaom_would_not_search_costs_nothing_and_what_a_map_does_not_name
     left = [MapEntry(0, 0, 0, 64, 1 << P.SPLIT), MapEntry(0, 0, 0, 32, 0, guided=False)]
     assert nodes.map_search_ns(left + below) == (10 + 20, 110 + 70)  # frame 1: all of its search
     # the node searched twice: both searches (HORZ 2 x 30, overhead 2 x 10); VERT, never tried
-    # at 32x32, costs the mean of the types tried there (NONE 100, HORZ 60)
+    # at 32x32, costs the size's mean NONE evaluation (blocks covering the node, as NONE's)
     assert nodes.node_ns(MapEntry(0, 32, 0, 32, 1 << P.HORZ)) == (2 * 30 + 2 * (40 - 30), 0.0)
-    assert nodes.node_ns(MapEntry(0, 0, 0, 32, 1 << P.VERT)) == (10 + (100 + 2 * 30) / 2, 0.0)
+    assert nodes.node_ns(MapEntry(0, 0, 0, 32, 1 << P.VERT)) == (10 + 100, 0.0)
+
+
+def test_an_ab_type_without_the_types_it_reuses_modes_from_costs_a_whole_search():
+    """libaom's AB sub-blocks reuse the modes SPLIT's quadrants and the HORZ/VERT halves
+    found: the baseline's HORZ_A (20) was that cheap. In a set with SPLIT and HORZ it keeps
+    that cost; in a set without them it searches every mode: the node's NONE (300). A type
+    no node of the size tried costs the size's NONE too, SPLIT nothing."""
+    P = Partition
+    node = _node(0, 0, 32, 1000, {P.NONE: 300, P.HORZ: 200, P.SPLIT: 10, P.HORZ_A: 20})
+    other = _node(32, 0, 32, 100, {P.NONE: 100})
+    nodes = BaselineNodes(_nodes(node, other))
+    cached = MapEntry(0, 0, 0, 32, 1 << P.HORZ | 1 << P.SPLIT | 1 << P.HORZ_A)
+    assert nodes.type_costs(cached)[P.HORZ_A] == 20
+    alone = MapEntry(0, 0, 0, 32, 1 << P.NONE | 1 << P.HORZ_A)
+    assert nodes.type_costs(alone)[P.HORZ_A] == 300
+    # never tried at 32x32: the mean NONE (200), with or without the types it reuses
+    assert nodes.type_costs(MapEntry(0, 32, 0, 32, 1 << P.VERT_A))[P.VERT_A] == 200
+    assert nodes.type_costs(MapEntry(0, 32, 0, 32, 1 << P.VERT_4))[P.VERT_4] == 200
+    assert nodes.type_costs(MapEntry(0, 32, 0, 32, 1 << P.VERT | 1 << P.SPLIT))[P.SPLIT] == 10
 
 
 def test_an_8x8_node_carries_its_4x4_searches():
