@@ -310,7 +310,8 @@ def test_an_ab_type_without_the_types_it_reuses_modes_from_costs_a_whole_search(
     P = Partition
     node = _node(0, 0, 32, 1000, {P.NONE: 300, P.HORZ: 200, P.SPLIT: 10, P.HORZ_A: 20})
     other = _node(32, 0, 32, 100, {P.NONE: 100})
-    nodes = BaselineNodes(_nodes(node, other))
+    top = _node(0, 0, 64, 600, {P.NONE: 500})  # no 64x64 node tried SPLIT or HORZ_4
+    nodes = BaselineNodes(_nodes(node, other, top))
     cached = MapEntry(0, 0, 0, 32, 1 << P.HORZ | 1 << P.SPLIT | 1 << P.HORZ_A)
     assert nodes.type_costs(cached)[P.HORZ_A] == 20
     alone = MapEntry(0, 0, 0, 32, 1 << P.NONE | 1 << P.HORZ_A)
@@ -319,6 +320,8 @@ def test_an_ab_type_without_the_types_it_reuses_modes_from_costs_a_whole_search(
     assert nodes.type_costs(MapEntry(0, 32, 0, 32, 1 << P.VERT_A))[P.VERT_A] == 200
     assert nodes.type_costs(MapEntry(0, 32, 0, 32, 1 << P.VERT_4))[P.VERT_4] == 200
     assert nodes.type_costs(MapEntry(0, 32, 0, 32, 1 << P.VERT | 1 << P.SPLIT))[P.SPLIT] == 10
+    at_top = nodes.type_costs(MapEntry(0, 0, 0, 64, 1 << P.SPLIT | 1 << P.HORZ_4))
+    assert (at_top[P.SPLIT], at_top[P.HORZ_4]) == (0.0, 500)
 
 
 def test_an_8x8_node_carries_its_4x4_searches():

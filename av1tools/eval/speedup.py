@@ -293,16 +293,19 @@ class BaselineNodes:
         never tried it there; 0 for the types its mask does not allow. An AB type whose set
         lacks a type its sub-blocks reuse modes from (``AB_SOURCES``) searches every mode of
         its blocks: at least the node's NONE evaluation (blocks covering the same area; at
-        64x64, kivy-city q23 top-2, VERT_A took 1.1 ms an evaluation in the guided encode
-        where the baseline's cached AB evaluations cost 0.2)."""
+        32x32, kivy-city q23 top-2, the baseline's cached HORZ_B/VERT_B evaluations took
+        0.27-0.28 ms, the guided encode's in sets without SPLIT 0.46-0.56)."""
         n = self._nodes.get((e.display_index, bool(e.hidden), e.x, e.y, e.size))
         mean = self._mean(e)[2]
         tried = n[2] if n is not None else 0
-        costs = [(n[3][t] if tried >> t & 1 else mean[t]) if e.mask >> t & 1 else 0.0 for t in range(NODE_TYPES)]
-        whole = n[3][0] if tried & 1 else mean[0]
+
+        def at(t: int) -> float:
+            return n[3][t] if tried >> t & 1 else mean[t]
+
+        costs = [at(t) if e.mask >> t & 1 else 0.0 for t in range(NODE_TYPES)]
         for t, sources in AB_SOURCES.items():
             if e.mask >> t & 1 and e.mask & sources != sources:
-                costs[t] = max(costs[t], whole)
+                costs[t] = max(costs[t], at(Partition.NONE))
         return costs
 
     def map_search_ns(self, entries: Iterable) -> tuple[float, float]:
