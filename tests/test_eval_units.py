@@ -231,6 +231,12 @@ def test_cost_model_on_hand_made_counters():
     # the guided calibration frame, simulated from its own map, takes what it measured
     assert simulate_map(forced, model, 64 * 64, 1) == pytest.approx(900 + 200)
     assert simulate_counters([base], model, 64 * 64) == pytest.approx(1400 + 200)
+    # types no calibration encode ran at 32x32 (guided: HORZ only; baseline: NONE, HORZ): VERT
+    # costs the baselines' NONE evaluation there (50), SPLIT its loop (0)
+    vert = [MapEntry(0, 0, 0, 64, 1 << P.SPLIT)] + [
+        MapEntry(0, x, y, 32, 1 << P.HORZ | 1 << P.VERT | 1 << P.SPLIT) for y in (0, 32) for x in (0, 32)
+    ]
+    assert simulate_map(vert, model, 64 * 64, 1) == pytest.approx(1100 + 4 * 50)
 
 
 def _node(x, y, size, own, types=None, below=0, frame=0):

@@ -123,12 +123,21 @@ def _nan0(x: float) -> float:
     return 0.0 if x != x else x
 
 
-def _unit(table: list, row: int, t: int) -> float:
-    unit = table[row][t]
-    if unit == unit:
-        return unit
-    known = [u for u in table[row] if u == u]  # never seen in calibration: the size's mean evaluation
-    return float(np.mean(known)) if known else 0.0
+def _unit(model: CostModel, row: int, t: int) -> float:
+    """One evaluation of type ``t`` at a size under a map: as the guided calibration encodes
+    measured it, else as the baselines did; a type neither ever ran there costs the size's
+    NONE evaluation (every type but SPLIT searches blocks covering the node once, as NONE
+    does; SPLIT's own time is its loop: 0), as ``_mean_node`` costs an untried type."""
+    tables = (model.guided_type_ns, model.baseline_type_ns)
+    for table in tables:
+        if table[row][t] == table[row][t]:
+            return table[row][t]
+    if t == Partition.SPLIT:
+        return 0.0
+    return next(
+        (table[row][Partition.NONE] for table in tables if table[row][Partition.NONE] == table[row][Partition.NONE]),
+        0.0,
+    )
 
 
 def _node_ns(model: CostModel, size: int, mask: int | None) -> float:
@@ -140,7 +149,7 @@ def _node_ns(model: CostModel, size: int, mask: int | None) -> float:
     total = _nan0(model.guided_overhead_ns[row])
     for t in range(10):
         if mask >> t & 1:
-            total += _unit(model.guided_type_ns, row, t)
+            total += _unit(model, row, t)
     if size == 8 and mask & SPLIT_BIT:
         total += 4 * _nan0(model.node4_ns)
     return total
