@@ -213,7 +213,7 @@ def test_random_access_studies_guide_every_coded_frame(tmp_path, cli, aom_tools)
 
     args = ["eval-encode", "--seq", "carphone", "--model", "default", "--out", tmp_path, "--mode", "ra"]
     args += ["--frames", "9", "--cpu-used", "5", "--presets", "6", "--repeat", "1", "--calibration", ""]
-    args += ["--coverage", "0.8", "--inference", "python", "-q"]
+    args += ["--coverage", "0.8", "--inference", "python", "--key-frames-searched", "-q"]
     code, _, err = cli(args)
     assert code == 0, err
     report = json.loads((tmp_path / "report.json").read_text())
@@ -222,4 +222,10 @@ def test_random_access_studies_guide_every_coded_frame(tmp_path, cli, aom_tools)
     assert any(line.split()[1] == "1" for line in maps)  # entries of hidden frames
     counters = read_stats(tmp_path / "encodes" / "carphone_q31_model_cover_0.8.stats")
     assert any(not c.show_frame and c.guided_nodes for c in counters)
-    assert {r["kind"] for r in report["verdicts"]["stock"]["rows"]} == {"baseline", "model", "preset"}
+    rows = report["verdicts"]["stock"]["rows"]
+    assert {r["kind"] for r in rows} == {"baseline", "model", "preset", "keysearch"}
+    # the key frame (coded first) keeps libaom's search where its curve says so, and only there
+    keyed = read_stats(tmp_path / "encodes" / "carphone_q31_key_frames_searched_model_cover_0.8.stats")
+    assert keyed[0].guided_nodes == 0 < counters[0].guided_nodes
+    assert [c.guided_nodes > 0 for c in keyed[1:]] == [c.guided_nodes > 0 for c in counters[1:]]
+    assert {r["source"] for r in rows if r["kind"] == "keysearch"} == {"key frames searched"}

@@ -563,6 +563,30 @@ def test_the_other_features_curve_runs_with_the_features_the_model_points_do_not
     assert not run_kinds(replace(config, compare_features=False), ("model",))[-1].kind == "features"
 
 
+def test_key_frames_searched_guides_the_inter_frames_only():
+    """--key-frames-searched: each model point again with the key frames left out of its
+    map (libaom searches a frame its map names no node of); all-intra codes key frames only
+    and refuses it."""
+    from av1tools.eval.config import EvalEncodeConfig
+    from av1tools.eval.encode.inference import CodedFrame
+    from av1tools.eval.encode.runs import KeySearched, ModelPoint, run_kinds
+    from av1tools.model.predictor import FrameContext
+
+    points = (OperatingPoint(coverage=0.8), OperatingPoint(top_k=2))
+    config = EvalEncodeConfig(("carphone",), "x", "default", mode="ra", points=points, key_frames_searched=True)
+    kinds = run_kinds(config, ("model",))
+    keyed = [k for k in kinds if isinstance(k, KeySearched)]
+    assert [k.point for k in keyed] == [k.point for k in kinds if type(k) is ModelPoint] == list(points) * 2
+    assert len({(k.label, k.verdict) for k in kinds}) == len(kinds)
+    assert {k.curve for k in keyed} == {"key frames searched"}
+    luma = np.zeros((8, 8), np.uint8)
+    frames = [CodedFrame(i, luma, 100, FrameContext(inter=i > 0, hidden=i == 2)) for i in range(3)]
+    assert [f.display_index for f in keyed[0].guided_frames(frames)] == [1, 2]
+    assert keyed[0].guided_frames([CodedFrame(0, luma, 100)]) == []  # all-intra frames have no context
+    with pytest.raises(ValueError, match="inter modes"):
+        EvalEncodeConfig(("carphone",), "x", "default", key_frames_searched=True)
+
+
 def test_a_sets_row_carries_the_spread_of_its_rounds_means_over_clips():
     # round i of the set is the mean of the clips' round i: a round slow on one clip only
     # widens the set's spread by its share, and clips with different rounds give none

@@ -231,6 +231,13 @@ def _simulation_of(report: Path) -> dict:
     "share); python: the model writes a decision file first; auto: native where the encoder and model allow.",
 )
 @click.option(
+    "--key-frames-searched",
+    is_flag=True,
+    default=default(EvalEncodeConfig, "key_frames_searched"),
+    help="Inter modes: also run the model's points with the key frames left to libaom's search, their "
+    "own curve in the same rounds (the model in Python).",
+)
+@click.option(
     "--swap",
     is_flag=True,
     default=default(EvalEncodeConfig, "swap"),

@@ -71,6 +71,7 @@ class EvalEncodeConfig:
     budgets: tuple[float, ...] = (0.5, 1.0, 2.0)  # BD-rate budgets (%) the best point is named for
     heuristic: str | None = None  # a variance table run at the same points ("default": the shipped one)
     swap: bool = False  # also libaom's intra partition CNN off, alone and with the model in its place
+    key_frames_searched: bool = False  # inter modes: also the model's points with key frames left to libaom
     inference: str = "auto"  # the model inside the encoder ("native") or in Python ("python"); auto: native if it can
     conditions: str | None = None  # "aom-ctc": the AOM CTC's rate points, frame counts and metrics
     metrics: tuple[str, ...] = DEFAULT_METRICS
@@ -91,6 +92,10 @@ class EvalEncodeConfig:
             raise ValueError(f"inference must be one of {INFERENCE}, not {self.inference!r}")
         if self.exact_runs not in ("all", "check"):
             raise ValueError(f"exact runs must be 'all' or 'check', not {self.exact_runs!r}")
+        if self.key_frames_searched and self.mode == "intra":
+            raise ValueError(
+                "key frames searched is for inter modes (--mode ra or ld): all-intra codes key frames only"
+            )
         if self.guided_features not in FEATURES:
             raise ValueError(f"guided features must be one of {FEATURES}, not {self.guided_features!r}")
 

@@ -14,6 +14,8 @@ and one line in ``run_kinds``.
 - ``OtherFeatures``: the model's points with the other guided speed features (stock ones
   where the study's guided encodes run the exact instrument's, and the other way round),
   its own curve in the same rounds: which of the two is faster at its quality.
+- ``KeySearched``: inter coding, the model's points with the key frames left to libaom's
+  search, their own curve in the same rounds.
 """
 
 from __future__ import annotations
@@ -164,17 +166,28 @@ class ModelPoint(Run):
     def exact(self, config: EvalEncodeConfig) -> bool:
         return self.verdict == "exact" or config.guided_features == "exact"
 
+    @property
+    def curve(self) -> str:
+        """The curve its rows belong to (a predictor's, or a variant's beside the model's)."""
+        return self.source
+
+    def guided_frames(self, frames: list[CodedFrame]) -> list[CodedFrame]:
+        """The coded frames its map guides (the others keep libaom's whole search)."""
+        return frames
+
     def plan(self, study: Study, clip: Clip, cq: int) -> Planned:
         if self.source == "model" and study.native_model is not None:  # the encoder runs it itself
             job = replace(study.job(self, clip, cq), native=(study.native_model, point_spec(self.point)))
-            return Planned(job, EncodeRun.of(job, source=self.source))
+            return Planned(job, EncodeRun.of(job, source=self.curve))
         predictor = study.predictors[self.source]
         frames, max_value = study.coded_frames(clip, cq, self.verdict)
-        entries, cpu, wall = infer_map(predictor, frames, self.point, study.config.sb_size, max_value)
+        entries, cpu, wall = infer_map(
+            predictor, self.guided_frames(frames), self.point, study.config.sb_size, max_value
+        )
         return study.with_map(
             study.job(self, clip, cq, map_path=True),
             entries,
-            source=self.source,
+            source=self.curve,
             inference_cpu_seconds=cpu,
             inference_wall_seconds=wall,
             map_nodes=sum(e.guided for e in entries),
@@ -223,10 +236,13 @@ class Swap(ModelPoint):
     def at(cls, point: OperatingPoint, verdict: str, source: str = "model") -> Swap:
         return cls(f"swap: {point.label}", verdict, point, source)
 
+    @property
+    def curve(self) -> str:
+        return "swap"  # its own curve beside the model's
+
     def plan(self, study: Study, clip: Clip, cq: int) -> Planned:
         planned = super().plan(study, clip, cq)
         planned.job = replace(planned.job, env=INTRA_CNN_OFF)
-        planned.run.source = "swap"  # its own curve beside the model's
         return planned
 
 
@@ -245,13 +261,41 @@ class OtherFeatures(ModelPoint):
     def exact(self, config: EvalEncodeConfig) -> bool:
         return self.features == "exact"
 
+    @property
+    def curve(self) -> str:
+        return f"{self.features} features"  # its own curve beside the model's
+
+
+@dataclass(frozen=True)
+class KeySearched(ModelPoint):
+    """A model point in inter coding whose key frames keep libaom's whole search: the key
+    frame is a large share of a short random-access encode's search (39-55% of
+    bigbuckbunny-test30's at cpu-used 3) and every other frame predicts from it, so its
+    mistakes cost bits in all of them."""
+
+    kind: ClassVar[str] = "keysearch"
+    curve_name: ClassVar[str] = "key frames searched"
+
+    @classmethod
+    def at(cls, point: OperatingPoint, verdict: str, source: str = "model") -> KeySearched:
+        return cls(f"{cls.curve_name}: {point.label}", verdict, point, source)
+
+    @property
+    def curve(self) -> str:
+        return self.curve_name
+
+    def guided_frames(self, frames: list[CodedFrame]) -> list[CodedFrame]:
+        return [f for f in frames if f.context is not None and f.context.inter]
+
     def plan(self, study: Study, clip: Clip, cq: int) -> Planned:
-        planned = super().plan(study, clip, cq)
-        planned.run.source = f"{self.features} features"  # its own curve beside the model's
-        return planned
+        if study.native_model is not None:  # the encoder's own model guides every frame it codes
+            raise ValueError("key frames searched needs the model in Python (--inference python)")
+        return super().plan(study, clip, cq)
 
 
-KINDS: dict[str, type[Run]] = {k.kind: k for k in (Baseline, Oracle, ModelPoint, Preset, NoCnn, Swap, OtherFeatures)}
+KINDS: dict[str, type[Run]] = {
+    k.kind: k for k in (Baseline, Oracle, ModelPoint, Preset, NoCnn, Swap, OtherFeatures, KeySearched)
+}
 
 
 def run_kinds(config: EvalEncodeConfig, sources: tuple[str, ...]) -> list[Run]:
@@ -266,6 +310,8 @@ def run_kinds(config: EvalEncodeConfig, sources: tuple[str, ...]) -> list[Run]:
             if config.exact_runs == "check":
                 continue
         runs += [ModelPoint.at(p, v, source) for source in sources for p in config.points]
+        if config.key_frames_searched and "model" in sources:
+            runs += [KeySearched.at(p, v) for p in config.points]
         runs += [Preset.at(p, v) for p in config.presets]
         if config.swap and v == "stock" and "model" in sources:
             runs += [NoCnn(verdict=v)] + [Swap.at(p, v) for p in config.points]

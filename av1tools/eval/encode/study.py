@@ -323,6 +323,7 @@ def _settings(config, clips, calibration, build, study, warmups) -> dict:
         verdicts=list(config.verdicts),
         guided_features=config.guided_features,
         compare_features=config.compare_features,
+        key_frames_searched=config.key_frames_searched,
         budgets=list(config.budgets),
         conditions=config.conditions,
         metrics=list(config.metrics),
