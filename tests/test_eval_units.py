@@ -237,6 +237,9 @@ def test_cost_model_on_hand_made_counters():
         MapEntry(0, x, y, 32, 1 << P.HORZ | 1 << P.VERT | 1 << P.SPLIT) for y in (0, 32) for x in (0, 32)
     ]
     assert simulate_map(vert, model, 64 * 64, 1) == pytest.approx(1100 + 4 * 50)
+    table = [list(row) for row in model.baseline_type_ns]
+    table[STAT_SIZES.index(32)][P.VERT] = 70.0  # a baseline that ran VERT there: its own cost wins
+    assert simulate_map(vert, replace(model, baseline_type_ns=table), 64 * 64, 1) == pytest.approx(1100 + 4 * 70)
 
 
 def _node(x, y, size, own, types=None, below=0, frame=0):
@@ -585,6 +588,10 @@ def test_key_frames_searched_guides_the_inter_frames_only():
     assert keyed[0].guided_frames([CodedFrame(0, luma, 100)]) == []  # all-intra frames have no context
     with pytest.raises(ValueError, match="inter modes"):
         EvalEncodeConfig(("carphone",), "x", "default", key_frames_searched=True)
+    with pytest.raises(ValueError, match="Python"):
+        replace(config, inference="native")
+    with pytest.raises(ValueError, match="--model"):
+        replace(config, model=None, heuristic="default")
 
 
 def test_a_sets_row_carries_the_spread_of_its_rounds_means_over_clips():

@@ -96,6 +96,12 @@ class EvalEncodeConfig:
             raise ValueError(
                 "key frames searched is for inter modes (--mode ra or ld): all-intra codes key frames only"
             )
+        if self.key_frames_searched and self.model is None:
+            raise ValueError("key frames searched runs the model's points: give --model")
+        if self.key_frames_searched and self.inference == "native":
+            raise ValueError(
+                "key frames searched needs the model in Python (its map leaves frames out): not --inference native"
+            )
         if self.guided_features not in FEATURES:
             raise ValueError(f"guided features must be one of {FEATURES}, not {self.guided_features!r}")
 

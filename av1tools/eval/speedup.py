@@ -127,7 +127,8 @@ def _unit(model: CostModel, row: int, t: int) -> float:
     """One evaluation of type ``t`` at a size under a map: as the guided calibration encodes
     measured it, else as the baselines did; a type neither ever ran there costs the size's
     NONE evaluation (every type but SPLIT searches blocks covering the node once, as NONE
-    does; SPLIT's own time is its loop: 0), as ``_mean_node`` costs an untried type."""
+    does; SPLIT's own time is its loop: 0), as ``_mean_node`` costs an untried type (nothing
+    where no encode ran NONE there either)."""
     tables = (model.guided_type_ns, model.baseline_type_ns)
     for table in tables:
         if table[row][t] == table[row][t]:

@@ -108,7 +108,7 @@ MARKERS = {"model": "^", "heuristic": "v"}  # other curves (the swap, the other 
 
 
 def _color(source: str) -> str:
-    return {"model": "C0", "heuristic": "C2", "swap": "C4"}.get(source, "C1")
+    return {"model": "C0", "heuristic": "C2", "swap": "C4", "key frames searched": "C5"}.get(source, "C1")
 
 
 def _ts_vs_bd(v: dict, verdict: str, path: Path) -> Path:

@@ -274,6 +274,7 @@ class KeySearched(ModelPoint):
     mistakes cost bits in all of them."""
 
     kind: ClassVar[str] = "keysearch"
+    on_calibration: ClassVar[bool] = False  # the simulation's scales are the model points'
     curve_name: ClassVar[str] = "key frames searched"
 
     @classmethod
@@ -285,11 +286,11 @@ class KeySearched(ModelPoint):
         return self.curve_name
 
     def guided_frames(self, frames: list[CodedFrame]) -> list[CodedFrame]:
+        # intra-only frames (libaom's good-quality usage codes almost none) stay guided
         return [f for f in frames if f.context is not None and f.context.inter]
 
     def plan(self, study: Study, clip: Clip, cq: int) -> Planned:
-        if study.native_model is not None:  # the encoder's own model guides every frame it codes
-            raise ValueError("key frames searched needs the model in Python (--inference python)")
+        assert study.native_model is None, "the encoder's own model would guide every frame"  # _native_model
         return super().plan(study, clip, cq)
 
 

@@ -182,9 +182,9 @@ def _read_native_sets(planned: list[Planned]) -> None:
 
 def _native_model(config: EvalEncodeConfig, tools: AomTools) -> Path | None:
     """The model exported for the encoder when the study runs it natively: ``inference``
-    "native" (refused when impossible), "auto" (when the encoder and the model allow it), or
-    "python" (never)."""
-    if config.model is None or config.inference == "python":
+    "native" (refused when impossible), "auto" (when the encoder and the model allow it, and no
+    run needs a map of some frames only: ``key_frames_searched``), or "python" (never)."""
+    if config.model is None or config.inference == "python" or config.key_frames_searched:
         return None
     from av1tools.encode import EncodeError, exported_model
     from av1tools.native import supports_native
