@@ -9,8 +9,9 @@ difference per estimator and each point's estimate from all rounds.
 
     python benchmarks/timing_noise.py reports/noise6
 
-eval-encode's ``measure.time_saving`` is ``quickest`` (chosen by this benchmark's split-half
-difference alone, never by the simulation's error).
+eval-encode's ``measure.time_saving`` is ``ratio of means`` (chosen by this benchmark's
+split-half difference alone, pooled over three studies, never by the simulation's error;
+``quickest`` until 2026-12-03, chosen on one study that the next two did not bear out).
 """
 
 from __future__ import annotations

@@ -492,7 +492,8 @@ def test_report_renders_all_sections(tmp_path):
     assert rows["model top-1"]["time_saving_encoder"] == pytest.approx(0.7)
     # end to end: the quickest rounds (the second is 10% slower on both), the inference
     # charged in full; the spread keeps each round against the same round's baseline
-    assert rows["model top-1"]["time_saving_end_to_end"] == pytest.approx(1 - (0.48 + 0.16) / 1.6)
+    # each run's rounds take 1 and 1.1 times its time: the means 1.05 times, inference once
+    assert rows["model top-1"]["time_saving_end_to_end"] == pytest.approx(1 - (0.48 * 1.05 + 0.16) / (1.6 * 1.05))
     assert rows["model top-1"]["time_saving_spread"] == pytest.approx([0.7, 0.7])  # each round against its own
     assert rows["model top-1"]["simulation_error"] == pytest.approx(0.02)
     assert rows["cpu-used 6"]["failed"] == ["q23: aomenc failed (exit 1): boom"]
@@ -508,7 +509,7 @@ def test_report_renders_all_sections(tmp_path):
     for section in SECTIONS:
         assert f"## {section}" in md and f"<h2>{section}</h2>" in page
     assert "boom" in md and "data:image/png;base64," in page and "beats libaom's presets" in md
-    assert "within +5%: model top-1, 60.0% saved end to end" in md and "within +0.5%: no point fits" in md
+    assert "within +5%: model top-1, 60.5% saved end to end" in md and "within +0.5%: no point fits" in md
     assert (tmp_path / "ts_vs_bdrate_stock.png").stat().st_size > 1000 and (tmp_path / "delta_quality.png").exists()
 
 
@@ -606,18 +607,19 @@ def test_a_sets_row_carries_the_spread_of_its_rounds_means_over_clips():
     assert set_rows({"a": [a], "b": [b]})[0].time_saving_spread is None
 
 
-def test_a_time_saving_is_the_quickest_round_over_the_baselines_quickest():
-    # a busy machine only slows a deterministic encode down: the quickest rounds are the least
-    # disturbed, whatever round each came from; the medians' ratio would keep a slow spell
+def test_a_time_saving_is_the_mean_time_over_the_baselines_mean():
+    # the ratio of the mean CPU times over rounds: neither the quickest rounds' ratio (one
+    # lucky baseline round moves it) nor the medians' (which keeps a slow spell)
     from av1tools.eval.encode.measure import time_saving
 
-    base = EncodeRun("baseline", "baseline", "c", 23, 3, cpu_seconds_all=[10.0, 15.0, 10.5], cpu_seconds=10.5)
-    run = EncodeRun("p", "model", "c", 23, 3, cpu_seconds_all=[9.0, 7.5, 5.0], cpu_seconds=7.5)
+    base = EncodeRun("baseline", "baseline", "c", 23, 3, cpu_seconds_all=[10.0, 15.0, 11.0], cpu_seconds=11.0)
+    run = EncodeRun("p", "model", "c", 23, 3, cpu_seconds_all=[9.0, 6.0, 3.0], cpu_seconds=6.0)
     assert time_saving(run, base) == pytest.approx(0.5)
-    assert 1 - run.cpu_seconds / base.cpu_seconds == pytest.approx(0.286, abs=1e-3)
-    assert time_saving(run, base, 1.0) == pytest.approx(0.4)  # inference charged once
-    single = EncodeRun("p", "model", "c", 23, 3, cpu_seconds_all=[6.0], cpu_seconds=6.0)
-    assert time_saving(single, base) == pytest.approx(0.4)  # unequal rounds: each side's quickest
+    assert 1 - min(run.cpu_seconds_all) / min(base.cpu_seconds_all) == pytest.approx(0.7)
+    assert 1 - run.cpu_seconds / base.cpu_seconds == pytest.approx(0.455, abs=1e-3)
+    assert time_saving(run, base, 1.2) == pytest.approx(0.4)  # inference charged once
+    single = EncodeRun("p", "model", "c", 23, 3, cpu_seconds_all=[7.2], cpu_seconds=7.2)
+    assert time_saving(single, base) == pytest.approx(0.4)  # unequal rounds: each side's mean
     unrecorded = EncodeRun("p", "model", "c", 23, 3, cpu_seconds=6.0)  # a report without rounds
     assert time_saving(unrecorded, EncodeRun("baseline", "baseline", "c", 23, 3, cpu_seconds=12.0)) == 0.5
 
@@ -630,8 +632,8 @@ def test_a_bracketed_baseline_pairs_each_round_with_its_two_encodes_mean():
     assert round_savings(run, base) == pytest.approx([0.4, 1 - 6 / 14])  # no second encode: the one
     base.closing_cpu_seconds_all = [14.0, 10.0]  # a drift within each round: the mean meets the run halfway
     assert round_savings(run, base) == pytest.approx([0.5, 0.5]) and time_saving(run, base) == pytest.approx(0.5)
-    base.closing_cpu_seconds_all = [10.0, 8.0]  # the rounds' means 10 and 11: the quickest, 10
-    assert time_saving(run, base) == pytest.approx(0.4)
+    base.closing_cpu_seconds_all = [10.0, 8.0]  # the rounds' means 10 and 11: their mean, 10.5
+    assert time_saving(run, base) == pytest.approx(1 - 6 / 10.5)
     base.closing_cpu_seconds_all = [12.0]  # rounds that do not match: the opening encodes alone
     assert round_savings(run, base) == pytest.approx([0.4, 1 - 6 / 14])
 

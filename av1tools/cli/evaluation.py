@@ -175,7 +175,7 @@ def _simulation_of(report: Path) -> dict:
     type=click.IntRange(min=1),
     default=default(EvalEncodeConfig, "repeat"),
     show_default=True,
-    help="Encodes per run (rounds); a time saving is each run's quickest round over its baseline's.",
+    help="Encodes per run (rounds); a time saving is each run's mean CPU time over its baseline's.",
 )
 @click.option(
     "--bracket/--no-bracket",

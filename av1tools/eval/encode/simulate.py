@@ -62,7 +62,7 @@ def calibration_rows(runs: list[EncodeRun], clip: str, cq_levels, work: Path, ma
     """One clip's guided encodes in ``runs`` as scale-fitting rows, each (its map's guided
     and unguided shares of the baseline's simulated search, its measured search over the
     baseline's measured one), its run, its baseline and the baseline's ``timed_search``. The
-    measured share is what the encode saved (its quickest round against the baseline's:
+    measured share is what the encode saved (its mean time against the baseline's:
     ``time_saving``) with the model's own time added back (``model_share``), taken off the
     baseline's search: the inverse of the prediction."""
     rows = []

@@ -9,8 +9,8 @@ run on the same number of threads, the model's warm-up is timed apart, every bit
 decoded with dav1d. Encodes run in rounds (``repeat``): every encode once per round, a clip
 and cq-level at a time (its baselines, then its other runs; with ``bracket`` its baselines
 again), so a slow spell of the machine hits a run and its baseline alike; each time
-saving is the run's quickest round over its baseline's (bracketed: the mean of its two
-encodes a round), with the spread of the per-round savings. The speed-up simulation predicts
+saving is the run's mean CPU time over its baseline's (bracketed: a round's baseline is the
+mean of its two encodes), with the spread of the per-round savings. The speed-up simulation predicts
 each guided run's time saving from its map (``simulate``). Encodes are jobs
 (``av1tools.jobs``): each encode's CPU time is its own aomenc process's.
 """
