@@ -490,9 +490,9 @@ def test_report_renders_all_sections(tmp_path):
     assert {r["label"] for r in exact["rows"]} == {"baseline", "oracle"}
     assert {r["label"]: r for r in exact["rows"]}["oracle"]["bd_rate"]["psnr_y"]["cubic"] == pytest.approx(0, abs=1e-9)
     assert rows["model top-1"]["time_saving_encoder"] == pytest.approx(0.7)
-    # end to end: the quickest rounds (the second is 10% slower on both), the inference
-    # charged in full; the spread keeps each round against the same round's baseline
-    # each run's rounds take 1 and 1.1 times its time: the means 1.05 times, inference once
+    # end to end: the mean times (each run's rounds take 1 and 1.1 times its time: the means
+    # 1.05 times), the inference charged once; the spread keeps each round against the same
+    # round's baseline
     assert rows["model top-1"]["time_saving_end_to_end"] == pytest.approx(1 - (0.48 * 1.05 + 0.16) / (1.6 * 1.05))
     assert rows["model top-1"]["time_saving_spread"] == pytest.approx([0.7, 0.7])  # each round against its own
     assert rows["model top-1"]["simulation_error"] == pytest.approx(0.02)

@@ -154,6 +154,7 @@ class ModelPoint(Run):
     on_calibration: ClassVar[bool] = True
     guided: ClassVar[bool] = True
     end_to_end: ClassVar[bool] = True
+    variant: ClassVar[str] = ""  # a variant's own curve beside its predictor's (its label's prefix)
     label: str = ""
     point: OperatingPoint = OperatingPoint(top_k=1)
     source: str = "model"  # which of the study's predictors
@@ -161,7 +162,7 @@ class ModelPoint(Run):
     @classmethod
     def at(cls, point: OperatingPoint, verdict: str, source: str = "model") -> ModelPoint:
         label = point.label if source == "model" else point.label.replace("model", source, 1)
-        return cls(label, verdict, point, source)
+        return cls(f"{cls.variant}: {label}" if cls.variant else label, verdict, point, source)
 
     def exact(self, config: EvalEncodeConfig) -> bool:
         return self.verdict == "exact" or config.guided_features == "exact"
@@ -169,7 +170,7 @@ class ModelPoint(Run):
     @property
     def curve(self) -> str:
         """The curve its rows belong to (a predictor's, or a variant's beside the model's)."""
-        return self.source
+        return self.variant or self.source
 
     def guided_frames(self, frames: list[CodedFrame]) -> list[CodedFrame]:
         """The coded frames its map guides (the others keep libaom's whole search)."""
@@ -231,14 +232,7 @@ class Swap(ModelPoint):
     """The model in the place of libaom's intra partition CNN: the CNN off, the model's map on."""
 
     kind: ClassVar[str] = "swap"
-
-    @classmethod
-    def at(cls, point: OperatingPoint, verdict: str, source: str = "model") -> Swap:
-        return cls(f"swap: {point.label}", verdict, point, source)
-
-    @property
-    def curve(self) -> str:
-        return "swap"  # its own curve beside the model's
+    variant: ClassVar[str] = "swap"
 
     def plan(self, study: Study, clip: Clip, cq: int) -> Planned:
         planned = super().plan(study, clip, cq)
@@ -275,15 +269,7 @@ class KeySearched(ModelPoint):
 
     kind: ClassVar[str] = "keysearch"
     on_calibration: ClassVar[bool] = False  # the simulation's scales are the model points'
-    curve_name: ClassVar[str] = "key frames searched"
-
-    @classmethod
-    def at(cls, point: OperatingPoint, verdict: str, source: str = "model") -> KeySearched:
-        return cls(f"{cls.curve_name}: {point.label}", verdict, point, source)
-
-    @property
-    def curve(self) -> str:
-        return self.curve_name
+    variant: ClassVar[str] = "key frames searched"
 
     def guided_frames(self, frames: list[CodedFrame]) -> list[CodedFrame]:
         # intra-only frames (libaom's good-quality usage codes almost none) stay guided
