@@ -5,7 +5,8 @@ round) and, for every split of its rounds into two halves (the first round alway
 first half), computes each clip's operating points (the mean over cq-levels) from each half
 alone, with each estimator: the two halves are two independent studies of half the rounds,
 and their difference is what such studies would disagree by. Prints the RMS and largest
-difference per estimator and each point's estimate from all rounds.
+difference per estimator, each point's estimate from all rounds, and the study's simulated
+savings' error against each estimator (read only: the choice is the split-half table's).
 
     python benchmarks/timing_noise.py reports/noise6
 
@@ -102,6 +103,16 @@ def main() -> None:
     for key in sorted(points):
         values = " ".join(f"{estimate(e, key, range(rounds)) * 100:6.1f}" for e in ESTIMATORS.values())
         print(f"{key[0][:24]:24s} {key[1]:22s} {values}")
+    simulated = defaultdict(list)  # the study's simulated savings, per clip-point
+    for r in mine:
+        if r.simulated_time_saving is not None:
+            simulated[(r.clip, r.label)].append(r.simulated_time_saving)
+    if simulated:
+        print("\nthe simulation's error against each estimator (within ±3 points, largest):")
+        for name, est in ESTIMATORS.items():
+            errors = [statistics.mean(v) - estimate(est, key, range(rounds)) for key, v in simulated.items()]
+            within = sum(abs(e) <= 0.03 for e in errors)
+            print(f"{name:26s} {within} of {len(errors)}, largest {max(map(abs, errors)) * 100:.1f}")
     spread = [statistics.pstdev(v) / statistics.mean(v) for v in base.values()]
     print(
         f"\nbaselines' CPU time over rounds: coefficient of variation median {statistics.median(spread) * 100:.1f}%, "
