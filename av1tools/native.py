@@ -30,7 +30,7 @@ from av1tools.encoder import (
 )
 from av1tools.extract.aom import AomTools, EncodeResult, EncodeSettings, find_tools, run_encoder
 from av1tools.extract.y4m import Y4MReader
-from av1tools.model.config import OperatingPoint
+from av1tools.model.config import COVERAGE_SIZES, OperatingPoint
 from av1tools.partition import MI_SIZE
 
 
@@ -55,13 +55,14 @@ def supports_native(tools: AomTools) -> bool:
 
 
 def point_spec(point: OperatingPoint) -> str:
-    """``point`` as AV1TOOLS_MODEL_POINT spells it: "top_k K", "threshold T" or
-    "coverage P M" (floats in Python's shortest round-trip form: the encoder's strtod reads
-    back the same double)."""
+    """``point`` as AV1TOOLS_MODEL_POINT spells it: "top_k K", "threshold T",
+    "coverage P M" or, with a coverage by node size, "coverage P M P64 P32 P16 P8" (floats
+    in Python's shortest round-trip form: the encoder's strtod reads back the same double)."""
     if point.threshold is not None:
         return f"threshold {float(point.threshold)!r}"
     if point.coverage is not None:
-        return f"coverage {float(point.coverage)!r} {point.max_types}"
+        sizes = "".join(f" {float(point.coverage_at(s))!r}" for s in COVERAGE_SIZES) if point.size_coverage else ""
+        return f"coverage {float(point.coverage)!r} {point.max_types}{sizes}"
     return f"top_k {point.top_k or 1}"
 
 

@@ -158,6 +158,23 @@ def test_allowed_sets_of_each_operating_point():
         OperatingPoint(top_k=2, coverage=0.9)
 
 
+def test_a_coverage_by_node_size_applies_to_its_size_only():
+    probs = np.tile(np.array([[0.5, 0.1, 0.05, 0.3, 0.05, 0, 0, 0, 0, 0]], np.float32), (3, 1))
+    decision, sizes = np.zeros(3, np.int64), np.array([64, 32, 8])
+    point = OperatingPoint(coverage=0.5, size_coverage=((64, 0.8), (8, 0.85)))
+    bits, guided = allowed_sets(probs, decision, point, sizes)
+    assert bits.tolist() == [0b1001, 1, 0b1011] and guided.all()
+    assert allowed_sets(probs, decision, point, 32)[0].tolist() == [1, 1, 1]  # one size for all
+    assert point.label == "model cover 0.5 64:0.8 8:0.85"
+    with pytest.raises(ValueError, match="sizes"):
+        allowed_sets(probs, decision, point)
+    for bad in ({"size_coverage": ((128, 0.9),)}, {"size_coverage": ((8, 0.9), (8, 0.8))}, {"size_coverage": ((8, 1.5),)}):
+        with pytest.raises(ValueError):
+            OperatingPoint(coverage=0.7, **bad)
+    with pytest.raises(ValueError, match="needs a coverage"):
+        OperatingPoint(top_k=2, size_coverage=((8, 0.9),))
+
+
 def test_prediction_entries_follow_allowed_splits(tmp_path):
     probs = np.zeros((5, 10))
     probs[0, Partition.SPLIT] = 1  # the 64x64 root splits

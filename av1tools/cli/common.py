@@ -80,6 +80,25 @@ class IntList(click.ParamType):
             self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
 
 
+class Coverage(click.ParamType):
+    """A coverage, optionally with other coverages at some node sizes: "0.7", or
+    "0.7,64=0.9,8=0.6" (64x64 nodes need 0.9, 8x8 nodes 0.6, the others 0.7), as
+    (coverage, ((size, coverage), ...)); the model config checks sizes and ranges."""
+
+    name = "P[,SIZE=P...]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        head, *rest = str(value).split(",")
+        try:
+            by_size = tuple((int(s), float(v)) for s, v in (part.split("=") for part in rest))
+            coverage = float(head)
+        except ValueError:
+            self.fail(f"{value!r} is not a coverage P or 'P,SIZE=P,...'", param, ctx)
+        return coverage, by_size
+
+
 class NameList(click.ParamType):
     """A comma-separated list of names ("layer3,layer4") as a tuple, each one of ``choices``."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from av1tools.cli.app import cli
-from av1tools.cli.common import Output, cq_level_option, default, epilog, output_options
+from av1tools.cli.common import Coverage, Output, cq_level_option, default, epilog, output_options
 from av1tools.encode import EncodeConfig
 from av1tools.eval.config import FEATURES
 from av1tools.extract.aom import CPU_USED_RANGE, MODES
@@ -23,7 +23,9 @@ from av1tools.model.config import OperatingPoint
     "--model", default=default(EncodeConfig, "model"), show_default=True, help="A superblock run, or 'default'."
 )
 @click.option(
-    "--coverage", type=click.FloatRange(0, 1, min_open=True), help="The fewest types reaching P (default 0.8)."
+    "--coverage",
+    type=Coverage(),
+    help="The fewest types reaching P (default 0.8); 'P,64=Q,8=R': nodes of 64x64 need Q, of 8x8 R.",
 )
 @click.option("--top-k", type=click.IntRange(1, 10), help="Or: the k most probable types.")
 @click.option("--threshold", type=click.FloatRange(0, 1), help="Or: the most probable and those of probability >= T.")
@@ -62,7 +64,10 @@ def encode(ctx, quiet, as_json, coverage, top_k, threshold, max_types, **opts) -
     chosen = [p for p in (coverage, top_k, threshold) if p is not None]
     if len(chosen) > 1:
         raise click.UsageError("give one operating point: --coverage, --top-k or --threshold")
-    point = OperatingPoint(top_k=top_k, threshold=threshold, coverage=coverage, max_types=max_types)
+    coverage, by_size = coverage if coverage is not None else (None, ())
+    point = OperatingPoint(
+        top_k=top_k, threshold=threshold, coverage=coverage, max_types=max_types, size_coverage=by_size
+    )
     if not chosen:
         point = OperatingPoint(coverage=default(EncodeConfig, "point").coverage, max_types=max_types)
     output = Output(quiet, as_json)

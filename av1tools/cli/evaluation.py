@@ -10,6 +10,7 @@ import click
 
 from av1tools.cli.app import cli
 from av1tools.cli.common import (
+    Coverage,
     IntList,
     Output,
     config_from,
@@ -151,10 +152,11 @@ def _simulation_of(report: Path) -> dict:
 @click.option(
     "--coverage",
     "coverages",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=Coverage(),
     multiple=True,
     help="Operating point: the fewest types whose probabilities reach P; nodes needing more than "
-    "--max-types of them keep libaom's search (repeatable).",
+    "--max-types of them keep libaom's search (repeatable). 'P,64=Q,8=R': nodes of 64x64 need Q, "
+    "of 8x8 R.",
 )
 @click.option(
     "--max-types",
@@ -335,7 +337,10 @@ def eval_encode_config(ctx: click.Context, opts: dict) -> EvalEncodeConfig:
     points = (
         tuple(OperatingPoint(top_k=k) for k in opts["top_ks"])
         + tuple(OperatingPoint(threshold=t) for t in opts["thresholds"])
-        + tuple(OperatingPoint(coverage=c, max_types=opts["max_types"]) for c in opts["coverages"])
+        + tuple(
+            OperatingPoint(coverage=c, max_types=opts["max_types"], size_coverage=by_size)
+            for c, by_size in opts["coverages"]
+        )
     )
     given = {
         "sequences": tuple(opts["sequences"]),

@@ -44,11 +44,14 @@ def _check_unique_frames(grids: list[FrameGrid]) -> None:
         seen[key] = g.decode_index
 
 
-def allowed_sets(probs: np.ndarray, decision: np.ndarray, point: OperatingPoint) -> tuple[np.ndarray, np.ndarray]:
+def allowed_sets(
+    probs: np.ndarray, decision: np.ndarray, point: OperatingPoint, size: np.ndarray | int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per node, the bit mask of types the encoder may try and whether the node is guided
     at all (False: libaom's normal search). ``probs`` (N, 10) are over allowed types only
     (zero elsewhere); ``decision`` (N,) comes first and is always in the set, the rest by
-    probability. Types of probability 0 never enter."""
+    probability. Types of probability 0 never enter. ``size``: the nodes' sizes (one for
+    all, or (N,)), needed by a point with a coverage by node size."""
     n = len(probs)
     first = np.where(np.arange(probs.shape[1])[None, :] == decision[:, None].astype(np.int64), np.inf, probs)
     order = np.argsort(-first, axis=1, kind="stable")  # the decision first, then by probability
@@ -57,7 +60,7 @@ def allowed_sets(probs: np.ndarray, decision: np.ndarray, point: OperatingPoint)
     if point.threshold is not None:
         chosen = (ranked >= point.threshold) | (rank == 0)
     elif point.coverage is not None:
-        needed = (np.cumsum(ranked, axis=1) < point.coverage - 1e-9).sum(axis=1) + 1
+        needed = (np.cumsum(ranked, axis=1) < _coverage_bound(point, size, n, ranked.dtype)[:, None]).sum(axis=1) + 1
         chosen = rank < needed[:, None]
     else:
         chosen = rank < (point.top_k or 1)
@@ -69,10 +72,22 @@ def allowed_sets(probs: np.ndarray, decision: np.ndarray, point: OperatingPoint)
     return bits.astype(np.int64), guided
 
 
-def descends(probs: np.ndarray, decision: np.ndarray, point: OperatingPoint) -> np.ndarray:
+def _coverage_bound(point: OperatingPoint, size: np.ndarray | int | None, n: int, dtype) -> np.ndarray:
+    """(N,) the running sum each node's set must reach, in the probabilities' dtype: numpy
+    compares float32 arrays with a Python float in float32 (NEP 50), and so does the
+    encoder, so a bound by node size is rounded the same way."""
+    if point.size_coverage and size is None:
+        raise ValueError("a coverage by node size needs the nodes' sizes")
+    bound = np.full(n, point.coverage - 1e-9)
+    for s, value in point.size_coverage:
+        bound[np.broadcast_to(np.asarray(size), (n,)) == s] = value - 1e-9
+    return bound.astype(dtype)
+
+
+def descends(probs: np.ndarray, decision: np.ndarray, point: OperatingPoint, size: int | None = None) -> np.ndarray:
     """Which nodes the guided encoder looks below: those whose set holds SPLIT, and those
     left to the normal search (which may split them)."""
-    bits, guided = allowed_sets(probs, decision, point)
+    bits, guided = allowed_sets(probs, decision, point, size)
     return (bits & SPLIT_BIT).astype(bool) | ~guided
 
 
@@ -136,7 +151,7 @@ def prediction_entries(frames: Iterable, sb_size: int, point: OperatingPoint) ->
     least those nodes."""
     tables = []
     for p in frames:
-        bits, guided = allowed_sets(p.probs, p.decision, point)
+        bits, guided = allowed_sets(p.probs, p.decision, point, p.size)
         keep = _reached(p, (bits & SPLIT_BIT).astype(bool) | ~guided, sb_size)
         tables.append(
             MapTable(

@@ -15,6 +15,7 @@ from av1tools.model.hierarchy import STAGE_ORDER
 BALANCE = ("weights", "sampler", "focal", "none")
 SPLITS = ("sequence", "frame")
 DEVICES = ("auto", "cpu", "cuda")
+COVERAGE_SIZES = (64, 32, 16, 8)  # the node sizes a guided map names
 
 
 @dataclass(frozen=True)
@@ -90,26 +91,41 @@ class OperatingPoint:
     - ``threshold``: the most probable type plus every type of probability >= T;
     - ``coverage``: the smallest set of most probable types whose probabilities reach p;
       a node that needs more than ``max_types`` of them is one the model is unsure of and
-      keeps libaom's normal search (its children are still guided).
+      keeps libaom's normal search (its children are still guided). ``size_coverage``
+      overrides p at some node sizes (``((64, 0.9),)``: 64x64 nodes need 0.9): a miss
+      costs more bits, and a pruned type saves more time, at some sizes than at others.
     """
 
     top_k: int | None = None
     threshold: float | None = None
     coverage: float | None = None
     max_types: int = 3
+    size_coverage: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self) -> None:
         if sum(v is not None for v in (self.top_k, self.threshold, self.coverage)) > 1:
             raise ValueError("an operating point is top_k, threshold or coverage, not several")
-        if self.coverage is not None and not 0 < self.coverage <= 1:
-            raise ValueError(f"coverage must be within (0, 1], not {self.coverage}")
+        for value in (self.coverage, *(v for _, v in self.size_coverage)):
+            if value is not None and not 0 < value <= 1:
+                raise ValueError(f"coverage must be within (0, 1], not {value}")
+        if self.size_coverage and self.coverage is None:
+            raise ValueError("a coverage by node size needs a coverage for the other sizes")
+        sizes = [s for s, _ in self.size_coverage]
+        if any(s not in COVERAGE_SIZES for s in sizes) or len(set(sizes)) < len(sizes):
+            named = ", ".join(map(str, sizes))
+            raise ValueError(f"a coverage by node size names each of 64, 32, 16, 8 at most once, not {named}")
+
+    def coverage_at(self, size: int) -> float:
+        """The coverage nodes of ``size`` need."""
+        return dict(self.size_coverage).get(size, self.coverage)
 
     @property
     def label(self) -> str:
         if self.threshold is not None:
             return f"model p>={self.threshold:g}"
         if self.coverage is not None:
-            return f"model cover {self.coverage:g}"
+            sizes = "".join(f" {s}:{v:g}" for s, v in sorted(self.size_coverage, reverse=True))
+            return f"model cover {self.coverage:g}{sizes}"
         return f"model top-{self.top_k or 1}"
 
     @property

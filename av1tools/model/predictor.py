@@ -19,8 +19,9 @@ from av1tools.extract.dataset import node_pixels
 from av1tools.model.config import WALKS
 from av1tools.partition import MI_SIZE, MIN_NODE_SIZE, Partition, allowed_mask, edge_allowed, mi_grid_shape
 
-# Which nodes a walk looks below, from their (N, 10) probabilities and (N,) decisions.
-Expand = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# Which nodes of one size a walk looks below, from their (N, 10) probabilities, (N,)
+# decisions and the size.
+Expand = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 
 
 @dataclass
@@ -81,13 +82,13 @@ def nearest_references(display: int, hidden: bool, refs: Sequence[int], count: i
 
 def expander(walk: str | Expand) -> Expand:
     """The tree walk: "split" descends below predicted SPLITs, "all" below every node, or a
-    function of (probs, decisions) says below which nodes."""
+    function of (probs, decisions, node size) says below which nodes."""
     if callable(walk):
         return walk
     if walk == "all":
-        return lambda probs, decision: np.ones(len(decision), bool)
+        return lambda probs, decision, size: np.ones(len(decision), bool)
     if walk == "split":
-        return lambda probs, decision: decision == Partition.SPLIT
+        return lambda probs, decision, size: decision == Partition.SPLIT
     raise ValueError(f"walk must be one of {WALKS} or a function")
 
 
@@ -129,7 +130,7 @@ def walk_frame(
         pixels = node_pixels(luma, level_x, level_y, size).astype(np.float32) / max_value
         probs, decision = predict_level(pixels, size, level_allowed(level_x, level_y, size, mi_rows, mi_cols))
         parts.append((level_x, level_y, np.full(len(level_x), size), probs, decision))
-        go = expand(probs, decision)
+        go = expand(probs, decision, size)
         half = size // 2
         cx = np.concatenate([level_x[go] + dx for dy in (0, half) for dx in (0, half)])
         cy = np.concatenate([level_y[go] + dy for dy in (0, half) for dx in (0, half)])

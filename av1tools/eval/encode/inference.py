@@ -54,7 +54,7 @@ def infer_map(
     """The map of one operating point for ``frames``, and the CPU and wall seconds it cost
     (inference of the nodes the point needs, and deriving their allowed sets; reading frames
     and writing the file are not charged)."""
-    expand = None if point.forces else (lambda probs, decision: descends(probs, decision, point))
+    expand = None if point.forces else (lambda probs, decision, size: descends(probs, decision, point, size))
     cpu0, wall0 = time.process_time(), time.perf_counter()
     preds = [
         predictor.predict_frame(f.luma, max_value, f.qindex, sb_size, expand or "split", f.display_index, f.context)

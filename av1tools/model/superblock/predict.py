@@ -103,7 +103,7 @@ class SuperblockPredictor:
         context: FrameContext | None = None,
     ) -> FramePrediction:
         """Every node the walk reaches (``walk``: "split", "all" or a function of (probs,
-        decisions)); one forward pass for all the frame's superblocks."""
+        decisions, node size)); one forward pass for all the frame's superblocks."""
         if sb_size != SB:
             raise ValueError("the superblock model predicts 64x64 superblocks only")
         start = time.perf_counter()
@@ -124,7 +124,7 @@ class SuperblockPredictor:
             decision[:, cells] = d.reshape(n, -1)
             if lv + 1 < len(LEVEL_SIZES):
                 go = np.zeros(len(p), bool)
-                go[valid] = expand(p[valid], d[valid])
+                go[valid] = expand(p[valid], d[valid], LEVEL_SIZES[lv])
                 go = go.reshape(n, -1) & reach[:, cells]
                 child = level_cells(lv + 1)
                 reach[:, child] = go[:, parent_cells(lv + 1)] & allowed[:, child].any(axis=2)
