@@ -168,9 +168,9 @@ def test_a_coverage_by_node_size_applies_to_its_size_only():
     assert point.label == "model cover 0.5 64:0.8 8:0.85"
     with pytest.raises(ValueError, match="sizes"):
         allowed_sets(probs, decision, point)
-    for bad in ({"size_coverage": ((128, 0.9),)}, {"size_coverage": ((8, 0.9), (8, 0.8))}, {"size_coverage": ((8, 1.5),)}):
+    for bad in (((128, 0.9),), ((8, 0.9), (8, 0.8)), ((8, 1.5),)):
         with pytest.raises(ValueError):
-            OperatingPoint(coverage=0.7, **bad)
+            OperatingPoint(coverage=0.7, size_coverage=bad)
     with pytest.raises(ValueError, match="needs a coverage"):
         OperatingPoint(top_k=2, size_coverage=((8, 0.9),))
 
