@@ -101,6 +101,9 @@ def test_eval_encode_refuses_bad_options_before_encoding(tmp_path, cli, aom_tool
         ["eval-encode", "--seq", "carphone", "--out", tmp_path / "a", "--mode", "inter", "--presets", "6,7,8"]
     )
     assert code == 1 and "cpu-used 7 is outside 0..6" in err and "exactly as 6" in err
+    for coverage, words in (("0.7,128=0.9", "at most once, not 128"), ("0.7,64", "is not a coverage")):
+        code, _, err = cli(["eval-encode", "--seq", "carphone", "--out", tmp_path / "a", "--coverage", coverage])
+        assert code != 0 and words in err and "Traceback" not in err and not (tmp_path / "a").exists(), err
     code, _, err = cli(["eval-encode", "--seq", "carphone", "--out", tmp_path / "b", "--calibration", "carphone"])
     assert code == 1 and "also evaluated" in err and not (tmp_path / "b").exists()
     unpatched = reference_tools().root
