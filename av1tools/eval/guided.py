@@ -76,11 +76,13 @@ def _coverage_bound(point: OperatingPoint, size: np.ndarray | int | None, n: int
     """(N,) the running sum each node's set must reach, in the probabilities' dtype: numpy
     compares float32 arrays with a Python float in float32 (NEP 50), and so does the
     encoder, so a bound by node size is rounded the same way."""
-    if point.size_coverage and size is None:
-        raise ValueError("a coverage by node size needs the nodes' sizes")
     bound = np.full(n, point.coverage - 1e-9)
-    for s, value in point.size_coverage:
-        bound[np.broadcast_to(np.asarray(size), (n,)) == s] = value - 1e-9
+    if point.size_coverage:
+        if size is None:
+            raise ValueError("a coverage by node size needs the nodes' sizes")
+        sizes = np.broadcast_to(np.asarray(size), (n,))
+        for s, value in point.size_coverage:
+            bound[sizes == s] = value - 1e-9
     return bound.astype(dtype)
 
 
