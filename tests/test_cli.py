@@ -85,31 +85,3 @@ def test_extract_then_info(cli, tmp_path, aom_tools):
     [summary] = json.loads(out)
     assert set(summary["nodes"]) == {"64x64", "32x32", "16x16", "8x8"}
     assert summary["attrs"]["cq_level"] == 40 and summary["attrs"]["frames"] == 2
-
-
-@pytest.mark.parametrize(
-    ("mode", "args", "expected"), [("intra", [], 5), ("ra", [], 3), ("ld", [], 3), ("intra", ["--max-types", "2"], 2)]
-)
-def test_eval_encode_max_types_default_follows_the_mode(mode, args, expected):
-    from types import SimpleNamespace
-
-    from av1tools.cli.app import cli as app
-    from av1tools.cli.evaluation import eval_encode_config
-
-    argv = [
-        "--seq",
-        "carphone",
-        "--model",
-        "default",
-        "--coverage",
-        "0.7",
-        "--top-k",
-        "2",
-        "--mode",
-        mode,
-        "--out",
-        "r",
-    ]
-    ctx = app.commands["eval-encode"].make_context("eval-encode", argv + args)
-    points = eval_encode_config(SimpleNamespace(obj={"aom_dir": None}), ctx.params).points
-    assert [p.max_types for p in points if p.coverage is not None] == [expected]

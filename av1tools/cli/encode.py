@@ -11,7 +11,7 @@ from av1tools.cli.common import Coverage, Output, cq_level_option, default, epil
 from av1tools.encode import EncodeConfig
 from av1tools.eval.config import FEATURES
 from av1tools.extract.aom import CPU_USED_RANGE, MODES
-from av1tools.model.config import OperatingPoint, max_types_for
+from av1tools.model.config import OperatingPoint
 
 
 @cli.command("encode", epilog=epilog("encode"))
@@ -32,7 +32,9 @@ from av1tools.model.config import OperatingPoint, max_types_for
 @click.option(
     "--max-types",
     type=click.IntRange(1, 10),
-    help="With --coverage: a node needing more types keeps libaom's own search (default: 5 in intra, 3 in ra and ld).",
+    default=default(OperatingPoint, "max_types"),
+    show_default=True,
+    help="With --coverage: a node needing more types keeps libaom's own search.",
 )
 @cq_level_option(multiple=False, default_value=default(EncodeConfig, "cq_level"))
 @click.option(
@@ -63,7 +65,6 @@ def encode(ctx, quiet, as_json, coverage, top_k, threshold, max_types, **opts) -
     if len(chosen) > 1:
         raise click.UsageError("give one operating point: --coverage, --top-k or --threshold")
     coverage, by_size = coverage if coverage is not None else (None, ())
-    max_types = max_types or max_types_for(opts["mode"])
     point = OperatingPoint(
         top_k=top_k, threshold=threshold, coverage=coverage, max_types=max_types, size_coverage=by_size
     )

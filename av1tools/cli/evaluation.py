@@ -35,7 +35,6 @@ from av1tools.eval.config import (
     OperatingPoint,
 )
 from av1tools.extract.aom import CPU_USED_RANGE, MODES
-from av1tools.model.config import max_types_for
 from av1tools.model.staged.config import TransferConfig
 
 
@@ -162,7 +161,9 @@ def _simulation_of(report: Path) -> dict:
 @click.option(
     "--max-types",
     type=click.IntRange(1, 10),
-    help="With --coverage: the most types a guided node may keep (default: 5 in intra, 3 in ra and ld).",
+    default=default(OperatingPoint, "max_types"),
+    show_default=True,
+    help="With --coverage: the most types a guided node may keep.",
 )
 @click.option(
     "--presets",
@@ -333,12 +334,12 @@ def eval_encode(ctx, quiet, as_json, **opts) -> None:
 
 def eval_encode_config(ctx: click.Context, opts: dict) -> EvalEncodeConfig:
     """The eval-encode command's study, built by keyword."""
-    max_types = opts["max_types"] or max_types_for(opts["mode"])
     points = (
         tuple(OperatingPoint(top_k=k) for k in opts["top_ks"])
         + tuple(OperatingPoint(threshold=t) for t in opts["thresholds"])
         + tuple(
-            OperatingPoint(coverage=c, max_types=max_types, size_coverage=by_size) for c, by_size in opts["coverages"]
+            OperatingPoint(coverage=c, max_types=opts["max_types"], size_coverage=by_size)
+            for c, by_size in opts["coverages"]
         )
     )
     given = {

@@ -83,18 +83,6 @@ class PredictConfig:
     device: str = "auto"
 
 
-# The most types a guided node keeps with a coverage, by encoding mode, where the user names
-# none. All-intra: 5, chosen on validation pictures (README, "Choosing the rule on validation
-# content"); random access and low delay stay at 3, the only value measured there, where
-# permissive sets searched more than libaom's own pruning does.
-MAX_TYPES_BY_MODE = {"intra": 5, "ra": 3, "ld": 3}
-
-
-def max_types_for(mode: str) -> int:
-    """The default most types a guided node keeps in ``mode``."""
-    return MAX_TYPES_BY_MODE[mode]
-
-
 @dataclass(frozen=True)
 class OperatingPoint:
     """How a model's type probabilities become each node's allowed set (exactly one rule):
